@@ -1,0 +1,90 @@
+//! The wired service: every long-lived component, built once from the configuration by [`App::start`]
+//! and shared (cheaply cloned) by the HTTP handlers and the background workers.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::cloudwatch::CloudWatch;
+use crate::config::Config;
+use crate::enrich::{Enricher, GeoIp, UserAgentParser};
+use crate::firehose::receiver::Receiver;
+use crate::ingest::Ingestor;
+use crate::http::auth::ApiKeys;
+use crate::metrics::Metrics;
+use crate::state::{Instance, StateDb};
+use crate::store::{self, LogStore};
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub instance: Arc<Instance>,
+    pub db: StateDb,
+    pub store: Arc<dyn LogStore>,
+    pub cloudwatch: Option<CloudWatch>,
+    pub metrics: Arc<Metrics>,
+    pub api_keys: ApiKeys,
+    pub ingestor: Ingestor,
+    pub receiver: Receiver,
+    /// Cancelled when the service stops; long operations check it.
+    pub shutdown: CancellationToken,
+}
+
+impl App {
+    /// Connects the state database and migrates it, and builds the log store and AWS clients. The log
+    /// store is not contacted here: the service starts while OpenSearch is still coming up, and
+    /// readiness says so.
+    pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let db = crate::state::StateDb::connect(&config.database_url())
+            .await
+            .context("opening the state database")?;
+        db.migrate().await.context("migrating the state database")?;
+        let instance = Instance::current();
+        db.register_instance(&instance)
+            .await
+            .context("registering this instance")?;
+
+        let store = store::from_config(&config).context("configuring the log store")?;
+        let cloudwatch = match config.cloudwatch.enabled {
+            true => Some(CloudWatch::from_config(&config.cloudwatch).await),
+            false => None,
+        };
+        let api_keys = ApiKeys::new(&config.api_keys, config.auth.disabled);
+        let enricher = Arc::new(build_enricher(&config)?);
+        let metrics = Arc::new(Metrics::new());
+        let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone());
+        let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone());
+        Ok(Self {
+            config: Arc::new(config),
+            instance: Arc::new(instance),
+            db,
+            store,
+            cloudwatch,
+            metrics,
+            api_keys,
+            ingestor,
+            receiver,
+            shutdown,
+        })
+    }
+}
+
+/// GeoIP from the configured databases (a corrupt file stops the start with its name), user agents
+/// from the embedded uap-core rules.
+pub fn build_enricher(config: &Config) -> anyhow::Result<Enricher> {
+    let geo = match &config.geoip.city_db {
+        Some(city) => {
+            let geo = GeoIp::open(city, config.geoip.asn_db.as_deref())
+                .with_context(|| format!("opening the GeoIP database {}", city.display()))?;
+            tracing::info!(db = %city.display(), kind = geo.database_type(), asn = geo.has_asn(), "GeoIP enrichment on");
+            Some(geo)
+        }
+        None => {
+            tracing::warn!("no GeoIP database configured (FIRESIGHT_GEOIP__CITY_DB): documents get no geolocation");
+            None
+        }
+    };
+    let user_agents = UserAgentParser::new().context("loading the user-agent rules")?;
+    Ok(Enricher::new(geo, user_agents))
+}

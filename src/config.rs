@@ -1,0 +1,530 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `FIRESIGHT_*` environment
+//! variables (nested keys joined with `__`, e.g. `FIRESIGHT_OPENSEARCH__URL`). Loaded and validated once
+//! at start; everything downstream receives plain typed values.
+//!
+//! Secrets are held in [`Secret`], whose `Debug` and `Serialize` never show the value, so printing the
+//! effective configuration (`firesight check-config`) is safe.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Environment variable prefix of every setting.
+pub const ENV_PREFIX: &str = "FIRESIGHT_";
+
+/// The whole service configuration. Every field has a default, so an empty environment is valid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API listens on (`FIRESIGHT_LISTEN`).
+    pub listen: SocketAddr,
+    /// Directory for local state: the SQLite database and, later, the embedded log store
+    /// (`FIRESIGHT_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// State database URL (`FIRESIGHT_DATABASE_URL`). Unset means SQLite at `<data_dir>/firesight.db`;
+    /// `postgres://...` selects PostgreSQL (required for several replicas).
+    pub database_url: Option<Secret>,
+    /// Which log store holds the access logs (`FIRESIGHT_STORE`): `opensearch` or `embedded`.
+    pub store: StoreKind,
+    /// API keys accepted on `/v1` as `Authorization: Bearer <key>` (`FIRESIGHT_API_KEYS`,
+    /// comma-separated). Kept only as SHA-256 digests once loaded.
+    #[serde(deserialize_with = "de_secret_list")]
+    pub api_keys: Vec<Secret>,
+    /// Authentication switches.
+    pub auth: AuthConfig,
+    /// HTTP edge limits.
+    pub http: HttpConfig,
+    /// OpenSearch log store settings (`FIRESIGHT_OPENSEARCH__*`).
+    pub opensearch: OpenSearchConfig,
+    /// CloudWatch Logs settings (`FIRESIGHT_CLOUDWATCH__*`).
+    pub cloudwatch: CloudWatchConfig,
+    /// Firehose HTTP endpoint settings (`FIRESIGHT_FIREHOSE__*`).
+    pub firehose: FirehoseConfig,
+    /// GeoIP databases (`FIRESIGHT_GEOIP__*`).
+    pub geoip: GeoIpConfig,
+    /// Log output settings (`FIRESIGHT_LOG__*`).
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./firesight-data"),
+            database_url: None,
+            store: StoreKind::OpenSearch,
+            api_keys: Vec::new(),
+            auth: AuthConfig::default(),
+            http: HttpConfig::default(),
+            opensearch: OpenSearchConfig::default(),
+            cloudwatch: CloudWatchConfig::default(),
+            firehose: FirehoseConfig::default(),
+            geoip: GeoIpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Which log store backs ingest and queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Amazon OpenSearch Service or a self-managed OpenSearch cluster.
+    #[serde(rename = "opensearch")]
+    OpenSearch,
+    /// The embedded single-machine store under the data directory.
+    Embedded,
+}
+
+impl StoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::OpenSearch => "opensearch",
+            StoreKind::Embedded => "embedded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Serve `/v1` without API keys (`FIRESIGHT_AUTH__DISABLED`). Accepted only when listening on a
+    /// loopback address; a warning is logged at start.
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted on the REST API, in bytes (`FIRESIGHT_HTTP__BODY_LIMIT_BYTES`).
+    pub body_limit_bytes: usize,
+    /// Time limit for one request, in seconds (`FIRESIGHT_HTTP__REQUEST_TIMEOUT_SECS`).
+    pub request_timeout_secs: u64,
+    /// How long in-flight requests may take to finish after a shutdown signal, in seconds
+    /// (`FIRESIGHT_HTTP__SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenSearchConfig {
+    /// Base URL of the cluster (`FIRESIGHT_OPENSEARCH__URL`).
+    pub url: String,
+    /// Basic-auth user name (`FIRESIGHT_OPENSEARCH__USERNAME`).
+    pub username: Option<String>,
+    /// Basic-auth password (`FIRESIGHT_OPENSEARCH__PASSWORD`).
+    pub password: Option<Secret>,
+    /// Prefix of the daily indices, `<prefix>-YYYY.MM.DD` (`FIRESIGHT_OPENSEARCH__INDEX_PREFIX`).
+    pub index_prefix: String,
+    /// Replicas per index in the installed template (`FIRESIGHT_OPENSEARCH__REPLICAS`).
+    pub replicas: u32,
+    /// Per-request timeout towards OpenSearch, in seconds (`FIRESIGHT_OPENSEARCH__TIMEOUT_SECS`).
+    pub timeout_secs: u64,
+}
+
+impl Default for OpenSearchConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:9200".to_owned(),
+            username: None,
+            password: None,
+            index_prefix: "firesight-logs".to_owned(),
+            replicas: 1,
+            timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudWatchConfig {
+    /// Poll Firehose delivery errors from CloudWatch Logs (`FIRESIGHT_CLOUDWATCH__ENABLED`).
+    pub enabled: bool,
+    /// Endpoint override, for emulators or VPC endpoints (`FIRESIGHT_CLOUDWATCH__ENDPOINT_URL`).
+    pub endpoint_url: Option<String>,
+    /// AWS region; unset means the SDK's chain (`AWS_REGION`, profile) (`FIRESIGHT_CLOUDWATCH__REGION`).
+    pub region: Option<String>,
+    /// Static access key id, for emulators; unset means the SDK's credential chain
+    /// (`FIRESIGHT_CLOUDWATCH__ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// Static secret access key, paired with `access_key_id` (`FIRESIGHT_CLOUDWATCH__SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirehoseConfig {
+    /// Access keys Firehose sends in `X-Amz-Firehose-Access-Key` (`FIRESIGHT_FIREHOSE__ACCESS_KEYS`,
+    /// comma-separated; several so keys can rotate). With none, the endpoint refuses every delivery.
+    #[serde(deserialize_with = "de_secret_list")]
+    pub access_keys: Vec<Secret>,
+    /// Largest request body as sent, compressed or not (`FIRESIGHT_FIREHOSE__MAX_BODY_BYTES`).
+    /// Firehose sends at most 64 MiB before compression.
+    pub max_body_bytes: usize,
+    /// Largest body after gzip decompression (`FIRESIGHT_FIREHOSE__MAX_DECOMPRESSED_BYTES`).
+    pub max_decompressed_bytes: usize,
+    /// Most records per delivery (`FIRESIGHT_FIREHOSE__MAX_RECORDS`); Firehose sends at most 10,000.
+    pub max_records: usize,
+    /// Time budget to make a delivery durable before answering 503 so Firehose retries, in seconds
+    /// (`FIRESIGHT_FIREHOSE__DEADLINE_SECS`). Firehose waits up to 180 s for an answer.
+    pub deadline_secs: u64,
+}
+
+impl Default for FirehoseConfig {
+    fn default() -> Self {
+        Self {
+            access_keys: Vec::new(),
+            max_body_bytes: 64 * 1024 * 1024,
+            max_decompressed_bytes: 64 * 1024 * 1024 + 64 * 1024,
+            max_records: 10_000,
+            deadline_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoIpConfig {
+    /// GeoIP2/GeoLite2 City or Country `.mmdb` file (`FIRESIGHT_GEOIP__CITY_DB`). Unset: no geo
+    /// enrichment (one warning at start).
+    pub city_db: Option<PathBuf>,
+    /// GeoLite2/GeoIP2 ASN `.mmdb` file (`FIRESIGHT_GEOIP__ASN_DB`).
+    pub asn_db: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log shippers (`FIRESIGHT_LOG__FORMAT`).
+    pub format: LogFormat,
+    /// Filter in `tracing` env-filter syntax (`FIRESIGHT_LOG__LEVEL`), e.g. `info,firesight=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration value that must never be printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
+/// Accepts a comma-separated string (the natural form of an environment variable) or a list.
+fn de_secret_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Secret>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(Secret)
+        .collect())
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist")]
+    MissingFile { path: PathBuf },
+    #[error("invalid configuration: {0}")]
+    Parse(#[source] Box<figment::Error>),
+    #[error("invalid configuration: {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the `FIRESIGHT_*` environment, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_owned(),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(env_provider());
+        Self::from_figment(figment)
+    }
+
+    /// Loads from explicit key/value pairs over the defaults, as if they were `FIRESIGHT_*` variables
+    /// (`("OPENSEARCH__URL", "...")`). Used by tests and embedders, which must not mutate the process
+    /// environment.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        for (k, v) in pairs {
+            let key = k.as_ref().to_ascii_lowercase().replace("__", ".");
+            let value = parse_env_value(v.as_ref());
+            figment = figment.merge(Serialized::global(&key, value));
+        }
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the relations between fields that types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.auth.disabled && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                field: "auth.disabled",
+                reason: format!(
+                    "authentication can be disabled only when listening on a loopback address, not {}",
+                    self.listen
+                ),
+            });
+        }
+        if let Some(url) = &self.database_url {
+            let url = url.expose();
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(ConfigError::Invalid {
+                    field: "database_url",
+                    reason: "must start with sqlite:, postgres:// or postgresql://".to_owned(),
+                });
+            }
+        }
+        if self.store == StoreKind::Embedded {
+            return Err(ConfigError::Invalid {
+                field: "store",
+                reason: "the embedded store is not available in this build yet; use `opensearch`"
+                    .to_owned(),
+            });
+        }
+        let os_url = url::Url::parse(&self.opensearch.url).map_err(|e| ConfigError::Invalid {
+            field: "opensearch.url",
+            reason: e.to_string(),
+        })?;
+        if !matches!(os_url.scheme(), "http" | "https") {
+            return Err(ConfigError::Invalid {
+                field: "opensearch.url",
+                reason: "scheme must be http or https".into(),
+            });
+        }
+        if self.opensearch.index_prefix.is_empty()
+            || !self
+                .opensearch
+                .index_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'))
+        {
+            return Err(ConfigError::Invalid {
+                field: "opensearch.index_prefix",
+                reason: "use lowercase letters, digits, '-' and '_' only".into(),
+            });
+        }
+        if self.http.body_limit_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                field: "http.body_limit_bytes",
+                reason: "must be positive".into(),
+            });
+        }
+        if self.http.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                field: "http.request_timeout_secs",
+                reason: "must be positive".into(),
+            });
+        }
+        if let Some(endpoint) = &self.cloudwatch.endpoint_url {
+            url::Url::parse(endpoint).map_err(|e| ConfigError::Invalid {
+                field: "cloudwatch.endpoint_url",
+                reason: e.to_string(),
+            })?;
+        }
+        if self.cloudwatch.access_key_id.is_some() != self.cloudwatch.secret_access_key.is_some() {
+            return Err(ConfigError::Invalid {
+                field: "cloudwatch.access_key_id",
+                reason: "set both access_key_id and secret_access_key, or neither".into(),
+            });
+        }
+        if self.firehose.max_records == 0 || self.firehose.max_records > 100_000 {
+            return Err(ConfigError::Invalid {
+                field: "firehose.max_records",
+                reason: "must be 1..=100000".into(),
+            });
+        }
+        if self.firehose.deadline_secs == 0 || self.firehose.deadline_secs >= 170 {
+            return Err(ConfigError::Invalid {
+                field: "firehose.deadline_secs",
+                reason: "must be 1..170 so Firehose (180 s timeout) gets an answer".into(),
+            });
+        }
+        for (field, path) in [
+            ("geoip.city_db", &self.geoip.city_db),
+            ("geoip.asn_db", &self.geoip.asn_db),
+        ] {
+            if let Some(path) = path.as_ref().filter(|p| !p.is_file()) {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("{} is not a readable file", path.display()),
+                });
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            ConfigError::Invalid {
+                field: "log.level",
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The state database URL, defaulting to SQLite inside the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("firesight.db").display()
+            ),
+        }
+    }
+}
+
+/// `FIRESIGHT_*` variables, except the `FIRESIGHT_TEST_*` and `FIRESIGHT_DEV_*` families that belong to
+/// the test harness and the dev scripts.
+fn env_provider() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| {
+            let key = key.as_str();
+            !(key.starts_with("test_") || key.starts_with("dev_") || key == "config")
+        })
+        .split("__")
+}
+
+/// Interprets a string the way figment interprets an environment value (booleans and numbers typed).
+fn parse_env_value(value: &str) -> figment::value::Value {
+    value
+        .parse::<figment::value::Value>()
+        .unwrap_or_else(|_| figment::value::Value::from(value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_local() {
+        let config = Config::from_pairs::<&str, &str>(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./firesight-data"));
+        assert!(config.database_url().starts_with("sqlite://"));
+        assert!(config.api_keys.is_empty());
+    }
+
+    #[test]
+    fn api_keys_split_on_commas_and_stay_secret() {
+        let config = Config::from_pairs(&[("API_KEYS", "k1, k2,,k3")]).unwrap();
+        let keys: Vec<&str> = config.api_keys.iter().map(Secret::expose).collect();
+        assert_eq!(keys, ["k1", "k2", "k3"]);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("k1"), "{printed}");
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(!json.contains("k2"), "{json}");
+    }
+
+    #[test]
+    fn nested_keys_use_double_underscore() {
+        let config = Config::from_pairs(&[
+            ("OPENSEARCH__URL", "http://10.0.0.1:9200"),
+            ("AUTH__DISABLED", "true"),
+        ])
+        .unwrap();
+        assert_eq!(config.opensearch.url, "http://10.0.0.1:9200");
+        assert!(config.auth.disabled);
+    }
+
+    #[test]
+    fn auth_disabled_refused_off_loopback() {
+        let err = Config::from_pairs(&[("LISTEN", "0.0.0.0:8080"), ("AUTH__DISABLED", "true")])
+            .unwrap_err();
+        assert!(err.to_string().contains("auth.disabled"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_pairs(&[("OPENSEARCH__URLL", "http://x")]).unwrap_err();
+        assert!(err.to_string().contains("urll"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let err = Config::from_pairs(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert!(err.to_string().contains("database_url"), "{err}");
+        let err = Config::from_pairs(&[("STORE", "elastic")]).unwrap_err();
+        assert!(err.to_string().contains("store"), "{err}");
+    }
+}

@@ -1,0 +1,219 @@
+//! The canonical access-log document: what the parser produces, the enricher completes, the log store
+//! indexes and the query API returns. Field names follow the Elastic Common Schema (ECS); the
+//! OpenSearch mapping of the same shape is `store::opensearch::mapping`.
+//!
+//! Every optional field is omitted from JSON when absent, so a document carries only what its line had.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
+
+/// One access-log line (one HTTP request), normalised.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogDocument {
+    /// When the request was served, UTC.
+    #[serde(rename = "@timestamp")]
+    pub timestamp: DateTime<Utc>,
+    pub event: Event,
+    pub source: Source,
+    pub destination: Option<Destination>,
+    pub user: Option<User>,
+    pub http: Http,
+    pub url: Url,
+    pub user_agent: Option<UserAgent>,
+    pub firesight: Firesight,
+    pub firehose: Option<FirehoseMeta>,
+    /// Fields a user's Lambda added that firesight has no name for; kept as they came.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The line exactly as received (lossy UTF-8).
+    pub original: String,
+    /// When firesight indexed it.
+    pub ingested: Option<DateTime<Utc>>,
+    /// `firesight.access`.
+    pub dataset: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// The client address chosen for the request (first public address of X-Forwarded-For when present,
+    /// else the remote address).
+    pub ip: Option<IpAddr>,
+    /// The client as written in the line (an address or a host name).
+    pub address: Option<String>,
+    /// The client's host name when the line had a name instead of an address.
+    pub domain: Option<String>,
+    pub geo: Option<Geo>,
+    #[serde(rename = "as")]
+    pub asn: Option<AutonomousSystem>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Geo {
+    pub continent_code: Option<String>,
+    pub continent_name: Option<String>,
+    pub country_iso_code: Option<String>,
+    pub country_name: Option<String>,
+    pub region_iso_code: Option<String>,
+    pub region_name: Option<String>,
+    pub city_name: Option<String>,
+    pub postal_code: Option<String>,
+    pub timezone: Option<String>,
+    pub location: Option<GeoPoint>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutonomousSystem {
+    pub number: Option<u32>,
+    pub organization: Option<Organization>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    pub name: Option<String>,
+}
+
+/// The virtual host of a `vhost:port client ...` line.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Destination {
+    pub domain: Option<String>,
+    pub port: Option<u16>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub name: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Http {
+    /// `1.1`, `2.0` (without the `HTTP/` prefix).
+    pub version: Option<String>,
+    pub request: HttpRequest,
+    pub response: HttpResponse,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// Upper-case method, e.g. `GET`.
+    pub method: Option<String>,
+    /// The Referer header; absent when the line had `-`.
+    pub referrer: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    pub status_code: Option<u16>,
+    pub body: ResponseBody,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResponseBody {
+    /// Response size; `-` in the line means 0 bytes.
+    pub bytes: Option<u64>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Url {
+    /// The request target as written.
+    pub original: Option<String>,
+    /// The path part, without the query.
+    pub path: Option<String>,
+    /// The query string, without the `?`.
+    pub query: Option<String>,
+    /// File extension of the path's last segment, lower case, without the dot.
+    pub extension: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserAgent {
+    pub original: Option<String>,
+    /// Browser family, e.g. `Chrome`.
+    pub name: Option<String>,
+    /// Browser version, e.g. `32.0.1700`.
+    pub version: Option<String>,
+    pub os: Option<Os>,
+    pub device: Option<Device>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Os {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// Name and version together, e.g. `Mac OS X 10.9.1`.
+    pub full: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub name: Option<String>,
+}
+
+/// firesight's own derived fields.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Firesight {
+    /// `1xx` .. `5xx`.
+    pub status_class: Option<String>,
+    /// Host of the referrer URL, lower case.
+    pub referrer_host: Option<String>,
+    /// The user agent is a known bot, crawler or spider.
+    pub bot: Option<bool>,
+    /// Visitor key: client IP and user agent (hashed); with the day it defines a unique visitor.
+    pub visitor: Option<String>,
+    /// The X-Forwarded-For list of the line, in order, when it had one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwarded_for: Vec<String>,
+    /// Which input shape the record had: `combined`, `common`, `kinesis_agent_json`, `json`.
+    pub record_format: Option<String>,
+}
+
+/// Where the record came from in a Firehose delivery.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FirehoseMeta {
+    pub request_id: Option<String>,
+    pub source_arn: Option<String>,
+    /// The delivery's `timestamp` (when Firehose generated the request).
+    pub arrival_time: Option<DateTime<Utc>>,
+    pub record_index: Option<u32>,
+    pub common_attributes: Option<BTreeMap<String, String>>,
+}
+
+impl LogDocument {
+    /// `1xx`..`5xx` for a status code.
+    pub fn status_class(status: u16) -> Option<String> {
+        (100..600)
+            .contains(&status)
+            .then(|| format!("{}xx", status / 100))
+    }
+}

@@ -1,0 +1,154 @@
+//! Liveness, readiness (each dependency reported separately) and the Prometheus endpoint. Public: no
+//! API key, so orchestrators and scrapers need no secret.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::App;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `live` while the process serves HTTP.
+    #[schema(example = "live")]
+    pub status: &'static str,
+}
+
+/// Whether the process is up.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "The process serves HTTP", body = Liveness)))]
+pub async fn live() -> Json<Liveness> {
+    Json(Liveness { status: "live" })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` when every dependency is up, else `not_ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// One entry per dependency: `state_db`, `log_store`, and `cloudwatch` when enabled.
+    pub checks: BTreeMap<String, DependencyCheck>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DependencyCheck {
+    /// `up` or `down`.
+    #[schema(example = "up")]
+    pub status: &'static str,
+    /// What answers: `sqlite`, `postgres`, `opensearch`, `cloudwatch-logs`.
+    pub kind: String,
+    /// Round-trip time of the check in milliseconds.
+    pub latency_ms: u64,
+    /// Backend version, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Why the dependency is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Whether every dependency answers; 503 when one does not.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Every dependency is up", body = Readiness),
+        (status = 503, description = "At least one dependency is down", body = Readiness)))]
+pub async fn ready(State(app): State<App>) -> impl IntoResponse {
+    let db = timed("sqlite", async {
+        app.db
+            .ping()
+            .await
+            .map(|()| None)
+            .map_err(|e| e.to_string())
+    });
+    let db_kind = app.db.backend().as_str();
+    let store = timed(app.store.kind(), async {
+        let status = app.store.status().await.map_err(|e| e.to_string())?;
+        if !status.schema_installed {
+            return Err("index template not installed yet".to_owned());
+        }
+        Ok(status.version)
+    });
+    let cloudwatch = async {
+        match &app.cloudwatch {
+            Some(cw) => Some(
+                timed("cloudwatch-logs", async {
+                    cw.ping().await.map(|()| None).map_err(|e| e.to_string())
+                })
+                .await,
+            ),
+            None => None,
+        }
+    };
+    let (mut db, store, cloudwatch) = tokio::join!(db, store, cloudwatch);
+    db.kind = db_kind.to_owned();
+
+    let mut checks = BTreeMap::new();
+    checks.insert("state_db".to_owned(), db);
+    checks.insert("log_store".to_owned(), store);
+    if let Some(cw) = cloudwatch {
+        checks.insert("cloudwatch".to_owned(), cw);
+    }
+    let all_up = checks.values().all(|c| c.status == "up");
+    let status = if all_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            status: if all_up { "ready" } else { "not_ready" },
+            checks,
+        }),
+    )
+}
+
+async fn timed(
+    kind: &str,
+    check: impl Future<Output = Result<Option<String>, String>>,
+) -> DependencyCheck {
+    let started = Instant::now();
+    let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+    };
+    let latency_ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(version) => DependencyCheck {
+            status: "up",
+            kind: kind.to_owned(),
+            latency_ms,
+            version,
+            error: None,
+        },
+        Err(error) => DependencyCheck {
+            status: "down",
+            kind: kind.to_owned(),
+            latency_ms,
+            version: None,
+            error: Some(error),
+        },
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text format).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "application/openmetrics-text", body = String)))]
+pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+}

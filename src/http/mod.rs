@@ -1,0 +1,281 @@
+//! The HTTP edge: routes with their OpenAPI documentation side by side, and the layers every request
+//! passes (request id, tracing, metrics, timeout, body limit, API key, problem+json for every error).
+
+pub mod auth;
+pub mod health;
+pub mod info;
+pub mod problem;
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRef, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{BoxError, Json, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::App;
+use crate::metrics::{HttpLabels, RouteLabels};
+use auth::ApiKeys;
+use problem::{ApiError, PROBLEM_JSON, problem_for_status, problem_response};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+impl FromRef<App> for ApiKeys {
+    fn from_ref(app: &App) -> Self {
+        app.api_keys.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "firesight",
+        description = "Query web access logs delivered by Amazon Kinesis Data Firehose, follow Firehose \
+delivery errors, and get alerted when the pipeline breaks.\n\nEvery `/v1` route needs an API key sent as \
+`Authorization: Bearer <key>` (except `/v1/firehose`, which checks Firehose's `X-Amz-Firehose-Access-Key`). \
+Errors are `application/problem+json` documents with a stable `code`."
+    ),
+    modifiers(&SecurityAddon),
+    components(schemas(problem::Problem)),
+    tags(
+        (name = "health", description = "Liveness, readiness and metrics; no API key needed"),
+        (name = "service", description = "About this service"),
+        (name = "ingest", description = "Receive access logs from Amazon Kinesis Data Firehose"),
+    )
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key from `FIRESIGHT_API_KEYS`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The REST routes: JSON in, JSON or problem+json out, the edge's body limit and timeout.
+fn rest_routes() -> OpenApiRouter<App> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+        .routes(routes!(info::info))
+}
+
+/// Every documented route. The spec and the router come from these definitions.
+fn api_routes() -> OpenApiRouter<App> {
+    rest_routes().merge(crate::firehose::routes())
+}
+
+/// The OpenAPI document the service serves at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// The spec as committed under `openapi/openapi.json`: pretty JSON with a trailing newline.
+pub fn openapi_json() -> String {
+    let mut json =
+        serde_json::to_string_pretty(&openapi()).expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
+}
+
+/// The complete application router with every layer.
+pub fn router(app: App) -> Router {
+    let spec = openapi();
+    let limits = &app.config.http;
+    let timeout = limits.request_timeout();
+    let body_limit = limits.body_limit_bytes;
+    let (rest, _) = rest_routes().split_for_parts();
+    // The REST limits do not fit Firehose: its bodies reach 64 MiB and its deadline is its own; the
+    // receiver bounds both itself and answers in Firehose's format.
+    let rest = rest.layer(
+        ServiceBuilder::new().layer(axum::error_handling::HandleErrorLayer::new(handle_timeout)).timeout(timeout),
+    );
+    let (firehose, _) = crate::firehose::routes().split_for_parts();
+
+    rest.merge(firehose)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        // A route layer sees the matched route template, which keeps the metric labels bounded.
+        .route_layer(middleware::from_fn_with_state(app.clone(), record_metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(app.api_keys.clone(), auth::require_api_key))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    HeaderName::from_static("x-amz-firehose-access-key"),
+                ]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn(problem_for_bare_errors))
+                .layer(middleware::from_fn_with_state(body_limit, limit_rest_bodies))
+                .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response())),
+        )
+        .with_state(app)
+}
+
+/// The REST body limit: refused up front by `Content-Length`, and enforced while streaming for chunked
+/// bodies. The Firehose endpoint bounds its own (much larger) bodies.
+async fn limit_rest_bodies(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/v1/firehose" {
+        return next.run(request).await;
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return ApiError::PayloadTooLarge { limit }.into_response();
+    }
+    next.run(request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)))).await
+}
+
+async fn handle_timeout(err: BoxError) -> Response {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Timeout.into_response()
+    } else {
+        ApiError::Internal(anyhow::anyhow!(err)).into_response()
+    }
+}
+
+/// Errors produced below the handlers (body limit, axum's own rejections) arrive as plain text; give
+/// them the same problem+json shape as every other error, and put the request id into every problem.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let request_id = request.headers().get(REQUEST_ID).cloned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        return response; // endpoints with their own error format (Firehose)
+    }
+    let request_id = request_id
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if content_type.starts_with(PROBLEM_JSON) {
+        if request_id.is_none() {
+            return response;
+        }
+        return with_request_id(response, request_id).await;
+    }
+    let mut problem = problem_for_status(status);
+    problem.request_id = request_id;
+    let mut rewritten = problem_response(status, problem);
+    for name in [header::WWW_AUTHENTICATE, header::RETRY_AFTER, header::ALLOW] {
+        if let Some(v) = response.headers().get(&name) {
+            rewritten.headers_mut().insert(name, v.clone());
+        }
+    }
+    rewritten
+}
+
+/// Adds `request_id` to a problem document built by a handler.
+async fn with_request_id(response: Response, request_id: Option<String>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (parts.status, "").into_response();
+    };
+    let Ok(mut problem) = serde_json::from_slice::<problem::Problem>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    problem.request_id = request_id;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut response = Response::from_parts(parts, Json(problem).into_response().into_body());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+}
+
+async fn record_metrics(State(app): State<App>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let elapsed: Duration = started.elapsed();
+    let status = response.status();
+    // Swagger UI assets are many paths under one prefix; keep the label set bounded.
+    let route = if route.starts_with("/docs") {
+        "/docs".to_owned()
+    } else {
+        route
+    };
+    app.metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status: status.as_u16(),
+        })
+        .inc();
+    app.metrics
+        .http_request_duration
+        .get_or_create(&RouteLabels { method, route })
+        .observe(elapsed.as_secs_f64());
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::debug!("answered 500");
+    }
+    response
+}
+
+/// Compares a committed spec with the generated one; `Some(explanation)` when they differ.
+pub fn openapi_drift(committed: &str) -> Option<String> {
+    let generated = openapi_json();
+    if committed == generated {
+        return None;
+    }
+    let first_diff = committed
+        .lines()
+        .zip(generated.lines())
+        .enumerate()
+        .find(|(_, (c, g))| c != g)
+        .map(|(i, (c, g))| {
+            format!(
+                "first difference at line {}:\n  committed: {c}\n  generated: {g}",
+                i + 1
+            )
+        })
+        .unwrap_or_else(|| "the files differ in length".to_owned());
+    Some(format!(
+        "openapi/openapi.json is out of date with the code; regenerate it with \
+`cargo run -- openapi --output openapi/openapi.json` and commit it.\n{first_diff}"
+    ))
+}

@@ -1,0 +1,211 @@
+//! The one API error type at the edge, rendered as RFC 9457 `application/problem+json` with a stable
+//! machine-readable `code`. A single table (`ApiError::parts`) maps each error to its status and code.
+//! 5xx bodies say nothing internal; their cause chain is logged once, at ERROR. 4xx are logged at DEBUG.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:firesight:problem:unauthorized",
+    "title": "Unauthorized",
+    "status": 401,
+    "detail": "send an API key as `Authorization: Bearer <key>`",
+    "code": "unauthorized"
+}))]
+pub struct Problem {
+    /// URI naming the problem kind: `urn:firesight:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem kind.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong in this request.
+    pub detail: String,
+    /// Stable machine-readable code; clients branch on this.
+    pub code: String,
+    /// For validation problems: the failing parameter or field path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Request id (also in the `x-request-id` header), to quote when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("send an API key as `Authorization: Bearer <key>`")]
+    Unauthorized,
+    #[error("no route for this path")]
+    NotFound,
+    #[error("this path does not accept that method")]
+    MethodNotAllowed,
+    #[error("{detail}")]
+    Validation { field: String, detail: String },
+    #[error("the request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request did not finish in time")]
+    Timeout,
+    #[error("a dependency is unavailable; retry later")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::Validation {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The single table from error to HTTP status, stable code and title.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not Found"),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method Not Allowed",
+            ),
+            ApiError::Validation { .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_parameter",
+                "Invalid Parameter",
+            ),
+            ApiError::PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload Too Large",
+            ),
+            ApiError::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "Request Timed Out",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service Unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal Server Error",
+            ),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let (status, code, title) = self.parts();
+        Problem {
+            kind: format!("urn:firesight:problem:{code}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: code.to_owned(),
+            field: match self {
+                ApiError::Validation { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            request_id: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, _) = self.parts();
+        if status.is_server_error() {
+            match &self {
+                ApiError::Unavailable(cause) | ApiError::Internal(cause) => {
+                    tracing::error!(code, error = format!("{cause:#}"), "request failed");
+                }
+                _ => tracing::warn!(code, "request failed"),
+            }
+        } else {
+            tracing::debug!(code, detail = %self, "request refused");
+        }
+        problem_response(status, self.to_problem())
+    }
+}
+
+pub fn problem_response(status: StatusCode, problem: Problem) -> Response {
+    let mut response = (status, Json(problem)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// Turns a bare error response produced below the handlers (a layer or an axum rejection) into a
+/// problem document, keeping its status.
+pub fn problem_for_status(status: StatusCode) -> Problem {
+    let err = match status {
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+        StatusCode::NOT_FOUND => ApiError::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ApiError::Timeout,
+        _ => {
+            let code = if status.is_server_error() {
+                "internal"
+            } else {
+                "bad_request"
+            };
+            let title = status.canonical_reason().unwrap_or("Error").to_owned();
+            return Problem {
+                kind: format!("urn:firesight:problem:{code}"),
+                detail: title.clone(),
+                title,
+                status: status.as_u16(),
+                code: code.to_owned(),
+                field: None,
+                request_id: None,
+            };
+        }
+    };
+    let mut problem = err.to_problem();
+    problem.status = status.as_u16();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        problem.detail = "the request body exceeds the configured limit".to_owned();
+    }
+    problem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let p = ApiError::validation("limit", "must be between 1 and 1000").to_problem();
+        assert_eq!(p.status, 400);
+        assert_eq!(p.code, "invalid_parameter");
+        assert_eq!(p.field.as_deref(), Some("limit"));
+        assert_eq!(p.kind, "urn:firesight:problem:invalid_parameter");
+    }
+
+    #[test]
+    fn server_errors_reveal_nothing() {
+        let p = ApiError::Internal(anyhow::anyhow!("password=hunter2 at db.internal:5432"))
+            .to_problem();
+        assert_eq!(p.status, 500);
+        assert!(!p.detail.contains("hunter2"));
+        assert!(!p.detail.contains("db.internal"));
+    }
+}

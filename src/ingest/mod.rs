@@ -1,0 +1,233 @@
+//! The write path's shared core, used by the Firehose endpoint and by `firesight ingest`:
+//! raw lines → [`parse`](crate::parse) → [`enrich`](crate::enrich) → documents with deterministic ids
+//! ([`prepare`], pure and synchronous, run as one blocking unit per batch) → the log store
+//! ([`Ingestor::write`], which retries what the store refused for now and dead-letters what it refused
+//! for good). A batch counts as written only when every document and dead letter is durable.
+
+pub mod backfill;
+pub mod ids;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use crate::document::{FirehoseMeta, LogDocument};
+use crate::enrich::Enricher;
+use crate::metrics::Metrics;
+use crate::store::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError};
+use crate::worker::Pacing;
+
+/// One line to ingest, with what identifies it across retries and replays.
+#[derive(Debug, Clone)]
+pub struct SourceLine {
+    /// Deterministic document id (see [`ids`]).
+    pub id: String,
+    /// The line (or JSON record) as received, lossy UTF-8.
+    pub text: String,
+    /// Time to use when the line carries none (a CloudWatch Logs event's own timestamp).
+    pub fallback_time: Option<DateTime<Utc>>,
+    /// Delivery metadata, when it came through Firehose.
+    pub firehose: Option<Arc<FirehoseMeta>>,
+    /// Set when the record's payload could not even be decoded into text: goes straight to the
+    /// dead-letter store with this reason.
+    pub reject: Option<String>,
+}
+
+/// Documents ready for the store plus the lines that could not be parsed.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub docs: Vec<IndexDoc>,
+    pub dead: Vec<DeadLetter>,
+}
+
+/// Parses and enriches a batch. Pure: no I/O, no clock other than `now`.
+pub fn prepare(lines: Vec<SourceLine>, enricher: &Enricher, source: &str, now: DateTime<Utc>) -> Prepared {
+    let mut prepared = Prepared { docs: Vec::with_capacity(lines.len()), dead: Vec::new() };
+    for mut line in lines {
+        if let Some(reason) = line.reject.take() {
+            prepared.dead.push(dead_letter(line, reason, "decode", source, now));
+            continue;
+        }
+        match crate::parse::parse_line(&line.text) {
+            Ok(mut doc) => {
+                if let Some(time) = line.fallback_time.filter(|_| doc_has_no_time(&doc)) {
+                    doc.timestamp = time;
+                }
+                enricher.enrich(&mut doc);
+                doc.event.ingested = Some(now);
+                doc.event.dataset.get_or_insert_with(|| "firesight.access".to_owned());
+                if let Some(meta) = &line.firehose {
+                    doc.firehose = Some(FirehoseMeta::clone(meta));
+                }
+                prepared.docs.push(IndexDoc { id: line.id, doc });
+            }
+            Err(e) => prepared.dead.push(dead_letter(line, e.to_string(), "parse", source, now)),
+        }
+    }
+    prepared
+}
+
+/// The parser leaves the epoch when a record had no time of its own.
+fn doc_has_no_time(doc: &LogDocument) -> bool {
+    doc.timestamp.timestamp() == 0
+}
+
+fn dead_letter(line: SourceLine, reason: String, stage: &'static str, source: &str, now: DateTime<Utc>) -> DeadLetter {
+    DeadLetter {
+        id: line.id,
+        timestamp: now,
+        reason,
+        stage,
+        raw_base64: base64::engine::general_purpose::STANDARD.encode(line.text.as_bytes()),
+        raw: line.text,
+        firehose: line.firehose.map(|m| FirehoseMeta::clone(&m)),
+        source: source.to_owned(),
+    }
+}
+
+/// What one batch write achieved. Everything counted here is durable.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Newly indexed documents.
+    pub indexed: usize,
+    /// Documents already present (replays).
+    pub duplicates: usize,
+    /// Lines kept in the dead-letter store instead (parse errors and permanent store rejections).
+    pub dead_lettered: usize,
+    /// How many store round trips were retried.
+    pub retries: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The store could not make the batch durable in time; nothing may be acknowledged.
+    #[error("the log store did not accept the batch within {0:?}")]
+    Deadline(Duration, #[source] Option<StoreError>),
+    /// The store refused in a way retrying will not fix.
+    #[error("the log store refused the batch")]
+    Store(#[source] StoreError),
+}
+
+/// Writes prepared batches to the store with bounded retries.
+#[derive(Clone)]
+pub struct Ingestor {
+    pub store: Arc<dyn LogStore>,
+    pub enricher: Arc<Enricher>,
+    pub metrics: Arc<Metrics>,
+    pub pacing: Pacing,
+}
+
+impl Ingestor {
+    pub fn new(store: Arc<dyn LogStore>, enricher: Arc<Enricher>, metrics: Arc<Metrics>) -> Self {
+        let pacing = Pacing {
+            idle: Duration::ZERO,
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(5),
+        };
+        Self { store, enricher, metrics, pacing }
+    }
+
+    /// Parses and enriches on a blocking thread (one unit per batch), then writes.
+    pub async fn ingest(&self, lines: Vec<SourceLine>, source: &str, deadline: Instant) -> Result<WriteReport, IngestError> {
+        let enricher = self.enricher.clone();
+        let source_owned = source.to_owned();
+        let prepared = tokio::task::spawn_blocking(move || prepare(lines, &enricher, &source_owned, Utc::now()))
+            .await
+            .expect("parse and enrich do not panic");
+        self.write(prepared, source, deadline).await
+    }
+
+    /// Writes documents and dead letters until every one is durable or `deadline` passes.
+    pub async fn write(&self, prepared: Prepared, source: &str, deadline: Instant) -> Result<WriteReport, IngestError> {
+        let started = Instant::now();
+        let budget = deadline.saturating_duration_since(started);
+        let mut report = WriteReport::default();
+        let mut pending = prepared.docs;
+        let mut dead = prepared.dead;
+        let parse_failures = dead.len();
+        let mut failures = 0u32;
+        let mut last_error = None;
+
+        while !pending.is_empty() {
+            match self.store.index(&pending).await {
+                Ok(outcomes) => {
+                    let mut retry = Vec::new();
+                    for (item, outcome) in pending.into_iter().zip(outcomes) {
+                        match outcome {
+                            ItemOutcome::Created => report.indexed += 1,
+                            ItemOutcome::Duplicate => report.duplicates += 1,
+                            ItemOutcome::Retry { .. } => retry.push(item),
+                            ItemOutcome::Rejected { reason, .. } => {
+                                let line = SourceLine {
+                                    id: item.id,
+                                    text: item.doc.event.original.clone(),
+                                    fallback_time: None,
+                                    firehose: item.doc.firehose.clone().map(Arc::new),
+                                    reject: None,
+                                };
+                                dead.push(dead_letter(line, reason, "index", source, Utc::now()));
+                            }
+                        }
+                    }
+                    pending = retry;
+                    if pending.is_empty() {
+                        break;
+                    }
+                }
+                Err(e) if e.is_retryable() => last_error = Some(e),
+                Err(e) => return Err(IngestError::Store(e)),
+            }
+            report.retries += 1;
+            failures += 1;
+            let pause = self.pacing.backoff(failures - 1);
+            if Instant::now() + pause >= deadline {
+                return Err(IngestError::Deadline(budget, last_error));
+            }
+            tokio::time::sleep(pause).await;
+        }
+
+        let mut failures = 0u32;
+        while !dead.is_empty() {
+            match self.store.dead_letter(&dead).await {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() => {
+                    failures += 1;
+                    report.retries += 1;
+                    let pause = self.pacing.backoff(failures - 1);
+                    if Instant::now() + pause >= deadline {
+                        return Err(IngestError::Deadline(budget, Some(e)));
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(IngestError::Store(e)),
+            }
+        }
+        report.dead_lettered = dead.len();
+        self.metrics.record_ingest(source_label(source), &report, parse_failures);
+        Ok(report)
+    }
+}
+
+/// Metric label for an ingest source: bounded to the two kinds.
+fn source_label(source: &str) -> &'static str {
+    if source == "firehose" { "firehose" } else { "backfill" }
+}
+
+/// Lines of a record: a record may hold several newline-separated lines (agents batch them).
+pub fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_split_into_lines_without_blanks() {
+        let lines: Vec<&str> = split_lines("a\r\nb\n\n  \nc").collect();
+        assert_eq!(lines, ["a", "b", "c"]);
+    }
+}

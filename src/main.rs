@@ -1,0 +1,169 @@
+//! The `firesight` command: parses the command line, loads the configuration, starts logging and hands
+//! over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use firesight::config::Config;
+use tokio_util::sync::CancellationToken;
+
+/// firesight: web access logs from Amazon Kinesis Data Firehose, searchable and aggregated, with
+/// delivery-error tracking and alerts.
+///
+/// Configuration comes from built-in defaults, then the optional TOML file given with --config, then
+/// FIRESIGHT_* environment variables (nested keys joined with "__", e.g. FIRESIGHT_OPENSEARCH__URL).
+/// See the README for every setting.
+#[derive(Debug, Parser)]
+#[command(name = "firesight", version, about, long_about)]
+struct Cli {
+    /// TOML configuration file, layered over the defaults and under the environment.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "FIRESIGHT_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API and the background workers until SIGTERM or Ctrl-C.
+    Serve {
+        /// Listen address; overrides FIRESIGHT_LISTEN and the file.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply the state-database migrations and exit (they also run at every start).
+    Migrate,
+    /// Backfill access-log files through the same parse, enrich and index path as the Firehose
+    /// endpoint. Plain or gzip files, `-` for standard input. Re-running on the same file adds nothing.
+    Ingest {
+        /// Files to read, in order.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// No progress bar (the summary is still printed).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print the OpenAPI document (JSON) the service serves at /openapi.json.
+    Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Load and validate the configuration, then print it with secrets redacted.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Openapi { output } = &cli.command {
+        return print_openapi(output.as_deref());
+    }
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("firesight: {}", firesight::telemetry::chain(&e));
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Serve { listen: Some(addr) } = &cli.command {
+        config.listen = *addr;
+        if let Err(e) = config.validate() {
+            eprintln!("firesight: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Command::CheckConfig = cli.command {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&config).expect("config serialises")
+        );
+        eprintln!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    firesight::telemetry::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { .. } => serve(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::Ingest { files, quiet } => ingest(config, files, !quiet).await,
+            Command::Openapi { .. } | Command::CheckConfig => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "firesight failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    firesight::run(config, listener, shutdown).await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let db = firesight::state::StateDb::connect(&config.database_url()).await?;
+    db.migrate().await?;
+    tracing::info!(backend = db.backend().as_str(), "state database migrated");
+    Ok(())
+}
+
+async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::Result<()> {
+    let store = firesight::store::from_config(&config)?;
+    let status = store.prepare().await.map_err(|e| anyhow::anyhow!(firesight::telemetry::chain(&e)))?;
+    tracing::info!(store = status.kind, version = ?status.version, "log store ready");
+    let enricher = std::sync::Arc::new(firesight::app::build_enricher(&config)?);
+    let metrics = std::sync::Arc::new(firesight::metrics::Metrics::new());
+    let ingestor = firesight::ingest::Ingestor::new(store.clone(), enricher, metrics);
+    let summary = firesight::ingest::backfill::run(&ingestor, &files, progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).await?;
+    store.refresh().await.map_err(|e| anyhow::anyhow!(firesight::telemetry::chain(&e)))?;
+    println!("{summary}");
+    Ok(())
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+    shutdown.cancel();
+}
+
+fn print_openapi(output: Option<&std::path::Path>) -> ExitCode {
+    let json = firesight::http::openapi_json();
+    match output {
+        None => {
+            print!("{json}");
+            ExitCode::SUCCESS
+        }
+        Some(path) => match std::fs::write(path, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("firesight: cannot write {}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

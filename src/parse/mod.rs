@@ -1,0 +1,158 @@
+//! The access-log parser: one record of a Firehose delivery (or one line of `firesight ingest`) in, one
+//! [`LogDocument`] out, for the enricher to complete (GeoIP, user agent, bot, visitor) and the log store
+//! to index. Pure and synchronous; a record that cannot be parsed yields a [`ParseError`] whose text is
+//! the `reason` of its dead-letter document.
+//!
+//! [`parse_line`] recognises the format by the first byte: `{` is JSON, anything else a text line.
+//!
+//! # Text lines (`combined`, `common`)
+//!
+//! Apache/Nginx combined and common log format, `client ident authuser [timestamp] "request" status
+//! size ["referrer" "user agent"]`, with the variants real servers write: an X-Forwarded-For list before
+//! the client (plain, quoted, IPv6), a virtual-host prefix (`vhost[:port] client ...`), host names as
+//! clients, `""` and `-` requests, `\x`-escaped bytes and `\"` inside quoted fields, trailing fields after
+//! the user agent. The client is the first public address of the list, else its first entry
+//! (Filebeat's choice); the whole list goes to `firesight.forwarded_for`. Quoted fields are kept as
+//! written, escapes included (Filebeat does the same); `-` becomes an absent field, except the size,
+//! where it is 0.
+//!
+//! # Kinesis Agent `LOGTOJSON` (`kinesis_agent_json`)
+//!
+//! What the agent's `COMBINEDAPACHELOG`/`COMMONAPACHELOG` conversion writes: all-string fields `host`,
+//! `ident`, `authuser`, `datetime`, `request`, `response`, `bytes`, `referer` (or `referrer`), `agent`,
+//! with `null` or `-` for a missing value. Recognised by `host` + `datetime` + `request`; mapped like a
+//! text line.
+//!
+//! # JSON from an enrichment Lambda (`json`)
+//!
+//! Any other JSON object. ECS names are looked up nested (`{"http":{"response":{"status_code":200}}}`),
+//! dotted (`{"http.response.status_code":200}`) or mixed; then the flat names common Lambdas use, in
+//! this order (first present wins):
+//!
+//! | document field | accepted names |
+//! |---|---|
+//! | `@timestamp` (required) | `@timestamp`, `timestamp`, `time`, `datetime`, `date`, `time_iso8601`, `time_local`, `ts`: RFC 3339 / ISO-8601 (no offset means UTC), `10/Oct/2000:13:55:36 -0700`, RFC 2822, or epoch seconds / millis / micros / nanos (number or string) |
+//! | `source.*` | `source.ip`/`client.ip`, `source.address`/`client.address`, `source.domain` taken as given; otherwise the client is chosen, as for text lines, from `client_ip`, `clientip`, `clientIp`, `client`, `remote_addr`, `remote_ip`, `remoteIP`, `remote_address`, `ip`, `c-ip` and an X-Forwarded-For in `x_forwarded_for`, `http_x_forwarded_for`, `xff`, `forwarded_for`, `X-Forwarded-For` (string or array) |
+//! | `source.geo.*`, `source.as.*` | ECS names only |
+//! | `destination.*` | `destination.domain`, `vhost`, `server_name`; `destination.port`, `server_port` |
+//! | `user.name` | `user.name`, `remote_user`, `authuser`, `user`, `username` |
+//! | `http.request.method` | `http.request.method`, `method`, `request_method`, `verb`, `httpMethod` |
+//! | `http.version` | `http.version`, `http_version`, `protocol`, `server_protocol`, `httpVersion` (`HTTP/` dropped) |
+//! | `url.original` | `url.original`, `url`, `request_uri`, `uri`, `requestUri`; else built from the path and query |
+//! | `url.path`, `url.query`, `url.extension` | `url.path`, `path`, `request_path`, `uri_path`; `url.query`, `query`, `query_string`, `querystring`, `args`; `url.extension`; else derived from `url.original` |
+//! | request line | `request`, `request_line` (`GET /x HTTP/1.1`) fill the method, target and version left open |
+//! | `http.response.status_code` | `http.response.status_code`, `status`, `status_code`, `statusCode`, `response`, `sc-status` |
+//! | `http.response.body.bytes` | `http.response.body.bytes`, `bytes`, `body_bytes_sent`, `bytes_sent`, `response_bytes`, `size`, `sc-bytes` |
+//! | `http.request.referrer` | `http.request.referrer`, `referrer`, `referer`, `http_referer`, `http_referrer` |
+//! | `user_agent.*` | `user_agent.original`, `user_agent`, `http_user_agent`, `useragent`, `userAgent`, `agent`, `ua`; ECS `user_agent.name`, `.version`, `.os.*`, `.device.name` |
+//! | `event.*` | `event.original` (else the record itself), `event.dataset`, `event.ingested` |
+//!
+//! Strings `-` and `""` and `null` count as absent; a name holding an object or array where a scalar is
+//! expected is not this field (Filebeat's `agent` object is not a user agent) and is left alone. A
+//! non-numeric status or size is an error, as in a text line. `firesight.status_class`,
+//! `firesight.referrer_host` and `firesight.record_format` are always computed here.
+//!
+//! Everything not mapped goes to `extra` unchanged, so the Lambda's own enrichment (`country`, `city`,
+//! `browser`, `os`, `device`, `geoip`/`geo` objects, ...) is kept in the indexed document. The
+//! exception is a leftover under one of the document's own top-level names (`source`, `http`, ...),
+//! which would collide with the typed field: it moves to dotted keys (`source.port`), or `<name>_value`
+//! for a scalar.
+
+mod fields;
+mod json;
+mod record;
+mod text;
+mod time;
+
+#[cfg(test)]
+mod tests;
+
+pub use json::parse_json_record;
+pub use text::parse_text_line;
+
+use crate::document::LogDocument;
+
+/// Why a record could not be parsed. The `Display` text is meant for people (it becomes the `reason` of
+/// a dead-letter document); [`ParseError::code`] is a stable label for metrics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("empty line")]
+    Empty,
+    /// A quoted field (`request`, `referrer`, `user agent`) or the `[timestamp]` never closes: the line
+    /// was cut short.
+    #[error("unterminated {}", unterminated_text(.0))]
+    Unterminated(&'static str),
+    #[error("missing {0}")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Malformed(&'static str),
+    #[error("bad timestamp '{0}'")]
+    BadTimestamp(String),
+    #[error("status is not a number: '{0}'")]
+    BadStatus(String),
+    #[error("response size is not a number: '{0}'")]
+    BadBytes(String),
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    #[error("no timestamp field")]
+    NoTimestamp,
+    #[error("field '{field}' {problem}")]
+    BadField {
+        field: String,
+        problem: &'static str,
+    },
+}
+
+fn unterminated_text(field: &str) -> String {
+    if field == "timestamp" {
+        "timestamp (no closing ']')".to_owned()
+    } else {
+        format!("quoted {field}")
+    }
+}
+
+impl ParseError {
+    /// A short, stable label of the kind of failure, for metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ParseError::Empty => "empty",
+            ParseError::Unterminated(_) => "unterminated",
+            ParseError::Missing(_) => "missing_field",
+            ParseError::Malformed(_) => "malformed",
+            ParseError::BadTimestamp(_) | ParseError::NoTimestamp => "timestamp",
+            ParseError::BadStatus(_) => "status",
+            ParseError::BadBytes(_) => "bytes",
+            ParseError::InvalidJson(_) => "json",
+            ParseError::BadField { .. } => "field",
+        }
+    }
+}
+
+/// Parses one record, recognising its format: JSON when it starts with `{`, else an Apache/Nginx line.
+pub fn parse_line(line: &str) -> Result<LogDocument, ParseError> {
+    let line = trim_line_end(line);
+    match line.trim_start().as_bytes().first() {
+        None => Err(ParseError::Empty),
+        Some(b'{') => parse_json_record(line),
+        Some(_) => parse_text_line(line),
+    }
+}
+
+/// [`parse_line`] for raw bytes; invalid UTF-8 is replaced (`event.original` is lossy UTF-8).
+pub fn parse_bytes(line: &[u8]) -> Result<LogDocument, ParseError> {
+    parse_line(&String::from_utf8_lossy(line))
+}
+
+/// Drops the line terminator a record may still carry (`\n`, or `\r\n` from Windows-written logs).
+fn trim_line_end(line: &str) -> &str {
+    line.trim_end_matches(['\n', '\r'])
+}
+
+/// A value quoted in an error, cut short so one bad line cannot make a huge dead-letter reason.
+fn snippet(value: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match value.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}...", value.get(..cut).unwrap_or_default()),
+        None => value.to_owned(),
+    }
+}

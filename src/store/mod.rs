@@ -1,0 +1,135 @@
+//! The log store port: where parsed, enriched access-log documents are written (write path) and where
+//! queries read them back (read path). One trait, one adapter per backend:
+//! - [`opensearch`]: OpenSearch 2.x, daily indices `<prefix>-YYYY.MM.DD` with the canonical mapping;
+//! - the embedded single-machine store plugs in here as a second adapter.
+//!
+//! Callers hold an `Arc<dyn LogStore>` and never see which backend answers.
+
+pub mod opensearch;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::config::{Config, StoreKind};
+use crate::document::LogDocument;
+
+/// What a store reports about itself for readiness and `/v1/info`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoreStatus {
+    /// `opensearch` or `embedded`.
+    pub kind: &'static str,
+    /// Backend version, e.g. `2.19.1`.
+    pub version: Option<String>,
+    /// Whether the index template / schema is installed and current.
+    pub schema_installed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("log store unreachable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("log store version {found} is not supported (need {required})")]
+    UnsupportedVersion {
+        found: String,
+        required: &'static str,
+    },
+    #[error("log store answered {status}: {body}")]
+    Rejected { status: u16, body: String },
+    #[error("unexpected answer from the log store")]
+    Protocol(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed (the backend was down or overloaded).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Rejected { status, .. } => *status == 429 || *status >= 500,
+            StoreError::UnsupportedVersion { .. } | StoreError::Protocol(_) => false,
+        }
+    }
+}
+
+/// The log store seam.
+#[async_trait]
+pub trait LogStore: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+
+    /// Connects, checks the backend version and installs or updates the schema (index template).
+    /// Idempotent; called at start and retried by the caller while the backend is down.
+    async fn prepare(&self) -> Result<StoreStatus, StoreError>;
+
+    /// A cheap round trip for readiness; reports the same facts as `prepare` without changing anything.
+    async fn status(&self) -> Result<StoreStatus, StoreError>;
+
+    /// Writes documents under their deterministic ids and reports each item's fate, in input order.
+    /// An id that already exists is a [`ItemOutcome::Duplicate`], not an error: that is how replayed
+    /// deliveries stay idempotent. Returns `Err` only when the whole request failed.
+    async fn index(&self, docs: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError>;
+
+    /// Writes records that could not be parsed or indexed to the dead-letter store.
+    async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), StoreError>;
+
+    /// Makes everything written so far visible to searches (tests and backfill summaries).
+    async fn refresh(&self) -> Result<(), StoreError>;
+}
+
+/// A document with its deterministic id.
+#[derive(Debug, Clone)]
+pub struct IndexDoc {
+    pub id: String,
+    pub doc: LogDocument,
+}
+
+/// What happened to one document of an `index` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// Newly written and durable.
+    Created,
+    /// Already present under this id (a replay); durable.
+    Duplicate,
+    /// Refused for now (overload, shard unavailable): try again later.
+    Retry { status: u16, reason: String },
+    /// Refused for good (mapping error, bad value): belongs in the dead-letter store.
+    Rejected { status: u16, reason: String },
+}
+
+impl ItemOutcome {
+    pub fn is_durable(&self) -> bool {
+        matches!(self, ItemOutcome::Created | ItemOutcome::Duplicate)
+    }
+}
+
+/// A record firesight could not turn into an indexed document, kept with the reason and its raw bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    /// Deterministic, like document ids, so replays do not duplicate dead letters either.
+    #[serde(skip)]
+    pub id: String,
+    #[serde(rename = "@timestamp")]
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    /// Why it was refused: a parse error or the store's rejection.
+    pub reason: String,
+    /// `decode`, `parse` or `index`.
+    pub stage: &'static str,
+    /// The raw record, lossy UTF-8 for reading.
+    pub raw: String,
+    /// The raw bytes, base64, exactly as received.
+    pub raw_base64: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firehose: Option<crate::document::FirehoseMeta>,
+    /// Which input: `firehose` or a backfill file name.
+    pub source: String,
+}
+
+/// Builds the configured adapter. Does not contact the backend.
+pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
+    match config.store {
+        StoreKind::OpenSearch => Ok(Arc::new(opensearch::OpenSearchStore::new(
+            &config.opensearch,
+        )?)),
+        StoreKind::Embedded => anyhow::bail!("the embedded store is not available in this build"),
+    }
+}

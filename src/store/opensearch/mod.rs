@@ -1,0 +1,259 @@
+//! OpenSearch adapter of the log store: talks to the cluster over its REST API with the `opensearch`
+//! crate, checks the version, and keeps the index template for the daily indices installed.
+
+mod bulk;
+mod mapping;
+
+pub use mapping::{
+    dead_letter_index, dead_letter_template, dead_letter_template_name, index_template,
+    template_name,
+};
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use opensearch::OpenSearch;
+use opensearch::auth::Credentials;
+use opensearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use opensearch::http::request::JsonBody;
+use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use opensearch::http::{Method, Url};
+use serde_json::Value;
+
+use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
+use crate::config::OpenSearchConfig;
+
+/// The oldest OpenSearch major version whose APIs firesight uses (composable templates, PIT).
+const MIN_MAJOR: u64 = 2;
+
+pub struct OpenSearchStore {
+    client: OpenSearch,
+    index_prefix: String,
+    replicas: u32,
+}
+
+impl OpenSearchStore {
+    pub fn new(config: &OpenSearchConfig) -> anyhow::Result<Self> {
+        let url = Url::parse(&config.url)?;
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+            .timeout(Duration::from_secs(config.timeout_secs))
+            .disable_proxy();
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder = builder.auth(Credentials::Basic(
+                user.clone(),
+                password.expose().to_owned(),
+            ));
+        }
+        Ok(Self {
+            client: OpenSearch::new(builder.build()?),
+            index_prefix: config.index_prefix.clone(),
+            replicas: config.replicas,
+        })
+    }
+
+    pub fn index_prefix(&self) -> &str {
+        &self.index_prefix
+    }
+
+    /// Sends one request and returns the JSON body of a 2xx answer.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, StoreError> {
+        let response = self
+            .client
+            .send(
+                method,
+                path,
+                HeaderMap::new(),
+                None::<&()>,
+                body.map(JsonBody::new),
+                None,
+            )
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let status = response.status_code().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        if !(200..300).contains(&status) {
+            return Err(StoreError::Rejected {
+                status,
+                body: truncate(&text, 2000),
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| StoreError::Protocol(Box::new(e)))
+    }
+
+    async fn version(&self) -> Result<String, StoreError> {
+        let info = self.call(Method::Get, "/", None).await?;
+        let version = info
+            .pointer("/version/number")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                StoreError::Protocol("no version.number in the root endpoint's answer".into())
+            })?
+            .to_owned();
+        // Elasticsearch answers the same endpoint; its 7.x/8.x APIs diverge from OpenSearch's.
+        let distribution = info
+            .pointer("/version/distribution")
+            .and_then(Value::as_str);
+        let major: u64 = version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if distribution != Some("opensearch") || major < MIN_MAJOR {
+            return Err(StoreError::UnsupportedVersion {
+                found: version,
+                required: "OpenSearch 2.x or later",
+            });
+        }
+        Ok(version)
+    }
+
+    /// Sends one `_bulk` request and returns its parsed answer. A whole-request failure is an error;
+    /// per-item failures are in the answer.
+    async fn bulk(&self, body: Vec<u8>) -> Result<Value, StoreError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+        let response = self
+            .client
+            .send(
+                Method::Post,
+                "/_bulk",
+                headers,
+                None::<&()>,
+                Some(body),
+                None,
+            )
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let status = response.status_code().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        if !(200..300).contains(&status) {
+            return Err(StoreError::Rejected {
+                status,
+                body: truncate(&String::from_utf8_lossy(&bytes), 2000),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Protocol(Box::new(e)))
+    }
+
+    async fn template_installed(&self) -> Result<bool, StoreError> {
+        let path = format!("/_index_template/{}", template_name(&self.index_prefix));
+        match self.call(Method::Get, &path, None).await {
+            Ok(found) => {
+                let wanted = index_template(&self.index_prefix, self.replicas);
+                let installed_version = found.pointer("/index_templates/0/index_template/version");
+                Ok(installed_version == wanted.get("version"))
+            }
+            Err(StoreError::Rejected { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl LogStore for OpenSearchStore {
+    fn kind(&self) -> &'static str {
+        "opensearch"
+    }
+
+    async fn prepare(&self) -> Result<StoreStatus, StoreError> {
+        let version = self.version().await?;
+        let path = format!("/_index_template/{}", template_name(&self.index_prefix));
+        self.call(
+            Method::Put,
+            &path,
+            Some(index_template(&self.index_prefix, self.replicas)),
+        )
+        .await?;
+        let path = format!(
+            "/_index_template/{}",
+            dead_letter_template_name(&self.index_prefix)
+        );
+        self.call(
+            Method::Put,
+            &path,
+            Some(dead_letter_template(&self.index_prefix, self.replicas)),
+        )
+        .await?;
+        Ok(StoreStatus {
+            kind: self.kind(),
+            version: Some(version),
+            schema_installed: true,
+        })
+    }
+
+    async fn index(&self, docs: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(docs.len());
+        for chunk in bulk::chunks(docs) {
+            let body = bulk::encode_docs(&self.index_prefix, chunk);
+            let response = self.bulk(body).await?;
+            outcomes.extend(bulk::outcomes(&response, chunk.len())?);
+        }
+        Ok(outcomes)
+    }
+
+    async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let body = bulk::encode_dead_letters(&dead_letter_index(&self.index_prefix), letters);
+        let response = self.bulk(body).await?;
+        // A dead letter that cannot be written must not be acknowledged as handled.
+        for outcome in bulk::outcomes(&response, letters.len())? {
+            match outcome {
+                ItemOutcome::Created | ItemOutcome::Duplicate => {}
+                ItemOutcome::Retry { status, reason }
+                | ItemOutcome::Rejected { status, reason } => {
+                    return Err(StoreError::Rejected {
+                        status,
+                        body: reason,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn refresh(&self) -> Result<(), StoreError> {
+        let path = format!(
+            "/{}-*,{}/_refresh?ignore_unavailable=true&allow_no_indices=true",
+            self.index_prefix,
+            dead_letter_index(&self.index_prefix)
+        );
+        self.call(Method::Post, &path, None).await.map(|_| ())
+    }
+
+    async fn status(&self) -> Result<StoreStatus, StoreError> {
+        let version = self.version().await?;
+        let schema_installed = self.template_installed().await?;
+        Ok(StoreStatus {
+            kind: self.kind(),
+            version: Some(version),
+            schema_installed,
+        })
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

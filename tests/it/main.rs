@@ -1,0 +1,5 @@
+//! One integration-test binary: every test starts the real service (`firesight::run` on port 0)
+//! against the real local services that `dev/services.sh up` starts.
+
+mod foundation;
+mod harness;
