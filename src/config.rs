@@ -459,7 +459,7 @@ impl Config {
 fn env_provider() -> Env {
     Env::prefixed(ENV_PREFIX)
         .filter(|key| {
-            let key = key.as_str();
+            let key = key.as_str().to_ascii_lowercase();
             !(key.starts_with("test_") || key.starts_with("dev_") || key == "config")
         })
         .split("__")

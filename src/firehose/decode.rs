@@ -79,7 +79,8 @@ fn record_lines(request_id: &str, index: usize, data: &[u8], meta: &Arc<Firehose
     };
 
     let decompressed;
-    let payload: &[u8] = if data.starts_with(&[0x1f, 0x8b]) {
+    let was_gzip = data.starts_with(&[0x1f, 0x8b]);
+    let payload: &[u8] = if was_gzip {
         match gunzip(data, MAX_RECORD_DECOMPRESSED) {
             Ok(bytes) => {
                 decompressed = bytes;
@@ -96,9 +97,12 @@ fn record_lines(request_id: &str, index: usize, data: &[u8], meta: &Arc<Firehose
 
     if looks_like_cloudwatch(payload) {
         // One record may carry several concatenated subscription messages.
-        for message in serde_json::Deserializer::from_slice(payload).into_iter::<CloudWatchLogsMessage>() {
-            match message {
-                Ok(m) if m.message_type == "DATA_MESSAGE" => {
+        let messages: Result<Vec<CloudWatchLogsMessage>, _> =
+            serde_json::Deserializer::from_slice(payload).into_iter::<CloudWatchLogsMessage>().collect();
+        match messages {
+            Ok(messages) => {
+                for m in messages.into_iter().filter(|m| m.message_type == "DATA_MESSAGE") {
+                    // CONTROL_MESSAGE is a reachability probe without log data.
                     for event in m.log_events {
                         let time = DateTime::<Utc>::from_timestamp_millis(event.timestamp);
                         for line in split_lines(&event.message) {
@@ -106,14 +110,16 @@ fn record_lines(request_id: &str, index: usize, data: &[u8], meta: &Arc<Firehose
                         }
                     }
                 }
-                Ok(_) => {} // CONTROL_MESSAGE: a reachability probe without log data
-                Err(e) => {
-                    push(&String::from_utf8_lossy(payload), None, Some(format!("CloudWatch Logs payload: {e}")), out);
-                    return;
-                }
+                return;
             }
+            // Subscription payloads always arrive gzip-compressed; a plain JSON record that merely
+            // mentions "messageType" is a log record of its own.
+            Err(e) if was_gzip => {
+                push(&String::from_utf8_lossy(payload), None, Some(format!("CloudWatch Logs payload: {e}")), out);
+                return;
+            }
+            Err(_) => {}
         }
-        return;
     }
 
     let text = String::from_utf8_lossy(payload);
@@ -123,9 +129,8 @@ fn record_lines(request_id: &str, index: usize, data: &[u8], meta: &Arc<Firehose
 }
 
 fn looks_like_cloudwatch(payload: &[u8]) -> bool {
-    let head = &payload[..payload.len().min(64)];
-    let trimmed = head.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &head[i..]).unwrap_or(&[]);
-    trimmed.starts_with(b"{") && memchr::memmem::find(head, b"\"messageType\"").is_some()
+    let starts_as_object = payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    starts_as_object && memchr::memmem::find(payload, b"\"messageType\"").is_some()
 }
 
 #[cfg(test)]
@@ -196,7 +201,8 @@ mod tests {
     fn undecodable_record_content_is_kept_for_the_dead_letter_store() {
         let mut bad_gzip = gzip(b"hello");
         bad_gzip.truncate(8);
-        let req = request(&[&bad_gzip, b"{\"messageType\": \"DATA_MESSAGE\", \"logEvents\": 5}"]);
+        let bad_cw = gzip(b"{\"messageType\": \"DATA_MESSAGE\", \"logEvents\": 5}");
+        let req = request(&[&bad_gzip, &bad_cw]);
         let lines = lines(&req, &meta()).unwrap();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].reject.as_deref().unwrap().starts_with("gzip record"));

@@ -109,6 +109,7 @@ impl TestAppBuilder {
             ("LISTEN".into(), "127.0.0.1:0".into()),
             ("DATA_DIR".into(), data_dir.path().display().to_string()),
             ("API_KEYS".into(), API_KEY.into()),
+            ("FIREHOSE__ACCESS_KEYS".into(), format!("old-rotated-key,{}", crate::firehose_client::ACCESS_KEY)),
             ("OPENSEARCH__URL".into(), opensearch_url()),
             ("OPENSEARCH__INDEX_PREFIX".into(), index_prefix.clone()),
             ("OPENSEARCH__REPLICAS".into(), "0".into()),
@@ -200,4 +201,110 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// A TCP forwarder in front of a real service, so a test can take the service away from firesight
+/// (connections refused) and bring it back without stopping the server other tests share.
+pub struct TcpProxy {
+    pub port: u16,
+    target: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut proxy = TcpProxy { port, target: target.to_owned(), task: None };
+        proxy.serve(listener);
+        proxy
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let target = self.target.clone();
+        self.task = Some(tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { break };
+                let target = target.clone();
+                conns.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Closes the listener and every open connection: the service is unreachable.
+    pub fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort(); // dropping the JoinSet aborts every forwarded connection
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn resume(&mut self) {
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot rebind proxy port {}: {e}", self.port),
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Counts documents in an index pattern after a refresh.
+pub async fn count(os: &str, pattern: &str) -> u64 {
+    let client = http();
+    client.post(format!("{os}/{pattern}/_refresh?ignore_unavailable=true&allow_no_indices=true")).send().await.unwrap();
+    let r: serde_json::Value = client
+        .get(format!("{os}/{pattern}/_count?ignore_unavailable=true&allow_no_indices=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["count"].as_u64().unwrap_or_else(|| panic!("count of {pattern}: {r}"))
+}
+
+/// Runs an OpenSearch search and returns the answer.
+pub async fn search(os: &str, pattern: &str, body: serde_json::Value) -> serde_json::Value {
+    http().post(format!("{os}/{pattern}/_search")).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
+/// Deletes the indices and templates a test created.
+pub async fn drop_prefix(os: &str, prefix: &str) {
+    let client = http();
+    let _ = client.delete(format!("{os}/{prefix}-*,{prefix}_deadletter?ignore_unavailable=true")).send().await;
+    let _ = client.delete(format!("{os}/_index_template/{prefix}-template")).send().await;
+    let _ = client.delete(format!("{os}/_index_template/{prefix}_deadletter-template")).send().await;
+}
+
+pub fn fixture(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+/// The real 10,000-line Apache log (elastic/examples, Apache-2.0).
+pub fn real_log_lines() -> Vec<String> {
+    let bytes = std::fs::read(fixture("access_logs/elastic_examples_apache_logs.log")).unwrap();
+    String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
 }

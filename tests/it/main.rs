@@ -2,4 +2,6 @@
 //! against the real local services that `dev/services.sh up` starts.
 
 mod foundation;
+mod firehose;
+mod firehose_client;
 mod harness;
