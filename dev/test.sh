@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 dev/services.sh up
+dev/fixtures.sh
 eval "$(dev/services.sh env)"
 
 cargo fmt --all -- --check

@@ -141,6 +141,53 @@ pub struct OpenSearchConfig {
     pub replicas: u32,
     /// Per-request timeout towards OpenSearch, in seconds (`FIRESIGHT_OPENSEARCH__TIMEOUT_SECS`).
     pub timeout_secs: u64,
+    /// Index pattern the query API reads (`FIRESIGHT_OPENSEARCH__READ_INDEX`); default `<prefix>-*`.
+    /// Point it at indices Firehose writes itself (e.g. `weblogs-*`) together with `fields`.
+    pub read_index: Option<String>,
+    /// Field names in the read indices when they are not firesight's (ECS) names
+    /// (`FIRESIGHT_OPENSEARCH__FIELDS__<NAME>`).
+    pub fields: FieldMapConfig,
+}
+
+/// Where each logical field lives in indices firesight did not write. Unset fields keep firesight's
+/// ECS name; set one to an empty string to declare it absent (queries needing it answer 400).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FieldMapConfig {
+    /// Event time, a `date` field (ECS `@timestamp`).
+    pub timestamp: Option<String>,
+    /// Client address, an `ip` or keyword field (`source.ip`).
+    pub client_ip: Option<String>,
+    /// Response status, numeric or keyword (`http.response.status_code`).
+    pub status: Option<String>,
+    /// Request method (`http.request.method`).
+    pub method: Option<String>,
+    /// Request path without the query (`url.path`).
+    pub path: Option<String>,
+    /// Response size in bytes, numeric (`http.response.body.bytes`).
+    pub bytes: Option<String>,
+    /// Referrer host (`firesight.referrer_host`).
+    pub referrer_host: Option<String>,
+    /// Country ISO code (`source.geo.country_iso_code`).
+    pub country: Option<String>,
+    /// Country name (`source.geo.country_name`).
+    pub country_name: Option<String>,
+    /// City name (`source.geo.city_name`).
+    pub city: Option<String>,
+    /// Geo point (`source.geo.location`).
+    pub location: Option<String>,
+    /// Browser family (`user_agent.name`).
+    pub browser: Option<String>,
+    /// OS family (`user_agent.os.name`).
+    pub os: Option<String>,
+    /// Device family (`user_agent.device.name`).
+    pub device: Option<String>,
+    /// Raw user agent, keyword (`user_agent.original`).
+    pub user_agent: Option<String>,
+    /// Bot flag, boolean (`firesight.bot`).
+    pub bot: Option<String>,
+    /// Visitor key, keyword (`firesight.visitor`); without it unique visitors fall back to client IPs.
+    pub visitor: Option<String>,
 }
 
 impl Default for OpenSearchConfig {
@@ -152,6 +199,8 @@ impl Default for OpenSearchConfig {
             index_prefix: "firesight-logs".to_owned(),
             replicas: 1,
             timeout_secs: 30,
+            read_index: None,
+            fields: FieldMapConfig::default(),
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod parse;
+pub mod query;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -14,6 +14,10 @@ use serde::Serialize;
 
 use crate::config::{Config, StoreKind};
 use crate::document::LogDocument;
+use crate::query::model::{
+    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult, TopRequest,
+    TopResult, VisitTimesRequest, VisitTimesResult,
+};
 
 /// What a store reports about itself for readiness and `/v1/info`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -39,6 +43,12 @@ pub enum StoreError {
     Rejected { status: u16, body: String },
     #[error("unexpected answer from the log store")]
     Protocol(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("this log store does not support {0}")]
+    Unsupported(&'static str),
+    /// The request cannot be answered on this store's data (a dimension its field map lacks, a cursor
+    /// that expired or belongs elsewhere).
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 impl StoreError {
@@ -47,7 +57,10 @@ impl StoreError {
         match self {
             StoreError::Unavailable(_) => true,
             StoreError::Rejected { status, .. } => *status == 429 || *status >= 500,
-            StoreError::UnsupportedVersion { .. } | StoreError::Protocol(_) => false,
+            StoreError::UnsupportedVersion { .. }
+            | StoreError::Protocol(_)
+            | StoreError::Unsupported(_)
+            | StoreError::BadRequest(_) => false,
         }
     }
 }
@@ -74,6 +87,34 @@ pub trait LogStore: Send + Sync + 'static {
 
     /// Makes everything written so far visible to searches (tests and backfill summaries).
     async fn refresh(&self) -> Result<(), StoreError>;
+
+    // Read path. Each call answers one request of `query::model` exactly as documented there; the
+    // defaults let an adapter grow its read side one call at a time.
+
+    /// One page of matching documents in time order, with a cursor that continues past any depth.
+    async fn search(&self, _request: &SearchRequest) -> Result<SearchPage, StoreError> {
+        Err(StoreError::Unsupported("search"))
+    }
+
+    async fn top(&self, _request: &TopRequest) -> Result<TopResult, StoreError> {
+        Err(StoreError::Unsupported("top"))
+    }
+
+    async fn timeline(&self, _request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
+        Err(StoreError::Unsupported("timeline"))
+    }
+
+    async fn summary(&self, _query: &Query) -> Result<SummaryResult, StoreError> {
+        Err(StoreError::Unsupported("summary"))
+    }
+
+    async fn visit_times(&self, _request: &VisitTimesRequest) -> Result<VisitTimesResult, StoreError> {
+        Err(StoreError::Unsupported("visit_times"))
+    }
+
+    async fn geo(&self, _request: &GeoRequest) -> Result<GeoResult, StoreError> {
+        Err(StoreError::Unsupported("geo"))
+    }
 }
 
 /// A document with its deterministic id.
