@@ -10,9 +10,10 @@ use crate::cloudwatch::CloudWatch;
 use crate::config::Config;
 use crate::enrich::{Enricher, GeoIp, UserAgentParser};
 use crate::firehose::receiver::Receiver;
-use crate::ingest::Ingestor;
 use crate::http::auth::ApiKeys;
+use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
+use crate::query::service::QueryService;
 use crate::state::{Instance, StateDb};
 use crate::store::{self, LogStore};
 
@@ -27,6 +28,7 @@ pub struct App {
     pub api_keys: ApiKeys,
     pub ingestor: Ingestor,
     pub receiver: Receiver,
+    pub query: QueryService,
     /// Cancelled when the service stops; long operations check it.
     pub shutdown: CancellationToken,
 }
@@ -36,14 +38,10 @@ impl App {
     /// store is not contacted here: the service starts while OpenSearch is still coming up, and
     /// readiness says so.
     pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let db = crate::state::StateDb::connect(&config.database_url())
-            .await
-            .context("opening the state database")?;
+        let db = crate::state::StateDb::connect(&config.database_url()).await.context("opening the state database")?;
         db.migrate().await.context("migrating the state database")?;
         let instance = Instance::current();
-        db.register_instance(&instance)
-            .await
-            .context("registering this instance")?;
+        db.register_instance(&instance).await.context("registering this instance")?;
 
         let store = store::from_config(&config).context("configuring the log store")?;
         let cloudwatch = match config.cloudwatch.enabled {
@@ -55,6 +53,7 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone());
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone());
+        let query = QueryService::new(store.clone(), config.query.clone(), &metrics);
         Ok(Self {
             config: Arc::new(config),
             instance: Arc::new(instance),
@@ -65,6 +64,7 @@ impl App {
             api_keys,
             ingestor,
             receiver,
+            query,
             shutdown,
         })
     }

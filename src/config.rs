@@ -47,6 +47,8 @@ pub struct Config {
     pub firehose: FirehoseConfig,
     /// GeoIP databases (`FIRESIGHT_GEOIP__*`).
     pub geoip: GeoIpConfig,
+    /// Query API limits and the aggregate cache (`FIRESIGHT_QUERY__*`).
+    pub query: QueryConfig,
     /// Log output settings (`FIRESIGHT_LOG__*`).
     pub log: LogConfig,
 }
@@ -65,6 +67,7 @@ impl Default for Config {
             cloudwatch: CloudWatchConfig::default(),
             firehose: FirehoseConfig::default(),
             geoip: GeoIpConfig::default(),
+            query: QueryConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -112,11 +115,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            body_limit_bytes: 1024 * 1024,
-            request_timeout_secs: 30,
-            shutdown_grace_secs: 30,
-        }
+        Self { body_limit_bytes: 1024 * 1024, request_timeout_secs: 30, shutdown_grace_secs: 30 }
     }
 }
 
@@ -264,6 +263,37 @@ pub struct GeoIpConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// Longest time range a query may cover, in days (`FIRESIGHT_QUERY__MAX_RANGE_DAYS`).
+    pub max_range_days: u32,
+    /// Relative times (`now-24h`) are aligned up to a multiple of this many seconds, so dashboards
+    /// opened moments apart share cache entries (`FIRESIGHT_QUERY__ALIGN_SECS`).
+    pub align_secs: u32,
+    /// `size` of `/v1/logs` when not given (`FIRESIGHT_QUERY__DEFAULT_PAGE_SIZE`).
+    pub default_page_size: u32,
+    /// Memory for cached aggregate answers, in bytes (`FIRESIGHT_QUERY__CACHE_MAX_BYTES`).
+    pub cache_max_bytes: u64,
+    /// Freshness of cached answers whose range reaches the present (`FIRESIGHT_QUERY__CACHE_TTL_LIVE_SECS`).
+    pub cache_ttl_live_secs: u64,
+    /// Freshness of cached answers over closed past ranges (`FIRESIGHT_QUERY__CACHE_TTL_CLOSED_SECS`).
+    pub cache_ttl_closed_secs: u64,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            max_range_days: 366,
+            align_secs: 10,
+            default_page_size: 100,
+            cache_max_bytes: 64 * 1024 * 1024,
+            cache_ttl_live_secs: 10,
+            cache_ttl_closed_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `text` for people, `json` for log shippers (`FIRESIGHT_LOG__FORMAT`).
     pub format: LogFormat,
@@ -273,10 +303,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            level: "info".to_owned(),
-        }
+        Self { format: LogFormat::Text, level: "info".to_owned() }
     }
 }
 
@@ -327,12 +354,7 @@ fn de_secret_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Secr
         OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
         OneOrMany::Many(v) => v,
     };
-    Ok(items
-        .into_iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .map(Secret)
-        .collect())
+    Ok(items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).map(Secret).collect())
 }
 
 /// Why a configuration was refused.
@@ -352,9 +374,7 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::MissingFile {
-                    path: path.to_owned(),
-                });
+                return Err(ConfigError::MissingFile { path: path.to_owned() });
             }
             figment = figment.merge(Toml::file_exact(path));
         }
@@ -376,9 +396,7 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        let config: Config = figment.extract().map_err(|e| ConfigError::Parse(Box::new(e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -396,10 +414,7 @@ impl Config {
         }
         if let Some(url) = &self.database_url {
             let url = url.expose();
-            if !(url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"))
-            {
+            if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return Err(ConfigError::Invalid {
                     field: "database_url",
                     reason: "must start with sqlite:, postgres:// or postgresql://".to_owned(),
@@ -409,14 +424,11 @@ impl Config {
         if self.store == StoreKind::Embedded {
             return Err(ConfigError::Invalid {
                 field: "store",
-                reason: "the embedded store is not available in this build yet; use `opensearch`"
-                    .to_owned(),
+                reason: "the embedded store is not available in this build yet; use `opensearch`".to_owned(),
             });
         }
-        let os_url = url::Url::parse(&self.opensearch.url).map_err(|e| ConfigError::Invalid {
-            field: "opensearch.url",
-            reason: e.to_string(),
-        })?;
+        let os_url = url::Url::parse(&self.opensearch.url)
+            .map_err(|e| ConfigError::Invalid { field: "opensearch.url", reason: e.to_string() })?;
         if !matches!(os_url.scheme(), "http" | "https") {
             return Err(ConfigError::Invalid {
                 field: "opensearch.url",
@@ -436,22 +448,14 @@ impl Config {
             });
         }
         if self.http.body_limit_bytes == 0 {
-            return Err(ConfigError::Invalid {
-                field: "http.body_limit_bytes",
-                reason: "must be positive".into(),
-            });
+            return Err(ConfigError::Invalid { field: "http.body_limit_bytes", reason: "must be positive".into() });
         }
         if self.http.request_timeout_secs == 0 {
-            return Err(ConfigError::Invalid {
-                field: "http.request_timeout_secs",
-                reason: "must be positive".into(),
-            });
+            return Err(ConfigError::Invalid { field: "http.request_timeout_secs", reason: "must be positive".into() });
         }
         if let Some(endpoint) = &self.cloudwatch.endpoint_url {
-            url::Url::parse(endpoint).map_err(|e| ConfigError::Invalid {
-                field: "cloudwatch.endpoint_url",
-                reason: e.to_string(),
-            })?;
+            url::Url::parse(endpoint)
+                .map_err(|e| ConfigError::Invalid { field: "cloudwatch.endpoint_url", reason: e.to_string() })?;
         }
         if self.cloudwatch.access_key_id.is_some() != self.cloudwatch.secret_access_key.is_some() {
             return Err(ConfigError::Invalid {
@@ -460,10 +464,7 @@ impl Config {
             });
         }
         if self.firehose.max_records == 0 || self.firehose.max_records > 100_000 {
-            return Err(ConfigError::Invalid {
-                field: "firehose.max_records",
-                reason: "must be 1..=100000".into(),
-            });
+            return Err(ConfigError::Invalid { field: "firehose.max_records", reason: "must be 1..=100000".into() });
         }
         if self.firehose.deadline_secs == 0 || self.firehose.deadline_secs >= 170 {
             return Err(ConfigError::Invalid {
@@ -471,10 +472,7 @@ impl Config {
                 reason: "must be 1..170 so Firehose (180 s timeout) gets an answer".into(),
             });
         }
-        for (field, path) in [
-            ("geoip.city_db", &self.geoip.city_db),
-            ("geoip.asn_db", &self.geoip.asn_db),
-        ] {
+        for (field, path) in [("geoip.city_db", &self.geoip.city_db), ("geoip.asn_db", &self.geoip.asn_db)] {
             if let Some(path) = path.as_ref().filter(|p| !p.is_file()) {
                 return Err(ConfigError::Invalid {
                     field,
@@ -482,12 +480,17 @@ impl Config {
                 });
             }
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
-            ConfigError::Invalid {
-                field: "log.level",
-                reason: e.to_string(),
-            }
-        })?;
+        if self.query.max_range_days == 0 || self.query.align_secs == 0 {
+            return Err(ConfigError::Invalid {
+                field: "query.max_range_days",
+                reason: "max_range_days and align_secs must be positive".into(),
+            });
+        }
+        if !(1..=crate::query::model::MAX_PAGE_SIZE).contains(&self.query.default_page_size) {
+            return Err(ConfigError::Invalid { field: "query.default_page_size", reason: "must be 1..=1000".into() });
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::Invalid { field: "log.level", reason: e.to_string() })?;
         Ok(())
     }
 
@@ -495,10 +498,7 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.expose().to_owned(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("firesight.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("firesight.db").display()),
         }
     }
 }
@@ -516,9 +516,7 @@ fn env_provider() -> Env {
 
 /// Interprets a string the way figment interprets an environment value (booleans and numbers typed).
 fn parse_env_value(value: &str) -> figment::value::Value {
-    value
-        .parse::<figment::value::Value>()
-        .unwrap_or_else(|_| figment::value::Value::from(value.to_owned()))
+    value.parse::<figment::value::Value>().unwrap_or_else(|_| figment::value::Value::from(value.to_owned()))
 }
 
 #[cfg(test)]
@@ -547,19 +545,15 @@ mod tests {
 
     #[test]
     fn nested_keys_use_double_underscore() {
-        let config = Config::from_pairs(&[
-            ("OPENSEARCH__URL", "http://10.0.0.1:9200"),
-            ("AUTH__DISABLED", "true"),
-        ])
-        .unwrap();
+        let config =
+            Config::from_pairs(&[("OPENSEARCH__URL", "http://10.0.0.1:9200"), ("AUTH__DISABLED", "true")]).unwrap();
         assert_eq!(config.opensearch.url, "http://10.0.0.1:9200");
         assert!(config.auth.disabled);
     }
 
     #[test]
     fn auth_disabled_refused_off_loopback() {
-        let err = Config::from_pairs(&[("LISTEN", "0.0.0.0:8080"), ("AUTH__DISABLED", "true")])
-            .unwrap_err();
+        let err = Config::from_pairs(&[("LISTEN", "0.0.0.0:8080"), ("AUTH__DISABLED", "true")]).unwrap_err();
         assert!(err.to_string().contains("auth.disabled"), "{err}");
     }
 

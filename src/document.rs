@@ -212,8 +212,6 @@ pub struct FirehoseMeta {
 impl LogDocument {
     /// `1xx`..`5xx` for a status code.
     pub fn status_class(status: u16) -> Option<String> {
-        (100..600)
-            .contains(&status)
-            .then(|| format!("{}xx", status / 100))
+        (100..600).contains(&status).then(|| format!("{}xx", status / 100))
     }
 }

@@ -18,13 +18,7 @@ use tokio_util::sync::CancellationToken;
 #[command(name = "firesight", version, about, long_about)]
 struct Cli {
     /// TOML configuration file, layered over the defaults and under the environment.
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "FIRESIGHT_CONFIG",
-        value_name = "FILE"
-    )]
+    #[arg(long, short, global = true, env = "FIRESIGHT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -81,18 +75,12 @@ fn main() -> ExitCode {
         }
     }
     if let Command::CheckConfig = cli.command {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&config).expect("config serialises")
-        );
+        println!("{}", serde_json::to_string_pretty(&config).expect("config serialises"));
         eprintln!("configuration is valid");
         return ExitCode::SUCCESS;
     }
     firesight::telemetry::init(&config.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
@@ -133,7 +121,12 @@ async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::
     let enricher = std::sync::Arc::new(firesight::app::build_enricher(&config)?);
     let metrics = std::sync::Arc::new(firesight::metrics::Metrics::new());
     let ingestor = firesight::ingest::Ingestor::new(store.clone(), enricher, metrics);
-    let summary = firesight::ingest::backfill::run(&ingestor, &files, progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).await?;
+    let summary = firesight::ingest::backfill::run(
+        &ingestor,
+        &files,
+        progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    )
+    .await?;
     store.refresh().await.map_err(|e| anyhow::anyhow!(firesight::telemetry::chain(&e)))?;
     println!("{summary}");
     Ok(())
@@ -141,8 +134,7 @@ async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::
 
 async fn stop_on_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}

@@ -92,11 +92,23 @@ impl Metrics {
         let ingest_parse_failures = Family::<SourceLabels, Counter>::default();
         registry.register("ingest_parse_failures", "Lines that could not be parsed", ingest_parse_failures.clone());
         let ingest_dead_lettered = Family::<SourceLabels, Counter>::default();
-        registry.register("ingest_dead_letters", "Lines written to the dead-letter store", ingest_dead_lettered.clone());
+        registry.register(
+            "ingest_dead_letters",
+            "Lines written to the dead-letter store",
+            ingest_dead_lettered.clone(),
+        );
         let ingest_retries = Family::<SourceLabels, Counter>::default();
-        registry.register("ingest_store_retries", "Log-store round trips retried during ingest", ingest_retries.clone());
+        registry.register(
+            "ingest_store_retries",
+            "Log-store round trips retried during ingest",
+            ingest_retries.clone(),
+        );
         let firehose_requests = Family::<FirehoseLabels, Counter>::default();
-        registry.register("firehose_requests", "Firehose deliveries answered, by HTTP status", firehose_requests.clone());
+        registry.register(
+            "firehose_requests",
+            "Firehose deliveries answered, by HTTP status",
+            firehose_requests.clone(),
+        );
         let firehose_records = Counter::default();
         registry.register("firehose_records", "Records received in Firehose deliveries", firehose_records.clone());
         Self {
@@ -123,16 +135,8 @@ impl Metrics {
     }
 
     /// Registers a metric defined by another module of this crate (kept here so names stay unique).
-    pub fn register<M: prometheus_client::registry::Metric>(
-        &self,
-        name: &str,
-        help: &str,
-        metric: M,
-    ) {
-        self.registry
-            .lock()
-            .expect("metrics registry poisoned")
-            .register(name, help, metric);
+    pub fn register<M: prometheus_client::registry::Metric>(&self, name: &str, help: &str, metric: M) {
+        self.registry.lock().expect("metrics registry poisoned").register(name, help, metric);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -152,17 +156,11 @@ mod tests {
     fn renders_counters_with_labels() {
         let m = Metrics::new();
         m.http_requests
-            .get_or_create(&HttpLabels {
-                method: "GET".into(),
-                route: "/health/live".into(),
-                status: 200,
-            })
+            .get_or_create(&HttpLabels { method: "GET".into(), route: "/health/live".into(), status: 200 })
             .inc();
         let text = m.render();
         assert!(
-            text.contains(
-                r#"firesight_http_requests_total{method="GET",route="/health/live",status="200"} 1"#
-            ),
+            text.contains(r#"firesight_http_requests_total{method="GET",route="/health/live",status="200"} 1"#),
             "{text}"
         );
     }

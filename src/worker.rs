@@ -41,12 +41,8 @@ fn jitter() -> f64 {
 }
 
 /// Runs `step` until `shutdown` is cancelled.
-pub async fn run<F, Fut>(
-    name: &'static str,
-    pacing: Pacing,
-    shutdown: CancellationToken,
-    mut step: F,
-) where
+pub async fn run<F, Fut>(name: &'static str, pacing: Pacing, shutdown: CancellationToken, mut step: F)
+where
     F: FnMut() -> Fut,
     Fut: Future<Output = Outcome>,
 {
@@ -93,10 +89,8 @@ mod tests {
         for failures in 0..20 {
             let d = p.backoff(failures);
             assert!(d <= Duration::from_secs(2), "{failures}: {d:?}");
-            let floor = Duration::from_millis(100)
-                .saturating_mul(1 << failures.min(16))
-                .min(Duration::from_secs(2))
-                / 2;
+            let floor =
+                Duration::from_millis(100).saturating_mul(1 << failures.min(16)).min(Duration::from_secs(2)) / 2;
             assert!(d >= floor, "{failures}: {d:?} < {floor:?}");
         }
     }

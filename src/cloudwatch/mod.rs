@@ -30,18 +30,10 @@ impl CloudWatch {
             loader = loader.endpoint_url(endpoint);
         }
         if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
-            loader = loader.credentials_provider(Credentials::new(
-                id,
-                secret.expose(),
-                None,
-                None,
-                "firesight-config",
-            ));
+            loader = loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "firesight-config"));
         }
         let shared = loader.load().await;
-        Self {
-            client: Client::new(&shared),
-        }
+        Self { client: Client::new(&shared) }
     }
 
     pub fn client(&self) -> &Client {

@@ -67,16 +67,17 @@ pub fn lines(request: &FirehoseRequest, meta: &Arc<FirehoseMeta>) -> Result<Vec<
 
 fn record_lines(request_id: &str, index: usize, data: &[u8], meta: &Arc<FirehoseMeta>, out: &mut Vec<SourceLine>) {
     let mut line_no = 0usize;
-    let mut push = |text: &str, fallback_time: Option<DateTime<Utc>>, reject: Option<String>, out: &mut Vec<SourceLine>| {
-        out.push(SourceLine {
-            id: ids::firehose_id(request_id, index, line_no),
-            text: text.to_owned(),
-            fallback_time,
-            firehose: Some(meta.clone()),
-            reject,
-        });
-        line_no += 1;
-    };
+    let mut push =
+        |text: &str, fallback_time: Option<DateTime<Utc>>, reject: Option<String>, out: &mut Vec<SourceLine>| {
+            out.push(SourceLine {
+                id: ids::firehose_id(request_id, index, line_no),
+                text: text.to_owned(),
+                fallback_time,
+                firehose: Some(meta.clone()),
+                reject,
+            });
+            line_no += 1;
+        };
 
     let decompressed;
     let was_gzip = data.starts_with(&[0x1f, 0x8b]);

@@ -59,14 +59,22 @@ impl Receiver {
         Delivery { request_id, result }
     }
 
-    async fn receive_inner(&self, headers: &HeaderMap, body: Body, request_id: &mut String) -> Result<WriteReport, FirehoseError> {
+    async fn receive_inner(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        request_id: &mut String,
+    ) -> Result<WriteReport, FirehoseError> {
         let deadline = Instant::now() + Duration::from_secs(self.config.deadline_secs);
         if self.shutdown.is_cancelled() {
             return Err(FirehoseError::ShuttingDown);
         }
         self.authenticate(headers)?;
         let meta = self.metadata(headers)?;
-        let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase()) {
+        let gzip = match headers
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        {
             None => false,
             Some(e) if e == "gzip" => true,
             Some(e) if e.is_empty() || e == "identity" => false,

@@ -21,19 +21,13 @@ pub struct ApiKeys {
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeys")
-            .field("count", &self.digests.len())
-            .field("disabled", &self.disabled)
-            .finish()
+        f.debug_struct("ApiKeys").field("count", &self.digests.len()).field("disabled", &self.disabled).finish()
     }
 }
 
 impl ApiKeys {
     pub fn new(keys: &[Secret], disabled: bool) -> Self {
-        Self {
-            digests: keys.iter().map(|k| digest(k.expose())).collect(),
-            disabled,
-        }
+        Self { digests: keys.iter().map(|k| digest(k.expose())).collect(), disabled }
     }
 
     pub fn is_disabled(&self) -> bool {
@@ -65,11 +59,7 @@ fn exempt(path: &str) -> bool {
 }
 
 /// Middleware: every request under `/v1` needs a valid key unless authentication is disabled.
-pub async fn require_api_key(
-    State(keys): State<ApiKeys>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn require_api_key(State(keys): State<ApiKeys>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let protected = (path == "/v1" || path.starts_with("/v1/")) && !exempt(path);
     if !protected || keys.is_disabled() {
@@ -79,10 +69,7 @@ pub async fn require_api_key(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     match presented {
         Some(key) if !key.is_empty() && keys.accepts(key) => next.run(request).await,

@@ -62,13 +62,7 @@ pub struct DependencyCheck {
         (status = 200, description = "Every dependency is up", body = Readiness),
         (status = 503, description = "At least one dependency is down", body = Readiness)))]
 pub async fn ready(State(app): State<App>) -> impl IntoResponse {
-    let db = timed("sqlite", async {
-        app.db
-            .ping()
-            .await
-            .map(|()| None)
-            .map_err(|e| e.to_string())
-    });
+    let db = timed("sqlite", async { app.db.ping().await.map(|()| None).map_err(|e| e.to_string()) });
     let db_kind = app.db.backend().as_str();
     let store = timed(app.store.kind(), async {
         let status = app.store.status().await.map_err(|e| e.to_string())?;
@@ -80,10 +74,7 @@ pub async fn ready(State(app): State<App>) -> impl IntoResponse {
     let cloudwatch = async {
         match &app.cloudwatch {
             Some(cw) => Some(
-                timed("cloudwatch-logs", async {
-                    cw.ping().await.map(|()| None).map_err(|e| e.to_string())
-                })
-                .await,
+                timed("cloudwatch-logs", async { cw.ping().await.map(|()| None).map_err(|e| e.to_string()) }).await,
             ),
             None => None,
         }
@@ -98,24 +89,11 @@ pub async fn ready(State(app): State<App>) -> impl IntoResponse {
         checks.insert("cloudwatch".to_owned(), cw);
     }
     let all_up = checks.values().all(|c| c.status == "up");
-    let status = if all_up {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(Readiness {
-            status: if all_up { "ready" } else { "not_ready" },
-            checks,
-        }),
-    )
+    let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(Readiness { status: if all_up { "ready" } else { "not_ready" }, checks }))
 }
 
-async fn timed(
-    kind: &str,
-    check: impl Future<Output = Result<Option<String>, String>>,
-) -> DependencyCheck {
+async fn timed(kind: &str, check: impl Future<Output = Result<Option<String>, String>>) -> DependencyCheck {
     let started = Instant::now();
     let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check).await {
         Ok(outcome) => outcome,
@@ -123,20 +101,10 @@ async fn timed(
     };
     let latency_ms = started.elapsed().as_millis() as u64;
     match outcome {
-        Ok(version) => DependencyCheck {
-            status: "up",
-            kind: kind.to_owned(),
-            latency_ms,
-            version,
-            error: None,
-        },
-        Err(error) => DependencyCheck {
-            status: "down",
-            kind: kind.to_owned(),
-            latency_ms,
-            version: None,
-            error: Some(error),
-        },
+        Ok(version) => DependencyCheck { status: "up", kind: kind.to_owned(), latency_ms, version, error: None },
+        Err(error) => {
+            DependencyCheck { status: "down", kind: kind.to_owned(), latency_ms, version: None, error: Some(error) }
+        }
     }
 }
 
@@ -144,11 +112,5 @@ async fn timed(
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        app.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.render())
 }

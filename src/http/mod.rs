@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod health;
 pub mod info;
+pub mod logs;
 pub mod problem;
+pub mod stats;
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,9 @@ Errors are `application/problem+json` documents with a stable `code`."
         (name = "health", description = "Liveness, readiness and metrics; no API key needed"),
         (name = "service", description = "About this service"),
         (name = "ingest", description = "Receive access logs from Amazon Kinesis Data Firehose"),
+        (name = "logs", description = "Search and export access-log documents"),
+        (name = "stats", description = "Aggregates over access logs: top-N, timelines, summaries, visit times, geography. \
+Answers are cached briefly (`ETag`, `Cache-Control`; `If-None-Match` gets 304)."),
     )
 )]
 struct ApiDoc;
@@ -80,6 +85,13 @@ fn rest_routes() -> OpenApiRouter<App> {
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
         .routes(routes!(info::info))
+        .routes(routes!(logs::search))
+        .routes(routes!(logs::export))
+        .routes(routes!(stats::top))
+        .routes(routes!(stats::timeline))
+        .routes(routes!(stats::summary))
+        .routes(routes!(stats::visit_times))
+        .routes(routes!(stats::geo))
 }
 
 /// Every documented route. The spec and the router come from these definitions.
@@ -94,8 +106,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The spec as committed under `openapi/openapi.json`: pretty JSON with a trailing newline.
 pub fn openapi_json() -> String {
-    let mut json =
-        serde_json::to_string_pretty(&openapi()).expect("the OpenAPI document serialises");
+    let mut json = serde_json::to_string_pretty(&openapi()).expect("the OpenAPI document serialises");
     json.push('\n');
     json
 }
@@ -135,7 +146,9 @@ pub fn router(app: App) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn(problem_for_bare_errors))
                 .layer(middleware::from_fn_with_state(body_limit, limit_rest_bodies))
-                .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response())),
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+                })),
         )
         .with_state(app)
 }
@@ -146,11 +159,8 @@ async fn limit_rest_bodies(State(limit): State<usize>, request: Request, next: N
     if request.uri().path() == "/v1/firehose" {
         return next.run(request).await;
     }
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return ApiError::PayloadTooLarge { limit }.into_response();
     }
@@ -174,18 +184,11 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.starts_with("application/json") {
         return response; // endpoints with their own error format (Firehose)
     }
-    let request_id = request_id
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
     if content_type.starts_with(PROBLEM_JSON) {
         if request_id.is_none() {
             return response;
@@ -215,9 +218,7 @@ async fn with_request_id(response: Response, request_id: Option<String>) -> Resp
     problem.request_id = request_id;
     parts.headers.remove(header::CONTENT_LENGTH);
     let mut response = Response::from_parts(parts, Json(problem).into_response().into_body());
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response
 }
 
@@ -233,23 +234,12 @@ async fn record_metrics(State(app): State<App>, request: Request, next: Next) ->
     let elapsed: Duration = started.elapsed();
     let status = response.status();
     // Swagger UI assets are many paths under one prefix; keep the label set bounded.
-    let route = if route.starts_with("/docs") {
-        "/docs".to_owned()
-    } else {
-        route
-    };
+    let route = if route.starts_with("/docs") { "/docs".to_owned() } else { route };
     app.metrics
         .http_requests
-        .get_or_create(&HttpLabels {
-            method: method.clone(),
-            route: route.clone(),
-            status: status.as_u16(),
-        })
+        .get_or_create(&HttpLabels { method: method.clone(), route: route.clone(), status: status.as_u16() })
         .inc();
-    app.metrics
-        .http_request_duration
-        .get_or_create(&RouteLabels { method, route })
-        .observe(elapsed.as_secs_f64());
+    app.metrics.http_request_duration.get_or_create(&RouteLabels { method, route }).observe(elapsed.as_secs_f64());
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         tracing::debug!("answered 500");
     }
@@ -267,12 +257,7 @@ pub fn openapi_drift(committed: &str) -> Option<String> {
         .zip(generated.lines())
         .enumerate()
         .find(|(_, (c, g))| c != g)
-        .map(|(i, (c, g))| {
-            format!(
-                "first difference at line {}:\n  committed: {c}\n  generated: {g}",
-                i + 1
-            )
-        })
+        .map(|(i, (c, g))| format!("first difference at line {}:\n  committed: {c}\n  generated: {g}", i + 1))
         .unwrap_or_else(|| "the files differ in length".to_owned());
     Some(format!(
         "openapi/openapi.json is out of date with the code; regenerate it with \

@@ -49,6 +49,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{detail}")]
     Validation { field: String, detail: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotSupported(String),
     #[error("the request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request did not finish in time")]
@@ -61,10 +65,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        ApiError::Validation {
-            field: field.into(),
-            detail: detail.into(),
-        }
+        ApiError::Validation { field: field.into(), detail: detail.into() }
     }
 
     /// The single table from error to HTTP status, stable code and title.
@@ -72,36 +73,16 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not Found"),
-            ApiError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method Not Allowed",
-            ),
-            ApiError::Validation { .. } => (
-                StatusCode::BAD_REQUEST,
-                "invalid_parameter",
-                "Invalid Parameter",
-            ),
-            ApiError::PayloadTooLarge { .. } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload Too Large",
-            ),
-            ApiError::Timeout => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                "Request Timed Out",
-            ),
-            ApiError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service Unavailable",
-            ),
-            ApiError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal Server Error",
-            ),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method Not Allowed"),
+            ApiError::Validation { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter", "Invalid Parameter"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", "Bad Request"),
+            ApiError::NotSupported(_) => (StatusCode::NOT_IMPLEMENTED, "not_supported", "Not Supported"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload Too Large")
+            }
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request Timed Out"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service Unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error"),
         }
     }
 
@@ -118,6 +99,24 @@ impl ApiError {
                 _ => None,
             },
             request_id: None,
+        }
+    }
+}
+
+impl From<crate::query::params::ParamError> for ApiError {
+    fn from(e: crate::query::params::ParamError) -> Self {
+        ApiError::Validation { field: e.param, detail: e.reason }
+    }
+}
+
+impl From<crate::query::service::QueryError> for ApiError {
+    fn from(e: crate::query::service::QueryError) -> Self {
+        use crate::store::StoreError;
+        match e.store_error() {
+            StoreError::BadRequest(msg) => ApiError::BadRequest(msg.clone()),
+            StoreError::Unsupported(what) => ApiError::NotSupported(format!("this log store cannot answer {what} yet")),
+            err if err.is_retryable() => ApiError::Unavailable(anyhow::anyhow!(crate::telemetry::chain(err))),
+            err => ApiError::Internal(anyhow::anyhow!(crate::telemetry::chain(err))),
         }
     }
 }
@@ -141,13 +140,9 @@ impl IntoResponse for ApiError {
 
 pub fn problem_response(status: StatusCode, problem: Problem) -> Response {
     let mut response = (status, Json(problem)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }
@@ -162,11 +157,7 @@ pub fn problem_for_status(status: StatusCode) -> Problem {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
         StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ApiError::Timeout,
         _ => {
-            let code = if status.is_server_error() {
-                "internal"
-            } else {
-                "bad_request"
-            };
+            let code = if status.is_server_error() { "internal" } else { "bad_request" };
             let title = status.canonical_reason().unwrap_or("Error").to_owned();
             return Problem {
                 kind: format!("urn:firesight:problem:{code}"),
@@ -202,8 +193,7 @@ mod tests {
 
     #[test]
     fn server_errors_reveal_nothing() {
-        let p = ApiError::Internal(anyhow::anyhow!("password=hunter2 at db.internal:5432"))
-            .to_problem();
+        let p = ApiError::Internal(anyhow::anyhow!("password=hunter2 at db.internal:5432")).to_problem();
         assert_eq!(p.status, 500);
         assert!(!p.detail.contains("hunter2"));
         assert!(!p.detail.contains("db.internal"));

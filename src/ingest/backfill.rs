@@ -75,14 +75,21 @@ pub async fn run(ingestor: &Ingestor, inputs: &[PathBuf], show_progress: bool) -
     let mut summary = Summary::default();
     for input in inputs {
         progress.set_message(input.display().to_string());
-        ingest_one(ingestor, input, &progress, &mut summary).await.with_context(|| format!("ingesting {}", input.display()))?;
+        ingest_one(ingestor, input, &progress, &mut summary)
+            .await
+            .with_context(|| format!("ingesting {}", input.display()))?;
     }
     progress.finish_and_clear();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
-async fn ingest_one(ingestor: &Ingestor, input: &Path, progress: &ProgressBar, summary: &mut Summary) -> anyhow::Result<()> {
+async fn ingest_one(
+    ingestor: &Ingestor,
+    input: &Path,
+    progress: &ProgressBar,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     let reader = open(input)?;
     let source = if input == Path::new("-") { "stdin".to_owned() } else { input.display().to_string() };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<(u64, Prepared)>>(2);
@@ -128,7 +135,11 @@ fn open(input: &Path) -> anyhow::Result<Box<dyn BufRead + Send>> {
     let mut buffered = BufReader::with_capacity(256 * 1024, raw);
     // Gzip by content, not by name: `.gz` files and compressed stdin alike.
     let is_gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    Ok(if is_gzip { Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(buffered))) } else { Box::new(buffered) })
+    Ok(if is_gzip {
+        Box::new(BufReader::with_capacity(256 * 1024, MultiGzDecoder::new(buffered)))
+    } else {
+        Box::new(buffered)
+    })
 }
 
 /// Reads lines in batches and gives each its deterministic id.

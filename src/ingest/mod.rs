@@ -131,7 +131,12 @@ impl Ingestor {
     }
 
     /// Parses and enriches on a blocking thread (one unit per batch), then writes.
-    pub async fn ingest(&self, lines: Vec<SourceLine>, source: &str, deadline: Instant) -> Result<WriteReport, IngestError> {
+    pub async fn ingest(
+        &self,
+        lines: Vec<SourceLine>,
+        source: &str,
+        deadline: Instant,
+    ) -> Result<WriteReport, IngestError> {
         let enricher = self.enricher.clone();
         let source_owned = source.to_owned();
         let prepared = tokio::task::spawn_blocking(move || prepare(lines, &enricher, &source_owned, Utc::now()))

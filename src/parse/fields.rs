@@ -4,7 +4,24 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use memchr::{memchr, memchr2, memchr3, memrchr};
+
 use crate::document::{Destination, Url};
+
+// These run several times per line on the ingest hot path; `str::split_once(char)` walks the string
+// char by char, `memchr` does not.
+
+/// Around the first `needle` (an ASCII byte).
+fn split_once_byte(s: &str, needle: u8) -> Option<(&str, &str)> {
+    let at = memchr(needle, s.as_bytes())?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// Around the last `needle` (an ASCII byte).
+fn rsplit_once_byte(s: &str, needle: u8) -> Option<(&str, &str)> {
+    let at = memrchr(needle, s.as_bytes())?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
 
 /// `None` for the `-` (and empty) placeholder that access logs write for a missing value.
 pub(crate) fn present(value: &str) -> Option<&str> {
@@ -24,14 +41,14 @@ pub(crate) struct RequestLine<'a> {
 /// to the HTTP port, `-`, an empty request) yields no parts at all, as Filebeat does: the line is
 /// still a request that got a status, only its request is unusable.
 pub(crate) fn split_request(request: &str) -> RequestLine<'_> {
-    let Some((method, rest)) = request.split_once(' ') else {
+    let Some((method, rest)) = split_once_byte(request, b' ') else {
         return RequestLine::default();
     };
     if !is_method(method) {
         return RequestLine::default();
     }
     let rest = rest.trim_matches(' ');
-    let (target, version) = match rest.rsplit_once(' ') {
+    let (target, version) = match rsplit_once_byte(rest, b' ') {
         Some((target, version)) if version.starts_with("HTTP/") => {
             (target.trim_end_matches(' '), version.get(5..))
         }
@@ -57,10 +74,15 @@ fn is_method(token: &str) -> bool {
 /// (`http://host/a?x`, proxies) or anything else (`*`, `host:443` of CONNECT), which keeps only
 /// `original`. Nothing is percent-decoded, so the path is what the server logged.
 pub(crate) fn url_parts(target: &str) -> Url {
-    let without_fragment = target.split_once('#').map_or(target, |(before, _)| before);
-    let (path, query) = match without_fragment.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (without_fragment, None),
+    let bytes = target.as_bytes();
+    let (path, query) = match memchr2(b'?', b'#', bytes) {
+        Some(at) if bytes.get(at) == Some(&b'?') => {
+            let rest = target.get(at + 1..).unwrap_or_default();
+            let query = split_once_byte(rest, b'#').map_or(rest, |(query, _)| query);
+            (target.get(..at).unwrap_or_default(), Some(query))
+        }
+        Some(at) => (target.get(..at).unwrap_or_default(), None),
+        None => (target, None),
     };
     let path = if path.starts_with('/') {
         Some(path)
@@ -92,8 +114,8 @@ fn absolute_path(target: &str) -> Option<&str> {
 
 /// Lower-case extension of the last path segment (`/a/B.PNG` gives `png`).
 pub(crate) fn extension(path: &str) -> Option<String> {
-    let segment = path.rsplit('/').next().unwrap_or(path);
-    let (_, ext) = segment.rsplit_once('.')?;
+    let segment = rsplit_once_byte(path, b'/').map_or(path, |(_, segment)| segment);
+    let (_, ext) = rsplit_once_byte(segment, b'.')?;
     (!ext.is_empty()).then(|| ext.to_ascii_lowercase())
 }
 
@@ -101,7 +123,8 @@ pub(crate) fn extension(path: &str) -> Option<String> {
 /// Hand-written rather than `url::Url` because referrers are whatever the client sent, `\x`-escaped
 /// bytes included, and only the host is wanted.
 pub(crate) fn referrer_host(referrer: &str) -> Option<String> {
-    let (scheme, rest) = referrer.split_once("://")?;
+    let (scheme, rest) = split_once_byte(referrer, b':')?;
+    let rest = rest.strip_prefix("//")?;
     let scheme_ok = scheme
         .bytes()
         .next()
@@ -112,14 +135,14 @@ pub(crate) fn referrer_host(referrer: &str) -> Option<String> {
     if !scheme_ok {
         return None;
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let host_port = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
+    let authority = memchr3(b'/', b'?', b'#', rest.as_bytes())
+        .and_then(|end| rest.get(..end))
+        .unwrap_or(rest);
+    let host_port = rsplit_once_byte(authority, b'@').map_or(authority, |(_, host)| host);
     let host = if let Some(bracketed) = host_port.strip_prefix('[') {
         bracketed.split(']').next().unwrap_or(bracketed)
     } else {
-        match host_port.rsplit_once(':') {
+        match rsplit_once_byte(host_port, b':') {
             Some((host, port)) if port.bytes().all(|c| c.is_ascii_digit()) => host,
             _ => host_port,
         }
@@ -155,7 +178,12 @@ pub(crate) fn client_part(part: &str) -> Client<'_> {
         .bytes()
         .any(|c| matches!(c, b' ' | b'\t' | b',' | b'"'))
     {
-        return choose_client(None, part);
+        return Client {
+            vhost: None,
+            address: present(part),
+            ip: present(part).and_then(parse_ip),
+            chain: Vec::new(),
+        };
     }
     let mut vhost = None;
     let mut list = part;

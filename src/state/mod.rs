@@ -70,28 +70,30 @@ impl StateDb {
         } else {
             return Err(StateDbError::UnsupportedUrl);
         };
-        if backend == DbBackend::Sqlite {
-            ensure_sqlite_dir(url)?;
-        }
+        let url = match backend {
+            DbBackend::Sqlite => {
+                ensure_sqlite_dir(url)?;
+                // Create the file on first start unless the URL says otherwise (e.g. `mode=ro`).
+                if url.contains("mode=") {
+                    url.to_owned()
+                } else {
+                    format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+                }
+            }
+            DbBackend::Postgres => url.to_owned(),
+        };
         let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
         options = match backend {
             // SQLite allows one writer; a small pool avoids lock churn while WAL lets readers proceed.
             DbBackend::Sqlite => options.max_connections(4),
             DbBackend::Postgres => options.max_connections(10),
         };
-        let pool = options
-            .connect(url)
-            .await
-            .map_err(|source| StateDbError::Connect {
-                backend: backend.as_str(),
-                source,
-            })?;
+        let pool =
+            options.connect(&url).await.map_err(|source| StateDbError::Connect { backend: backend.as_str(), source })?;
         if backend == DbBackend::Sqlite {
             // WAL lets readers proceed while one writer commits; the setting persists in the file.
             // (sqlx's default busy timeout of 5 s covers writer contention.)
-            sqlx::query("PRAGMA journal_mode=WAL")
-                .execute(&pool)
-                .await?;
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
         }
         Ok(Self { pool, backend })
     }
@@ -103,10 +105,7 @@ impl StateDb {
             DbBackend::Sqlite => &SQLITE_MIGRATIONS,
             DbBackend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(StateDbError::Migrate)
+        migrator.run(&self.pool).await.map_err(StateDbError::Migrate)
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -125,26 +124,23 @@ impl StateDb {
 
     /// Records this process in `instances`.
     pub async fn register_instance(&self, instance: &Instance) -> Result<(), StateDbError> {
-        sqlx::query(
-            "INSERT INTO instances (id, hostname, version, started_at, last_seen) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&instance.id)
-        .bind(&instance.hostname)
-        .bind(&instance.version)
-        .bind(instance.started_at_ms)
-        .bind(instance.started_at_ms)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("INSERT INTO instances (id, hostname, version, started_at, last_seen) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&instance.id)
+            .bind(&instance.hostname)
+            .bind(&instance.version)
+            .bind(instance.started_at_ms)
+            .bind(instance.started_at_ms)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Looks up one registered process.
     pub async fn instance(&self, id: &str) -> Result<Option<Instance>, StateDbError> {
-        let row =
-            sqlx::query("SELECT id, hostname, version, started_at FROM instances WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query("SELECT id, hostname, version, started_at FROM instances WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|row| Instance {
             id: row.get(0),
             hostname: row.get(1),
@@ -171,11 +167,7 @@ impl Instance {
     pub fn current() -> Self {
         let hostname = std::env::var("HOSTNAME")
             .ok()
-            .or_else(|| {
-                std::fs::read_to_string("/etc/hostname")
-                    .ok()
-                    .map(|s| s.trim().to_owned())
-            })
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "unknown".to_owned());
         Self {
@@ -193,10 +185,8 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StateDbError> {
     };
     let file = options.get_filename();
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StateDbError::CreateDir {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StateDbError::CreateDir { path: dir.display().to_string(), source })?;
     }
     Ok(())
 }

@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::config::{Config, StoreKind};
 use crate::document::LogDocument;
 use crate::query::model::{
-    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult, TopRequest,
-    TopResult, VisitTimesRequest, VisitTimesResult,
+    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
+    TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
 };
 
 /// What a store reports about itself for readiness and `/v1/info`.
@@ -35,10 +35,7 @@ pub enum StoreError {
     #[error("log store unreachable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("log store version {found} is not supported (need {required})")]
-    UnsupportedVersion {
-        found: String,
-        required: &'static str,
-    },
+    UnsupportedVersion { found: String, required: &'static str },
     #[error("log store answered {status}: {body}")]
     Rejected { status: u16, body: String },
     #[error("unexpected answer from the log store")]
@@ -168,9 +165,7 @@ pub struct DeadLetter {
 /// Builds the configured adapter. Does not contact the backend.
 pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
     match config.store {
-        StoreKind::OpenSearch => Ok(Arc::new(opensearch::OpenSearchStore::new(
-            &config.opensearch,
-        )?)),
+        StoreKind::OpenSearch => Ok(Arc::new(opensearch::OpenSearchStore::new(&config.opensearch)?)),
         StoreKind::Embedded => anyhow::bail!("the embedded store is not available in this build"),
     }
 }

@@ -1,7 +1,10 @@
 //! One integration-test binary: every test starts the real service (`firesight::run` on port 0)
 //! against the real local services that `dev/services.sh up` starts.
 
+mod dataset;
 mod foundation;
 mod firehose;
 mod firehose_client;
 mod harness;
+mod query_api;
+mod store_queries;

@@ -27,11 +27,7 @@ pub fn encode_docs(prefix: &str, docs: &[IndexDoc]) -> Vec<u8> {
     for item in docs {
         let index = daily_index(prefix, &item.doc.timestamp);
         // `create` rather than `index`: a replayed id answers 409 instead of rewriting the document.
-        let _ = writeln!(
-            body,
-            r#"{{"create":{{"_index":"{index}","_id":"{}"}}}}"#,
-            item.id
-        );
+        let _ = writeln!(body, r#"{{"create":{{"_index":"{index}","_id":"{}"}}}}"#, item.id);
         serde_json::to_writer(&mut body, &item.doc).expect("documents serialise");
         body.push(b'\n');
     }
@@ -41,11 +37,7 @@ pub fn encode_docs(prefix: &str, docs: &[IndexDoc]) -> Vec<u8> {
 pub fn encode_dead_letters(index: &str, letters: &[DeadLetter]) -> Vec<u8> {
     let mut body = Vec::new();
     for letter in letters {
-        let _ = writeln!(
-            body,
-            r#"{{"create":{{"_index":"{index}","_id":"{}"}}}}"#,
-            letter.id
-        );
+        let _ = writeln!(body, r#"{{"create":{{"_index":"{index}","_id":"{}"}}}}"#, letter.id);
         serde_json::to_writer(&mut body, letter).expect("dead letters serialise");
         body.push(b'\n');
     }
@@ -59,42 +51,25 @@ pub fn outcomes(response: &Value, sent: usize) -> Result<Vec<ItemOutcome>, Store
         .and_then(Value::as_array)
         .ok_or_else(|| StoreError::Protocol("bulk answer without items".into()))?;
     if items.len() != sent {
-        return Err(StoreError::Protocol(
-            format!("bulk answer has {} items for {sent} sent", items.len()).into(),
-        ));
+        return Err(StoreError::Protocol(format!("bulk answer has {} items for {sent} sent", items.len()).into()));
     }
     Ok(items.iter().map(item_outcome).collect())
 }
 
 fn item_outcome(item: &Value) -> ItemOutcome {
-    let result = item
-        .get("create")
-        .or_else(|| item.get("index"))
-        .unwrap_or(item);
+    let result = item.get("create").or_else(|| item.get("index")).unwrap_or(item);
     let status = result.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
     let reason = || {
         let error = result.get("error");
-        let kind = error
-            .and_then(|e| e.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("unknown_error");
-        let why = error
-            .and_then(|e| e.get("reason"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let kind = error.and_then(|e| e.get("type")).and_then(Value::as_str).unwrap_or("unknown_error");
+        let why = error.and_then(|e| e.get("reason")).and_then(Value::as_str).unwrap_or("");
         format!("{kind}: {why}")
     };
     match status {
         200 | 201 => ItemOutcome::Created,
         409 => ItemOutcome::Duplicate,
-        429 | 500..=599 => ItemOutcome::Retry {
-            status,
-            reason: reason(),
-        },
-        _ => ItemOutcome::Rejected {
-            status,
-            reason: reason(),
-        },
+        429 | 500..=599 => ItemOutcome::Retry { status, reason: reason() },
+        _ => ItemOutcome::Rejected { status, reason: reason() },
     }
 }
 
@@ -120,17 +95,12 @@ mod tests {
             matches!(&got[3], ItemOutcome::Rejected { status: 400, reason } if reason.starts_with("mapper_parsing_exception"))
         );
         assert!(matches!(&got[4], ItemOutcome::Retry { status: 503, .. }));
-        assert!(
-            outcomes(&answer, 4).is_err(),
-            "an answer with the wrong item count is not trusted"
-        );
+        assert!(outcomes(&answer, 4).is_err(), "an answer with the wrong item count is not trusted");
     }
 
     #[test]
     fn documents_go_to_the_index_of_their_day() {
-        let ts = chrono::DateTime::parse_from_rfc3339("2015-05-17T23:59:59-02:00")
-            .unwrap()
-            .to_utc();
+        let ts = chrono::DateTime::parse_from_rfc3339("2015-05-17T23:59:59-02:00").unwrap().to_utc();
         assert_eq!(daily_index("weblogs", &ts), "weblogs-2015.05.18");
     }
 }

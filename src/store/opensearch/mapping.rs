@@ -178,14 +178,8 @@ mod tests {
         let props = &t["template"]["mappings"]["properties"];
         assert_eq!(props["@timestamp"]["type"], "date");
         assert_eq!(props["source"]["properties"]["ip"]["type"], "ip");
-        assert_eq!(
-            props["source"]["properties"]["geo"]["properties"]["location"]["type"],
-            "geo_point"
-        );
-        assert_eq!(
-            props["http"]["properties"]["response"]["properties"]["status_code"]["type"],
-            "short"
-        );
+        assert_eq!(props["source"]["properties"]["geo"]["properties"]["location"]["type"], "geo_point");
+        assert_eq!(props["http"]["properties"]["response"]["properties"]["status_code"]["type"], "short");
         assert_eq!(t["template"]["settings"]["index"]["number_of_replicas"], 0);
     }
 }

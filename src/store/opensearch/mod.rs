@@ -3,11 +3,9 @@
 
 mod bulk;
 mod mapping;
+pub mod query;
 
-pub use mapping::{
-    dead_letter_index, dead_letter_template, dead_letter_template_name, index_template,
-    template_name,
-};
+pub use mapping::{dead_letter_index, dead_letter_template, dead_letter_template_name, index_template, template_name};
 
 use std::time::Duration;
 
@@ -22,6 +20,11 @@ use serde_json::Value;
 
 use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
 use crate::config::OpenSearchConfig;
+use crate::query::model::{
+    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
+    TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+};
+use query::FieldMap;
 
 /// The oldest OpenSearch major version whose APIs firesight uses (composable templates, PIT).
 const MIN_MAJOR: u64 = 2;
@@ -30,6 +33,10 @@ pub struct OpenSearchStore {
     client: OpenSearch,
     index_prefix: String,
     replicas: u32,
+    /// Index pattern the read path searches (`read_index`, default `<prefix>-*`).
+    read_index: String,
+    /// Where each logical field lives in the read indices.
+    fields: FieldMap,
 }
 
 impl OpenSearchStore {
@@ -39,16 +46,25 @@ impl OpenSearchStore {
             .timeout(Duration::from_secs(config.timeout_secs))
             .disable_proxy();
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            builder = builder.auth(Credentials::Basic(
-                user.clone(),
-                password.expose().to_owned(),
-            ));
+            builder = builder.auth(Credentials::Basic(user.clone(), password.expose().to_owned()));
         }
         Ok(Self {
             client: OpenSearch::new(builder.build()?),
             index_prefix: config.index_prefix.clone(),
             replicas: config.replicas,
+            read_index: config
+                .read_index
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map_or_else(|| format!("{}-*", config.index_prefix), str::to_owned),
+            fields: FieldMap::from_config(&config.fields),
         })
+    }
+
+    /// The index pattern queries read.
+    pub fn read_index(&self) -> &str {
+        &self.read_index
     }
 
     pub fn index_prefix(&self) -> &str {
@@ -56,34 +72,16 @@ impl OpenSearchStore {
     }
 
     /// Sends one request and returns the JSON body of a 2xx answer.
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, StoreError> {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, StoreError> {
         let response = self
             .client
-            .send(
-                method,
-                path,
-                HeaderMap::new(),
-                None::<&()>,
-                body.map(JsonBody::new),
-                None,
-            )
+            .send(method, path, HeaderMap::new(), None::<&()>, body.map(JsonBody::new), None)
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let status = response.status_code().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let text = response.text().await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         if !(200..300).contains(&status) {
-            return Err(StoreError::Rejected {
-                status,
-                body: truncate(&text, 2000),
-            });
+            return Err(StoreError::Rejected { status, body: truncate(&text, 2000) });
         }
         serde_json::from_str(&text).map_err(|e| StoreError::Protocol(Box::new(e)))
     }
@@ -93,24 +91,13 @@ impl OpenSearchStore {
         let version = info
             .pointer("/version/number")
             .and_then(Value::as_str)
-            .ok_or_else(|| {
-                StoreError::Protocol("no version.number in the root endpoint's answer".into())
-            })?
+            .ok_or_else(|| StoreError::Protocol("no version.number in the root endpoint's answer".into()))?
             .to_owned();
         // Elasticsearch answers the same endpoint; its 7.x/8.x APIs diverge from OpenSearch's.
-        let distribution = info
-            .pointer("/version/distribution")
-            .and_then(Value::as_str);
-        let major: u64 = version
-            .split('.')
-            .next()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
+        let distribution = info.pointer("/version/distribution").and_then(Value::as_str);
+        let major: u64 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
         if distribution != Some("opensearch") || major < MIN_MAJOR {
-            return Err(StoreError::UnsupportedVersion {
-                found: version,
-                required: "OpenSearch 2.x or later",
-            });
+            return Err(StoreError::UnsupportedVersion { found: version, required: "OpenSearch 2.x or later" });
         }
         Ok(version)
     }
@@ -119,32 +106,16 @@ impl OpenSearchStore {
     /// per-item failures are in the answer.
     async fn bulk(&self, body: Vec<u8>) -> Result<Value, StoreError> {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
         let response = self
             .client
-            .send(
-                Method::Post,
-                "/_bulk",
-                headers,
-                None::<&()>,
-                Some(body),
-                None,
-            )
+            .send(Method::Post, "/_bulk", headers, None::<&()>, Some(body), None)
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let status = response.status_code().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let bytes = response.bytes().await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         if !(200..300).contains(&status) {
-            return Err(StoreError::Rejected {
-                status,
-                body: truncate(&String::from_utf8_lossy(&bytes), 2000),
-            });
+            return Err(StoreError::Rejected { status, body: truncate(&String::from_utf8_lossy(&bytes), 2000) });
         }
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Protocol(Box::new(e)))
     }
@@ -172,27 +143,10 @@ impl LogStore for OpenSearchStore {
     async fn prepare(&self) -> Result<StoreStatus, StoreError> {
         let version = self.version().await?;
         let path = format!("/_index_template/{}", template_name(&self.index_prefix));
-        self.call(
-            Method::Put,
-            &path,
-            Some(index_template(&self.index_prefix, self.replicas)),
-        )
-        .await?;
-        let path = format!(
-            "/_index_template/{}",
-            dead_letter_template_name(&self.index_prefix)
-        );
-        self.call(
-            Method::Put,
-            &path,
-            Some(dead_letter_template(&self.index_prefix, self.replicas)),
-        )
-        .await?;
-        Ok(StoreStatus {
-            kind: self.kind(),
-            version: Some(version),
-            schema_installed: true,
-        })
+        self.call(Method::Put, &path, Some(index_template(&self.index_prefix, self.replicas))).await?;
+        let path = format!("/_index_template/{}", dead_letter_template_name(&self.index_prefix));
+        self.call(Method::Put, &path, Some(dead_letter_template(&self.index_prefix, self.replicas))).await?;
+        Ok(StoreStatus { kind: self.kind(), version: Some(version), schema_installed: true })
     }
 
     async fn index(&self, docs: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
@@ -215,12 +169,8 @@ impl LogStore for OpenSearchStore {
         for outcome in bulk::outcomes(&response, letters.len())? {
             match outcome {
                 ItemOutcome::Created | ItemOutcome::Duplicate => {}
-                ItemOutcome::Retry { status, reason }
-                | ItemOutcome::Rejected { status, reason } => {
-                    return Err(StoreError::Rejected {
-                        status,
-                        body: reason,
-                    });
+                ItemOutcome::Retry { status, reason } | ItemOutcome::Rejected { status, reason } => {
+                    return Err(StoreError::Rejected { status, body: reason });
                 }
             }
         }
@@ -239,11 +189,33 @@ impl LogStore for OpenSearchStore {
     async fn status(&self) -> Result<StoreStatus, StoreError> {
         let version = self.version().await?;
         let schema_installed = self.template_installed().await?;
-        Ok(StoreStatus {
-            kind: self.kind(),
-            version: Some(version),
-            schema_installed,
-        })
+        Ok(StoreStatus { kind: self.kind(), version: Some(version), schema_installed })
+    }
+
+    // Read path: `query.rs`.
+
+    async fn search(&self, request: &SearchRequest) -> Result<SearchPage, StoreError> {
+        self.read_search(request).await
+    }
+
+    async fn top(&self, request: &TopRequest) -> Result<TopResult, StoreError> {
+        self.read_top(request).await
+    }
+
+    async fn timeline(&self, request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
+        self.read_timeline(request).await
+    }
+
+    async fn summary(&self, query: &Query) -> Result<SummaryResult, StoreError> {
+        self.read_summary(query).await
+    }
+
+    async fn visit_times(&self, request: &VisitTimesRequest) -> Result<VisitTimesResult, StoreError> {
+        self.read_visit_times(request).await
+    }
+
+    async fn geo(&self, request: &GeoRequest) -> Result<GeoResult, StoreError> {
+        self.read_geo(request).await
     }
 }
 

@@ -1,0 +1,227 @@
+//! `/v1/logs` (pages of documents with a cursor) and `/v1/logs/export` (the whole result streamed as
+//! CSV or NDJSON, one store page in memory at a time).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+
+use super::problem::{ApiError, Problem};
+use super::stats::{FilterParams, resolve};
+use crate::app::App;
+use crate::document::LogDocument;
+use crate::query::model::{MAX_PAGE_SIZE, Order, SearchRequest, StoredDoc};
+use crate::query::params::{self, Params};
+use crate::query::response::LogsPage;
+
+fn order(p: &mut Params) -> Result<Order, ApiError> {
+    Ok(match p.choice("order", &["desc", "asc"])? {
+        Some("asc") => Order::Asc,
+        _ => Order::Desc,
+    })
+}
+
+/// Search access logs.
+///
+/// Matching documents in time order (newest first by default), `size` per page. Pass `next_cursor` back
+/// as `cursor` to continue; it is absent on the last page, and paging goes past 10,000 results. The
+/// other parameters must stay the same while paging.
+#[utoipa::path(get, path = "/v1/logs", tag = "logs", security(("api_key" = [])),
+    params(
+        ("size" = Option<u32>, Query, description = "Documents per page, 1-1000 (default 100)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("order" = Option<String>, Query, description = "`desc` (newest first, default) or `asc`"),
+        FilterParams,
+    ),
+    responses(
+        (status = 200, description = "A page of documents", body = LogsPage),
+        (status = 400, description = "Invalid parameter or expired cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn search(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<LogsPage>, ApiError> {
+    let mut p = Params::parse_query_string(raw.as_deref());
+    let query = params::query(&mut p, &resolve(&app))?;
+    let size = p.u32_in("size", app.query.config().default_page_size, 1, MAX_PAGE_SIZE)?;
+    let cursor = p.one("cursor")?;
+    if cursor.as_ref().is_some_and(|c| c.len() > 8192) {
+        return Err(ApiError::validation("cursor", "is not a cursor this service issued"));
+    }
+    let order = order(&mut p)?;
+    p.finish()?;
+    Ok(Json(app.query.logs(&SearchRequest { query, order, size, cursor }).await?))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Ndjson,
+}
+
+/// Export access logs.
+///
+/// Every matching document, streamed as CSV (a header row, then one row per request) or NDJSON (one
+/// document per line), chosen by `format` or the `Accept` header (`text/csv`, `application/x-ndjson`).
+/// Any size: the service holds one page at a time.
+#[utoipa::path(get, path = "/v1/logs/export", tag = "logs", security(("api_key" = [])),
+    params(
+        ("format" = Option<String>, Query, description = "`csv` or `ndjson`; default from `Accept`, else `csv`"),
+        ("order" = Option<String>, Query, description = "`desc` (default) or `asc`"),
+        FilterParams,
+    ),
+    responses(
+        (status = 200, description = "The documents", content(
+            (String = "text/csv"),
+            (String = "application/x-ndjson"))),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export(State(app): State<App>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+    let mut p = Params::parse_query_string(raw.as_deref());
+    let query = params::query(&mut p, &resolve(&app))?;
+    let order = order(&mut p)?;
+    let format = match p.choice("format", &["csv", "ndjson"])? {
+        Some("ndjson") => Format::Ndjson,
+        Some(_) => Format::Csv,
+        None => {
+            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if accept.contains("ndjson") || accept.contains("application/jsonl") { Format::Ndjson } else { Format::Csv }
+        }
+    };
+    p.finish()?;
+
+    let header_row = (format == Format::Csv).then(|| bytes::Bytes::from(csv_header()));
+    let pages = app.query.export(query, order).map(move |page| match page {
+        Ok(docs) => Ok::<_, std::io::Error>(bytes::Bytes::from(encode(&docs, format))),
+        Err(e) => {
+            // The status line is gone once streaming began: end the body early, visibly truncated.
+            tracing::error!(error = crate::telemetry::chain(&e), "export aborted");
+            Err(std::io::Error::other("log store failed during export"))
+        }
+    });
+    let body = futures::stream::iter(header_row.map(Ok)).chain(pages);
+    let (content_type, extension) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    let mut response = Body::from_stream(body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"firesight-logs.{extension}\"")).expect("ascii"),
+    );
+    Ok(response)
+}
+
+const CSV_COLUMNS: [&str; 17] = [
+    "id",
+    "timestamp",
+    "client_ip",
+    "country",
+    "city",
+    "method",
+    "path",
+    "query",
+    "http_version",
+    "status",
+    "bytes",
+    "referrer",
+    "user_agent",
+    "browser",
+    "os",
+    "device",
+    "bot",
+];
+
+fn csv_header() -> String {
+    let mut s = CSV_COLUMNS.join(",");
+    s.push_str("\r\n");
+    s
+}
+
+fn encode(docs: &[StoredDoc], format: Format) -> Vec<u8> {
+    let mut out = Vec::with_capacity(docs.len() * 400);
+    for d in docs {
+        match format {
+            Format::Ndjson => {
+                let item = crate::query::response::LogItem { id: d.id.clone(), document: d.doc.clone() };
+                serde_json::to_writer(&mut out, &item).expect("documents serialise");
+                out.push(b'\n');
+            }
+            Format::Csv => csv_row(&mut out, &d.id, &d.doc),
+        }
+    }
+    out
+}
+
+fn csv_row(out: &mut Vec<u8>, id: &str, doc: &LogDocument) {
+    let geo = doc.source.geo.as_ref();
+    let ua = doc.user_agent.as_ref();
+    let fields: [String; 17] = [
+        id.to_owned(),
+        doc.timestamp.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        doc.source.ip.map(|ip| ip.to_string()).or_else(|| doc.source.address.clone()).unwrap_or_default(),
+        geo.and_then(|g| g.country_iso_code.clone()).unwrap_or_default(),
+        geo.and_then(|g| g.city_name.clone()).unwrap_or_default(),
+        doc.http.request.method.clone().unwrap_or_default(),
+        doc.url.path.clone().unwrap_or_default(),
+        doc.url.query.clone().unwrap_or_default(),
+        doc.http.version.clone().unwrap_or_default(),
+        doc.http.response.status_code.map(|s| s.to_string()).unwrap_or_default(),
+        doc.http.response.body.bytes.map(|b| b.to_string()).unwrap_or_default(),
+        doc.http.request.referrer.clone().unwrap_or_default(),
+        ua.and_then(|u| u.original.clone()).unwrap_or_default(),
+        ua.and_then(|u| u.name.clone()).unwrap_or_default(),
+        ua.and_then(|u| u.os.as_ref()).and_then(|o| o.name.clone()).unwrap_or_default(),
+        ua.and_then(|u| u.device.as_ref()).and_then(|d| d.name.clone()).unwrap_or_default(),
+        doc.firesight.bot.map(|b| b.to_string()).unwrap_or_default(),
+    ];
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        csv_field(out, field);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// RFC 4180 quoting; a leading formula character is neutralised so spreadsheets do not execute it.
+fn csv_field(out: &mut Vec<u8>, field: &str) {
+    let formula = field.starts_with(['=', '+', '-', '@']) && !field.parse::<f64>().is_ok();
+    let needs_quotes = formula || field.contains([',', '"', '\r', '\n']);
+    if !needs_quotes {
+        out.extend_from_slice(field.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    if formula {
+        out.push(b'\'');
+    }
+    for b in field.bytes() {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let mut out = Vec::new();
+        csv_field(&mut out, "a,\"b\"");
+        out.push(b'|');
+        csv_field(&mut out, "=HYPERLINK(\"x\")");
+        out.push(b'|');
+        csv_field(&mut out, "-1");
+        out.push(b'|');
+        csv_field(&mut out, "plain");
+        assert_eq!(String::from_utf8(out).unwrap(), "\"a,\"\"b\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"|-1|plain");
+    }
+}
