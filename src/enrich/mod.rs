@@ -17,8 +17,6 @@ mod geoip;
 mod user_agent;
 
 #[cfg(test)]
-mod bench_tmp;
-#[cfg(test)]
 mod fixtures;
 
 use std::net::IpAddr;

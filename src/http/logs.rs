@@ -189,7 +189,7 @@ fn csv_row(out: &mut Vec<u8>, id: &str, doc: &LogDocument) {
 
 /// RFC 4180 quoting; a leading formula character is neutralised so spreadsheets do not execute it.
 fn csv_field(out: &mut Vec<u8>, field: &str) {
-    let formula = field.starts_with(['=', '+', '-', '@']) && !field.parse::<f64>().is_ok();
+    let formula = field.starts_with(['=', '+', '-', '@']) && field.parse::<f64>().is_err();
     let needs_quotes = formula || field.contains([',', '"', '\r', '\n']);
     if !needs_quotes {
         out.extend_from_slice(field.as_bytes());

@@ -49,9 +49,7 @@ pub(crate) fn split_request(request: &str) -> RequestLine<'_> {
     }
     let rest = rest.trim_matches(' ');
     let (target, version) = match rsplit_once_byte(rest, b' ') {
-        Some((target, version)) if version.starts_with("HTTP/") => {
-            (target.trim_end_matches(' '), version.get(5..))
-        }
+        Some((target, version)) if version.starts_with("HTTP/") => (target.trim_end_matches(' '), version.get(5..)),
         // HTTP/0.9 requests and `GET /x` without a protocol.
         _ if rest.starts_with("HTTP/") => ("", rest.get(5..)),
         _ => (rest, None),
@@ -64,10 +62,7 @@ pub(crate) fn split_request(request: &str) -> RequestLine<'_> {
 }
 
 fn is_method(token: &str) -> bool {
-    (1..=24).contains(&token.len())
-        && token
-            .bytes()
-            .all(|c| c.is_ascii_alphabetic() || c == b'-' || c == b'_')
+    (1..=24).contains(&token.len()) && token.bytes().all(|c| c.is_ascii_alphabetic() || c == b'-' || c == b'_')
 }
 
 /// `url.*` of a request target as written: origin form (`/a/b.png?x=1`), absolute form
@@ -87,11 +82,7 @@ pub(crate) fn url_parts(target: &str) -> Url {
     let path = if path.starts_with('/') {
         Some(path)
     } else if let Some(after_authority) = absolute_path(path) {
-        Some(if after_authority.is_empty() {
-            "/"
-        } else {
-            after_authority
-        })
+        Some(if after_authority.is_empty() { "/" } else { after_authority })
     } else {
         None
     };
@@ -125,19 +116,12 @@ pub(crate) fn extension(path: &str) -> Option<String> {
 pub(crate) fn referrer_host(referrer: &str) -> Option<String> {
     let (scheme, rest) = split_once_byte(referrer, b':')?;
     let rest = rest.strip_prefix("//")?;
-    let scheme_ok = scheme
-        .bytes()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+    let scheme_ok = scheme.bytes().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
     if !scheme_ok {
         return None;
     }
-    let authority = memchr3(b'/', b'?', b'#', rest.as_bytes())
-        .and_then(|end| rest.get(..end))
-        .unwrap_or(rest);
+    let authority = memchr3(b'/', b'?', b'#', rest.as_bytes()).and_then(|end| rest.get(..end)).unwrap_or(rest);
     let host_port = rsplit_once_byte(authority, b'@').map_or(authority, |(_, host)| host);
     let host = if let Some(bracketed) = host_port.strip_prefix('[') {
         bracketed.split(']').next().unwrap_or(bracketed)
@@ -174,16 +158,8 @@ pub(crate) struct Client<'a> {
 pub(crate) fn client_part(part: &str) -> Client<'_> {
     let part = part.trim();
     // The common case, one bare address, skips the list machinery.
-    if !part
-        .bytes()
-        .any(|c| matches!(c, b' ' | b'\t' | b',' | b'"'))
-    {
-        return Client {
-            vhost: None,
-            address: present(part),
-            ip: present(part).and_then(parse_ip),
-            chain: Vec::new(),
-        };
+    if !part.bytes().any(|c| matches!(c, b' ' | b'\t' | b',' | b'"')) {
+        return Client { vhost: None, address: present(part), ip: present(part).and_then(parse_ip), chain: Vec::new() };
     }
     let mut vhost = None;
     let mut list = part;
@@ -224,21 +200,11 @@ pub(crate) fn choose_client<'a>(vhost: Option<&'a str>, list: &'a str) -> Client
         (None, Some((entry, ip))) => (Some(entry), ip),
         (None, None) => (None, None),
     };
-    Client {
-        vhost,
-        address,
-        ip,
-        chain: if count > 1 {
-            addresses(list).collect()
-        } else {
-            Vec::new()
-        },
-    }
+    Client { vhost, address, ip, chain: if count > 1 { addresses(list).collect() } else { Vec::new() } }
 }
 
 fn addresses(list: &str) -> impl Iterator<Item = &str> {
-    list.split([',', ' ', '\t', '"'])
-        .filter(|entry| !entry.is_empty() && *entry != "-")
+    list.split([',', ' ', '\t', '"']).filter(|entry| !entry.is_empty() && *entry != "-")
 }
 
 /// An IP address as logged: bare, or with the port some configurations append (`1.2.3.4:5678`,
@@ -273,12 +239,7 @@ pub(crate) fn is_public(ip: &IpAddr) -> bool {
 fn is_public_v4(ip: &Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
     let shared = a == 100 && (64..128).contains(&b);
-    !(ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || shared)
+    !(ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast() || shared)
 }
 
 fn is_public_v6(ip: &Ipv6Addr) -> bool {
@@ -292,9 +253,7 @@ fn is_public_v6(ip: &Ipv6Addr) -> bool {
 /// `source.domain`).
 pub(crate) fn is_host_name(entry: &str) -> bool {
     entry.bytes().any(|c| c.is_ascii_alphabetic())
-        && entry
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+        && entry.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
 }
 
 /// `vhost`, `vhost:port` or `[v6]:port` into `destination`.
@@ -313,10 +272,7 @@ pub(crate) fn destination(vhost: &str) -> Destination {
             _ => (vhost, None),
         }
     };
-    Destination {
-        domain: Some(domain.to_owned()),
-        port,
-    }
+    Destination { domain: Some(domain.to_owned()), port }
 }
 
 #[cfg(test)]
@@ -330,116 +286,56 @@ mod tests {
     #[test]
     fn request_lines() {
         let r = split_request("GET /presentations/x.png HTTP/1.1");
-        assert_eq!(
-            (r.method, r.target, r.version),
-            (Some("GET"), Some("/presentations/x.png"), Some("1.1"))
-        );
+        assert_eq!((r.method, r.target, r.version), (Some("GET"), Some("/presentations/x.png"), Some("1.1")));
         let r = split_request("GET /a b HTTP/2.0");
-        assert_eq!(
-            (r.method, r.target, r.version),
-            (Some("GET"), Some("/a b"), Some("2.0"))
-        );
+        assert_eq!((r.method, r.target, r.version), (Some("GET"), Some("/a b"), Some("2.0")));
         let r = split_request("GET /");
-        assert_eq!(
-            (r.method, r.target, r.version),
-            (Some("GET"), Some("/"), None)
-        );
+        assert_eq!((r.method, r.target, r.version), (Some("GET"), Some("/"), None));
         let r = split_request("OPTIONS * HTTP/1.0");
         assert_eq!(r.target, Some("*"));
-        for unusable in [
-            "",
-            "-",
-            "GET",
-            "\\x16\\x03\\x01\\x00\\xa5\\x01",
-            "\\x16\\x03 foo HTTP/1.1",
-            "1 2 3",
-        ] {
-            assert_eq!(
-                split_request(unusable),
-                RequestLine::default(),
-                "{unusable:?}"
-            );
+        for unusable in ["", "-", "GET", "\\x16\\x03\\x01\\x00\\xa5\\x01", "\\x16\\x03 foo HTTP/1.1", "1 2 3"] {
+            assert_eq!(split_request(unusable), RequestLine::default(), "{unusable:?}");
         }
     }
 
     #[test]
     fn request_targets() {
         let u = url_parts("/presentations/logstash/Kibana-Search.PNG?x=1&y=2");
-        assert_eq!(
-            u.original.as_deref(),
-            Some("/presentations/logstash/Kibana-Search.PNG?x=1&y=2")
-        );
-        assert_eq!(
-            u.path.as_deref(),
-            Some("/presentations/logstash/Kibana-Search.PNG")
-        );
+        assert_eq!(u.original.as_deref(), Some("/presentations/logstash/Kibana-Search.PNG?x=1&y=2"));
+        assert_eq!(u.path.as_deref(), Some("/presentations/logstash/Kibana-Search.PNG"));
         assert_eq!(u.query.as_deref(), Some("x=1&y=2"));
         assert_eq!(u.extension.as_deref(), Some("png"));
 
         let u = url_parts("/files/logstash/?");
-        assert_eq!(
-            (u.path.as_deref(), u.query, u.extension),
-            (Some("/files/logstash/"), None, None)
-        );
+        assert_eq!((u.path.as_deref(), u.query, u.extension), (Some("/files/logstash/"), None, None));
 
         let u = url_parts("http://Example.com:8080/a.b/c.tar.GZ?q#frag");
         assert_eq!(
-            (
-                u.path.as_deref(),
-                u.query.as_deref(),
-                u.extension.as_deref()
-            ),
+            (u.path.as_deref(), u.query.as_deref(), u.extension.as_deref()),
             (Some("/a.b/c.tar.GZ"), Some("q"), Some("gz"))
         );
         assert_eq!(url_parts("https://example.com").path.as_deref(), Some("/"));
 
         let u = url_parts("example.com:443");
-        assert_eq!(
-            (u.original.as_deref(), u.path, u.query),
-            (Some("example.com:443"), None, None)
-        );
-        assert_eq!(
-            url_parts("/.htaccess").extension.as_deref(),
-            Some("htaccess")
-        );
+        assert_eq!((u.original.as_deref(), u.path, u.query), (Some("example.com:443"), None, None));
+        assert_eq!(url_parts("/.htaccess").extension.as_deref(), Some("htaccess"));
         assert_eq!(url_parts("/a.d/").extension, None);
         assert_eq!(url_parts("/a.").extension, None);
     }
 
     #[test]
     fn referrer_hosts() {
+        assert_eq!(referrer_host("http://semicomplete.com/presentations/").as_deref(), Some("semicomplete.com"));
+        assert_eq!(referrer_host("https://User:pw@WWW.Google.COM:443/search?q=a").as_deref(), Some("www.google.com"));
+        assert_eq!(referrer_host("http://[2001:DB8::1]:8080/").as_deref(), Some("2001:db8::1"));
+        assert_eq!(referrer_host("http://example.com.").as_deref(), Some("example.com"));
+        assert_eq!(referrer_host("android-app://com.google.android.gm").as_deref(), Some("com.google.android.gm"));
         assert_eq!(
-            referrer_host("http://semicomplete.com/presentations/").as_deref(),
-            Some("semicomplete.com")
-        );
-        assert_eq!(
-            referrer_host("https://User:pw@WWW.Google.COM:443/search?q=a").as_deref(),
-            Some("www.google.com")
-        );
-        assert_eq!(
-            referrer_host("http://[2001:DB8::1]:8080/").as_deref(),
-            Some("2001:db8::1")
-        );
-        assert_eq!(
-            referrer_host("http://example.com.").as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(
-            referrer_host("android-app://com.google.android.gm").as_deref(),
-            Some("com.google.android.gm")
-        );
-        assert_eq!(
-            referrer_host("http://\\xe4\\xe5\\xe3\\xf2\\xff\\xf0\\xed\\xee\\xe5-\\xec\\xfb\\xeb\\xee.\\xf0\\xf4/").as_deref(),
+            referrer_host("http://\\xe4\\xe5\\xe3\\xf2\\xff\\xf0\\xed\\xee\\xe5-\\xec\\xfb\\xeb\\xee.\\xf0\\xf4/")
+                .as_deref(),
             Some("\\xe4\\xe5\\xe3\\xf2\\xff\\xf0\\xed\\xee\\xe5-\\xec\\xfb\\xeb\\xee.\\xf0\\xf4")
         );
-        for none in [
-            "-",
-            "",
-            "semicomplete.com/x",
-            "http:///x",
-            "://x",
-            "1http://x",
-        ] {
+        for none in ["-", "", "semicomplete.com/x", "http:///x", "://x", "1http://x"] {
             assert_eq!(referrer_host(none), None, "{none:?}");
         }
     }
@@ -469,16 +365,10 @@ mod tests {
 
         let c = client_part("\"10.5.102.222, 199.96.1.1, 204.246.1.1\" 10.2.1.185");
         assert_eq!((c.vhost, c.address), (None, Some("199.96.1.1")));
-        assert_eq!(
-            c.chain,
-            ["10.5.102.222", "199.96.1.1", "204.246.1.1", "10.2.1.185"]
-        );
+        assert_eq!(c.chain, ["10.5.102.222", "199.96.1.1", "204.246.1.1", "10.2.1.185"]);
 
         let c = client_part("2a03:0000:10ff:f00f:0000:0000:0:8000, 10.225.192.17 10.2.2.121");
-        assert_eq!(
-            (c.vhost, c.address),
-            (None, Some("2a03:0000:10ff:f00f:0000:0000:0:8000"))
-        );
+        assert_eq!((c.vhost, c.address), (None, Some("2a03:0000:10ff:f00f:0000:0000:0:8000")));
         assert_eq!(c.ip, Some(ip("2a03:0:10ff:f00f::8000")));
 
         // `unknown` is never chosen over an address; `-` (an empty quoted XFF) is no entry at all.
@@ -493,49 +383,22 @@ mod tests {
     #[test]
     fn virtual_host_prefixes() {
         let c = client_part("vhost1.domaine.fr 123.123.123.123");
-        assert_eq!(
-            (c.vhost, c.address),
-            (Some("vhost1.domaine.fr"), Some("123.123.123.123"))
-        );
+        assert_eq!((c.vhost, c.address), (Some("vhost1.domaine.fr"), Some("123.123.123.123")));
         let c = client_part("example.com:80 1.2.3.4");
-        assert_eq!(
-            (c.vhost, c.address),
-            (Some("example.com:80"), Some("1.2.3.4"))
-        );
+        assert_eq!((c.vhost, c.address), (Some("example.com:80"), Some("1.2.3.4")));
         let c = client_part("example.com:443 \"81.2.69.142, 10.0.0.1\" 10.0.0.9");
-        assert_eq!(
-            (c.vhost, c.address),
-            (Some("example.com:443"), Some("81.2.69.142"))
-        );
+        assert_eq!((c.vhost, c.address), (Some("example.com:443"), Some("81.2.69.142")));
 
-        assert_eq!(
-            destination("example.com:80"),
-            Destination {
-                domain: Some("example.com".into()),
-                port: Some(80)
-            }
-        );
+        assert_eq!(destination("example.com:80"), Destination { domain: Some("example.com".into()), port: Some(80) });
         assert_eq!(
             destination("vhost1.domaine.fr"),
-            Destination {
-                domain: Some("vhost1.domaine.fr".into()),
-                port: None
-            }
+            Destination { domain: Some("vhost1.domaine.fr".into()), port: None }
         );
         assert_eq!(
             destination("[2001:db8::1]:443"),
-            Destination {
-                domain: Some("2001:db8::1".into()),
-                port: Some(443)
-            }
+            Destination { domain: Some("2001:db8::1".into()), port: Some(443) }
         );
-        assert_eq!(
-            destination("host:http"),
-            Destination {
-                domain: Some("host:http".into()),
-                port: None
-            }
-        );
+        assert_eq!(destination("host:http"), Destination { domain: Some("host:http".into()), port: None });
     }
 
     #[test]
@@ -565,14 +428,7 @@ mod tests {
         ] {
             assert!(!is_public(&ip(private)), "{private}");
         }
-        for public in [
-            "8.8.8.8",
-            "172.32.0.1",
-            "100.128.0.1",
-            "199.96.1.1",
-            "2a03::1",
-            "::ffff:81.2.69.142",
-        ] {
+        for public in ["8.8.8.8", "172.32.0.1", "100.128.0.1", "199.96.1.1", "2a03::1", "::ffff:81.2.69.142"] {
             assert!(is_public(&ip(public)), "{public}");
         }
     }

@@ -8,34 +8,30 @@ use super::fields::{self, present};
 use super::record::Record;
 use super::{ParseError, snippet, time};
 use crate::document::{
-    AutonomousSystem, Destination, Device, Geo, GeoPoint, LogDocument, Organization, Os, Url, User,
-    UserAgent,
+    AutonomousSystem, Destination, Device, Geo, GeoPoint, LogDocument, Organization, Os, Url, User, UserAgent,
 };
 
 /// Parses one JSON record (Kinesis Agent `LOGTOJSON` output or a Lambda's JSON).
+///
+/// # Errors
+///
+/// A [`ParseError`] when the record is not a JSON object, has no readable timestamp, or has a status or
+/// size that is not a number.
 pub fn parse_json_record(record: &str) -> Result<LogDocument, ParseError> {
     let record = super::trim_line_end(record);
     let body = record.trim();
     if body.is_empty() {
         return Err(ParseError::Empty);
     }
-    let value: Value =
-        serde_json::from_str(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
+    let value: Value = serde_json::from_str(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
     let Value::Object(map) = value else {
         return Err(ParseError::Malformed("JSON record is not an object"));
     };
-    if is_kinesis_agent(&map) {
-        kinesis_agent(map, record)
-    } else {
-        lambda(map, record)
-    }
+    if is_kinesis_agent(&map) { kinesis_agent(map, record) } else { lambda(map, record) }
 }
 
 fn is_kinesis_agent(map: &Map<String, Value>) -> bool {
-    ["host", "datetime", "request"]
-        .iter()
-        .all(|key| map.contains_key(*key))
-        && !map.contains_key("@timestamp")
+    ["host", "datetime", "request"].iter().all(|key| map.contains_key(*key)) && !map.contains_key("@timestamp")
 }
 
 /// The agent's `ApacheLogParser` output: every value a string, `-` already turned into `null`.
@@ -59,9 +55,7 @@ fn kinesis_agent(mut map: Map<String, Value>, original: &str) -> Result<LogDocum
     };
     let has_bytes = map.contains_key("bytes");
     let bytes = match agent_string(&mut map, "bytes")? {
-        Some(text) => {
-            Some(parse_digits(&text).ok_or_else(|| ParseError::BadBytes(snippet(&text)))?)
-        }
+        Some(text) => Some(parse_digits(&text).ok_or_else(|| ParseError::BadBytes(snippet(&text)))?),
         None => has_bytes.then_some(0),
     };
     let referrer = match agent_string(&mut map, "referer")? {
@@ -86,37 +80,21 @@ fn kinesis_agent(mut map: Map<String, Value>, original: &str) -> Result<LogDocum
 }
 
 /// A field of an agent record: a string or `null` (numbers are accepted as their text).
-fn agent_string(
-    map: &mut Map<String, Value>,
-    key: &'static str,
-) -> Result<Option<String>, ParseError> {
+fn agent_string(map: &mut Map<String, Value>, key: &'static str) -> Result<Option<String>, ParseError> {
     match map.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(present(&s).is_some().then_some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(ParseError::BadField {
-            field: key.to_owned(),
-            problem: "is not a string",
-        }),
+        Some(_) => Err(ParseError::BadField { field: key.to_owned(), problem: "is not a string" }),
     }
 }
 
 fn parse_digits(s: &str) -> Option<u64> {
-    (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
+    (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok()).flatten()
 }
 
-const TIMESTAMP_FIELDS: &[&str] = &[
-    "@timestamp",
-    "timestamp",
-    "time",
-    "datetime",
-    "date",
-    "time_iso8601",
-    "time_local",
-    "ts",
-];
+const TIMESTAMP_FIELDS: &[&str] =
+    &["@timestamp", "timestamp", "time", "datetime", "date", "time_iso8601", "time_local", "ts"];
 const REMOTE_FIELDS: &[&str] = &[
     "client_ip",
     "clientip",
@@ -129,65 +107,22 @@ const REMOTE_FIELDS: &[&str] = &[
     "ip",
     "c-ip",
 ];
-const FORWARDED_FIELDS: &[&str] = &[
-    "x_forwarded_for",
-    "http_x_forwarded_for",
-    "xff",
-    "forwarded_for",
-    "X-Forwarded-For",
-];
+const FORWARDED_FIELDS: &[&str] =
+    &["x_forwarded_for", "http_x_forwarded_for", "xff", "forwarded_for", "X-Forwarded-For"];
 const USER_FIELDS: &[&str] = &["user.name", "remote_user", "authuser", "user", "username"];
 const REQUEST_FIELDS: &[&str] = &["request", "request_line"];
 const TARGET_FIELDS: &[&str] = &["url.original", "url", "request_uri", "uri", "requestUri"];
 const PATH_FIELDS: &[&str] = &["url.path", "path", "request_path", "uri_path"];
 const QUERY_FIELDS: &[&str] = &["url.query", "query", "query_string", "querystring", "args"];
-const METHOD_FIELDS: &[&str] = &[
-    "http.request.method",
-    "method",
-    "request_method",
-    "verb",
-    "httpMethod",
-];
-const VERSION_FIELDS: &[&str] = &[
-    "http.version",
-    "http_version",
-    "protocol",
-    "server_protocol",
-    "httpVersion",
-];
-const STATUS_FIELDS: &[&str] = &[
-    "http.response.status_code",
-    "status",
-    "status_code",
-    "statusCode",
-    "response",
-    "sc-status",
-];
-const BYTES_FIELDS: &[&str] = &[
-    "http.response.body.bytes",
-    "bytes",
-    "body_bytes_sent",
-    "bytes_sent",
-    "response_bytes",
-    "size",
-    "sc-bytes",
-];
-const REFERRER_FIELDS: &[&str] = &[
-    "http.request.referrer",
-    "referrer",
-    "referer",
-    "http_referer",
-    "http_referrer",
-];
-const USER_AGENT_FIELDS: &[&str] = &[
-    "user_agent.original",
-    "user_agent",
-    "http_user_agent",
-    "useragent",
-    "userAgent",
-    "agent",
-    "ua",
-];
+const METHOD_FIELDS: &[&str] = &["http.request.method", "method", "request_method", "verb", "httpMethod"];
+const VERSION_FIELDS: &[&str] = &["http.version", "http_version", "protocol", "server_protocol", "httpVersion"];
+const STATUS_FIELDS: &[&str] =
+    &["http.response.status_code", "status", "status_code", "statusCode", "response", "sc-status"];
+const BYTES_FIELDS: &[&str] =
+    &["http.response.body.bytes", "bytes", "body_bytes_sent", "bytes_sent", "response_bytes", "size", "sc-bytes"];
+const REFERRER_FIELDS: &[&str] = &["http.request.referrer", "referrer", "referer", "http_referer", "http_referrer"];
+const USER_AGENT_FIELDS: &[&str] =
+    &["user_agent.original", "user_agent", "http_user_agent", "useragent", "userAgent", "agent", "ua"];
 const DESTINATION_FIELDS: &[&str] = &["destination.domain", "vhost", "server_name"];
 const DESTINATION_PORT_FIELDS: &[&str] = &["destination.port", "server_port"];
 
@@ -195,17 +130,10 @@ const DESTINATION_PORT_FIELDS: &[&str] = &["destination.port", "server_port"];
 /// what goes to `extra`.
 fn lambda(map: Map<String, Value>, original: &str) -> Result<LogDocument, ParseError> {
     let mut f = Fields(map);
-    let mut doc = LogDocument {
-        timestamp: f.timestamp()?,
-        ..LogDocument::default()
-    };
-    doc.event.original = f
-        .string(&["event.original"])
-        .unwrap_or_else(|| original.to_owned());
+    let mut doc = LogDocument { timestamp: f.timestamp()?, ..LogDocument::default() };
+    doc.event.original = f.string(&["event.original"]).unwrap_or_else(|| original.to_owned());
     doc.event.dataset = f.string(&["event.dataset"]);
-    doc.event.ingested = f
-        .string(&["event.ingested"])
-        .and_then(|s| time::parse_text_timestamp(&s));
+    doc.event.ingested = f.string(&["event.ingested"]).and_then(|s| time::parse_text_timestamp(&s));
 
     f.client(&mut doc);
     doc.source.geo = f.geo();
@@ -216,38 +144,23 @@ fn lambda(map: Map<String, Value>, original: &str) -> Result<LogDocument, ParseE
         problem: "is not a port number",
     })?;
     if domain.is_some() || port.is_some() {
-        doc.destination = Some(Destination {
-            domain,
-            port: port.and_then(|p| u16::try_from(p).ok()),
-        });
+        doc.destination = Some(Destination { domain, port: port.and_then(|p| u16::try_from(p).ok()) });
     }
     doc.user = f.string(USER_FIELDS).map(|name| User { name: Some(name) });
 
     // A full request line fills whatever the separate fields leave open.
     let request_line = f.string(REQUEST_FIELDS);
-    let request = request_line
-        .as_deref()
-        .map(fields::split_request)
-        .unwrap_or_default();
-    let method = f
-        .string(METHOD_FIELDS)
-        .or_else(|| request.method.map(str::to_owned));
+    let request = request_line.as_deref().map(fields::split_request).unwrap_or_default();
+    let method = f.string(METHOD_FIELDS).or_else(|| request.method.map(str::to_owned));
     doc.http.request.method = method.map(|m| m.to_ascii_uppercase());
-    let version = f
-        .string(VERSION_FIELDS)
-        .or_else(|| request.version.map(str::to_owned));
-    doc.http.version = version.map(|v| {
-        v.strip_prefix("HTTP/")
-            .map_or_else(|| v.clone(), str::to_owned)
+    let version = f.string(VERSION_FIELDS).or_else(|| request.version.map(str::to_owned));
+    doc.http.version = version.map(|v| v.strip_prefix("HTTP/").map_or_else(|| v.clone(), str::to_owned));
+    let target = f.string(TARGET_FIELDS).or_else(|| match (request.method, request_line.as_deref()) {
+        (Some(_), _) => request.target.map(str::to_owned),
+        // `request` holding just a path.
+        (None, Some(line)) if line.starts_with('/') => Some(line.to_owned()),
+        _ => None,
     });
-    let target =
-        f.string(TARGET_FIELDS)
-            .or_else(|| match (request.method, request_line.as_deref()) {
-                (Some(_), _) => request.target.map(str::to_owned),
-                // `request` holding just a path.
-                (None, Some(line)) if line.starts_with('/') => Some(line.to_owned()),
-                _ => None,
-            });
     doc.url = f.url(target);
 
     let status = f.number(STATUS_FIELDS, ParseError::BadStatus)?;
@@ -260,17 +173,8 @@ fn lambda(map: Map<String, Value>, original: &str) -> Result<LogDocument, ParseE
     doc.user_agent = f.user_agent();
 
     f.firesight(&mut doc);
-    doc.firesight.status_class = doc
-        .http
-        .response
-        .status_code
-        .and_then(LogDocument::status_class);
-    doc.firesight.referrer_host = doc
-        .http
-        .request
-        .referrer
-        .as_deref()
-        .and_then(fields::referrer_host);
+    doc.firesight.status_class = doc.http.response.status_code.and_then(LogDocument::status_class);
+    doc.firesight.referrer_host = doc.http.request.referrer.as_deref().and_then(fields::referrer_host);
     doc.firesight.record_format = Some("json".to_owned());
     doc.extra = into_extra(f.0);
     Ok(doc)
@@ -301,26 +205,19 @@ impl Fields {
 
     /// The first of `paths` holding a number or a numeric string; `-` counts as 0 (as in the text
     /// format's size field) and a non-numeric string is an error built by `bad`.
-    fn number(
-        &mut self,
-        paths: &[&str],
-        bad: fn(String) -> ParseError,
-    ) -> Result<Option<u64>, ParseError> {
+    fn number(&mut self, paths: &[&str], bad: fn(String) -> ParseError) -> Result<Option<u64>, ParseError> {
         for path in paths {
             let parsed = match lookup(&self.0, path) {
-                Some(Value::Number(n)) => match n.as_u64().or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                        .map(|f| f as u64)
-                }) {
-                    Some(n) => Some(n),
-                    None => return Err(bad(snippet(&n.to_string()))),
-                },
+                Some(Value::Number(n)) => {
+                    match n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+                    {
+                        Some(n) => Some(n),
+                        None => return Err(bad(snippet(&n.to_string()))),
+                    }
+                }
                 Some(Value::String(s)) if s == "-" => Some(0),
                 Some(Value::String(s)) if s.is_empty() => None,
-                Some(Value::String(s)) => {
-                    Some(parse_digits(s.trim()).ok_or_else(|| bad(snippet(s)))?)
-                }
+                Some(Value::String(s)) => Some(parse_digits(s.trim()).ok_or_else(|| bad(snippet(s)))?),
                 Some(Value::Null) => None,
                 _ => continue,
             };
@@ -338,10 +235,9 @@ impl Fields {
             let parsed = match lookup(&self.0, path) {
                 None => continue,
                 Some(Value::String(s)) => time::parse_text_timestamp(s),
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .and_then(time::epoch_integer)
-                    .or_else(|| n.as_f64().and_then(time::epoch_float)),
+                Some(Value::Number(n)) => {
+                    n.as_i64().and_then(time::epoch_integer).or_else(|| n.as_f64().and_then(time::epoch_float))
+                }
                 Some(_) => None,
             };
             match parsed {
@@ -368,15 +264,9 @@ impl Fields {
         let address = self.string(&["source.address", "client.address"]);
         let domain = self.string(&["source.domain", "client.domain"]);
         if ip.is_some() || address.is_some() {
-            doc.source.ip = ip
-                .as_deref()
-                .or(address.as_deref())
-                .and_then(fields::parse_ip);
+            doc.source.ip = ip.as_deref().or(address.as_deref()).and_then(fields::parse_ip);
             doc.source.domain = domain.or_else(|| {
-                address
-                    .as_deref()
-                    .filter(|a| doc.source.ip.is_none() && fields::is_host_name(a))
-                    .map(str::to_owned)
+                address.as_deref().filter(|a| doc.source.ip.is_none() && fields::is_host_name(a)).map(str::to_owned)
             });
             doc.source.address = address.or(ip);
             return;
@@ -393,12 +283,8 @@ impl Fields {
         };
         let client = fields::choose_client(None, &list);
         doc.source.ip = client.ip;
-        doc.source.domain = domain.or_else(|| {
-            client
-                .address
-                .filter(|a| client.ip.is_none() && fields::is_host_name(a))
-                .map(str::to_owned)
-        });
+        doc.source.domain = domain
+            .or_else(|| client.address.filter(|a| client.ip.is_none() && fields::is_host_name(a)).map(str::to_owned));
         doc.source.address = client.address.map(str::to_owned);
         doc.firesight.forwarded_for = client.chain.iter().map(|&a| a.to_owned()).collect();
     }
@@ -410,11 +296,7 @@ impl Fields {
                 if !items.iter().all(Value::is_string) {
                     continue;
                 }
-                let joined = items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let joined = items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ");
                 remove(&mut self.0, path);
                 if !joined.is_empty() {
                     return Some(joined);
@@ -429,9 +311,7 @@ impl Fields {
 
     fn url(&mut self, target: Option<String>) -> Url {
         let path = self.string(PATH_FIELDS);
-        let query = self
-            .string(QUERY_FIELDS)
-            .map(|q| q.strip_prefix('?').map_or_else(|| q.clone(), str::to_owned));
+        let query = self.string(QUERY_FIELDS).map(|q| q.strip_prefix('?').map_or_else(|| q.clone(), str::to_owned));
         let extension = self.string(&["url.extension"]);
         let mut url = match target {
             Some(target) => fields::url_parts(&target),
@@ -440,11 +320,8 @@ impl Fields {
                     Some(q) => format!("{p}?{q}"),
                     None => p.clone(),
                 });
-                let mut url = Url {
-                    extension: path.as_deref().and_then(fields::extension),
-                    original,
-                    ..Url::default()
-                };
+                let mut url =
+                    Url { extension: path.as_deref().and_then(fields::extension), original, ..Url::default() };
                 url.query.clone_from(&query);
                 url
             }
@@ -473,17 +350,9 @@ impl Fields {
             version: self.string(&["user_agent.os.version"]),
             full: self.string(&["user_agent.os.full"]),
         };
-        let device = self
-            .string(&["user_agent.device.name"])
-            .map(|name| Device { name: Some(name) });
+        let device = self.string(&["user_agent.device.name"]).map(|name| Device { name: Some(name) });
         let os = (os != Os::default()).then_some(os);
-        let ua = UserAgent {
-            original,
-            name,
-            version,
-            os,
-            device,
-        };
+        let ua = UserAgent { original, name, version, os, device };
         (ua != UserAgent::default()).then_some(ua)
     }
 
@@ -510,26 +379,19 @@ impl Fields {
     fn location(&mut self) -> Option<GeoPoint> {
         const PATH: &str = "source.geo.location";
         let point = match lookup(&self.0, PATH) {
-            Some(Value::Object(o)) => match (
-                o.get("lat").and_then(Value::as_f64),
-                o.get("lon").and_then(Value::as_f64),
-            ) {
-                (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
-                _ => None,
-            },
+            Some(Value::Object(o)) => {
+                match (o.get("lat").and_then(Value::as_f64), o.get("lon").and_then(Value::as_f64)) {
+                    (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
+                    _ => None,
+                }
+            }
             Some(Value::Array(a)) => match a.as_slice() {
-                [lon, lat] => lon
-                    .as_f64()
-                    .zip(lat.as_f64())
-                    .map(|(lon, lat)| GeoPoint { lat, lon }),
+                [lon, lat] => lon.as_f64().zip(lat.as_f64()).map(|(lon, lat)| GeoPoint { lat, lon }),
                 _ => None,
             },
-            Some(Value::String(s)) => s.split_once(',').and_then(|(lat, lon)| {
-                Some(GeoPoint {
-                    lat: lat.trim().parse().ok()?,
-                    lon: lon.trim().parse().ok()?,
-                })
-            }),
+            Some(Value::String(s)) => s
+                .split_once(',')
+                .and_then(|(lat, lon)| Some(GeoPoint { lat: lat.trim().parse().ok()?, lon: lon.trim().parse().ok()? })),
             _ => None,
         };
         if point.is_some() {
@@ -553,23 +415,14 @@ impl Fields {
         if number.is_some() {
             remove(&mut self.0, "source.as.number");
         }
-        let organization = self
-            .string(&["source.as.organization.name"])
-            .map(|name| Organization { name: Some(name) });
-        (number.is_some() || organization.is_some()).then_some(AutonomousSystem {
-            number,
-            organization,
-        })
+        let organization = self.string(&["source.as.organization.name"]).map(|name| Organization { name: Some(name) });
+        (number.is_some() || organization.is_some()).then_some(AutonomousSystem { number, organization })
     }
 
     /// `firesight.*` of a record that went through firesight before (a re-ingested export): the derived
     /// fields are recomputed, the others kept.
     fn firesight(&mut self, doc: &mut LogDocument) {
-        for derived in [
-            "firesight.status_class",
-            "firesight.referrer_host",
-            "firesight.record_format",
-        ] {
+        for derived in ["firesight.status_class", "firesight.referrer_host", "firesight.record_format"] {
             remove(&mut self.0, derived);
         }
         if let Some(Value::Bool(bot)) = lookup(&self.0, "firesight.bot") {
@@ -581,11 +434,7 @@ impl Fields {
             && let Some(Value::Array(items)) = lookup(&self.0, "firesight.forwarded_for")
             && items.iter().all(Value::is_string)
         {
-            doc.firesight.forwarded_for = items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect();
+            doc.firesight.forwarded_for = items.iter().filter_map(Value::as_str).map(str::to_owned).collect();
             remove(&mut self.0, "firesight.forwarded_for");
         }
     }
@@ -632,18 +481,8 @@ fn remove(map: &mut Map<String, Value>, path: &str) -> Option<Value> {
 
 /// Top-level names of [`LogDocument`]'s own fields: `extra` is flattened next to them, so a leftover
 /// under one of these names would be written twice into the same JSON object.
-const DOCUMENT_FIELDS: &[&str] = &[
-    "@timestamp",
-    "event",
-    "source",
-    "destination",
-    "user",
-    "http",
-    "url",
-    "user_agent",
-    "firesight",
-    "firehose",
-];
+const DOCUMENT_FIELDS: &[&str] =
+    &["@timestamp", "event", "source", "destination", "user", "http", "url", "user_agent", "firesight", "firehose"];
 
 /// What remains of a record after mapping. Leftovers under a document field's name move to dotted
 /// keys (`source.foo`), which OpenSearch reads as the same path; a scalar there (a Lambda's

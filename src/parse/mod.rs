@@ -97,18 +97,11 @@ pub enum ParseError {
     #[error("no timestamp field")]
     NoTimestamp,
     #[error("field '{field}' {problem}")]
-    BadField {
-        field: String,
-        problem: &'static str,
-    },
+    BadField { field: String, problem: &'static str },
 }
 
 fn unterminated_text(field: &str) -> String {
-    if field == "timestamp" {
-        "timestamp (no closing ']')".to_owned()
-    } else {
-        format!("quoted {field}")
-    }
+    if field == "timestamp" { "timestamp (no closing ']')".to_owned() } else { format!("quoted {field}") }
 }
 
 impl ParseError {
@@ -129,6 +122,10 @@ impl ParseError {
 }
 
 /// Parses one record, recognising its format: JSON when it starts with `{`, else an Apache/Nginx line.
+///
+/// # Errors
+///
+/// A [`ParseError`] naming what is wrong when the record is empty or is not one of the accepted formats.
 pub fn parse_line(line: &str) -> Result<LogDocument, ParseError> {
     let line = trim_line_end(line);
     match line.trim_start().as_bytes().first() {
@@ -139,6 +136,10 @@ pub fn parse_line(line: &str) -> Result<LogDocument, ParseError> {
 }
 
 /// [`parse_line`] for raw bytes; invalid UTF-8 is replaced (`event.original` is lossy UTF-8).
+///
+/// # Errors
+///
+/// As [`parse_line`].
 pub fn parse_bytes(line: &[u8]) -> Result<LogDocument, ParseError> {
     parse_line(&String::from_utf8_lossy(line))
 }

@@ -5,9 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::fields::{self, present};
-use crate::document::{
-    Firesight, Http, HttpRequest, HttpResponse, LogDocument, ResponseBody, Source, User, UserAgent,
-};
+use crate::document::{Firesight, Http, HttpRequest, HttpResponse, LogDocument, ResponseBody, Source, User, UserAgent};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record<'a> {
@@ -32,42 +30,28 @@ impl Record<'_> {
         let referrer = self.referrer.and_then(present);
         let user_agent = self.user_agent.and_then(present);
 
-        let mut doc = LogDocument {
-            timestamp: self.timestamp,
-            ..LogDocument::default()
-        };
+        let mut doc = LogDocument { timestamp: self.timestamp, ..LogDocument::default() };
         doc.event.original = original;
         doc.source = Source {
             ip: client.ip,
             address: client.address.map(str::to_owned),
-            domain: client
-                .address
-                .filter(|a| client.ip.is_none() && fields::is_host_name(a))
-                .map(str::to_owned),
+            domain: client.address.filter(|a| client.ip.is_none() && fields::is_host_name(a)).map(str::to_owned),
             ..Source::default()
         };
         doc.destination = client.vhost.map(fields::destination);
-        doc.user = self.authuser.and_then(present).map(|name| User {
-            name: Some(name.to_owned()),
-        });
+        doc.user = self.authuser.and_then(present).map(|name| User { name: Some(name.to_owned()) });
         doc.http = Http {
             version: request.version.map(str::to_owned),
             request: HttpRequest {
                 method: request.method.map(str::to_ascii_uppercase),
                 referrer: referrer.map(str::to_owned),
             },
-            response: HttpResponse {
-                status_code: self.status,
-                body: ResponseBody { bytes: self.bytes },
-            },
+            response: HttpResponse { status_code: self.status, body: ResponseBody { bytes: self.bytes } },
         };
         if let Some(target) = request.target {
             doc.url = fields::url_parts(target);
         }
-        doc.user_agent = user_agent.map(|ua| UserAgent {
-            original: Some(ua.to_owned()),
-            ..UserAgent::default()
-        });
+        doc.user_agent = user_agent.map(|ua| UserAgent { original: Some(ua.to_owned()), ..UserAgent::default() });
         doc.firesight = Firesight {
             status_class: self.status.and_then(LogDocument::status_class),
             referrer_host: referrer.and_then(fields::referrer_host),

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::document::{
-    Destination, Device, Event, Firesight, Geo, GeoPoint, Http, HttpRequest, HttpResponse, Os,
-    ResponseBody, Source, Url, User, UserAgent,
+    Destination, Device, Event, Firesight, Geo, GeoPoint, Http, HttpRequest, HttpResponse, Os, ResponseBody, Source,
+    Url, User, UserAgent,
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/access_logs");
@@ -30,9 +30,7 @@ fn elastic_line(log: &str, n: usize) -> &str {
 }
 
 fn utc(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .expect("test timestamp")
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(s).expect("test timestamp").with_timezone(&Utc)
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -126,44 +124,24 @@ fn escaped_bytes_in_the_referrer_are_kept_as_written() {
     let log = elastic_log();
     let referrer = r"http://\xe4\xe5\xe3\xf2\xff\xf0\xed\xee\xe5-\xec\xfb\xeb\xee.\xf0\xf4/";
     for (n, client, ua) in [
-        (
-            5851,
-            "201.242.142.135",
-            "Mozilla/5.0 (Windows NT 6.1; rv:11.0) Gecko/20100101 Firefox/11.0",
-        ),
+        (5851, "201.242.142.135", "Mozilla/5.0 (Windows NT 6.1; rv:11.0) Gecko/20100101 Firefox/11.0"),
         (
             5853,
             "186.93.30.106",
             "Mozilla/5.0 (iPad; CPU OS 6_0_1 like Mac OS X) AppleWebKit/536.26 (KHTML, like Gecko) Version/6.0 Mobile/10A523 Safari/8536.25",
         ),
-        (
-            5860,
-            "186.93.16.149",
-            "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)",
-        ),
+        (5860, "186.93.16.149", "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)"),
     ] {
         let doc = parsed(elastic_line(&log, n));
-        assert_eq!(
-            doc.http.request.referrer.as_deref(),
-            Some(referrer),
-            "line {n}"
-        );
+        assert_eq!(doc.http.request.referrer.as_deref(), Some(referrer), "line {n}");
         assert_eq!(
             doc.firesight.referrer_host.as_deref(),
             Some(r"\xe4\xe5\xe3\xf2\xff\xf0\xed\xee\xe5-\xec\xfb\xeb\xee.\xf0\xf4"),
             "line {n}"
         );
         assert_eq!(doc.source.address.as_deref(), Some(client), "line {n}");
-        assert_eq!(
-            doc.user_agent.and_then(|ua| ua.original).as_deref(),
-            Some(ua),
-            "line {n}"
-        );
-        assert_eq!(
-            doc.url.original.as_deref(),
-            Some("/files/logstash/"),
-            "line {n}"
-        );
+        assert_eq!(doc.user_agent.and_then(|ua| ua.original).as_deref(), Some(ua), "line {n}");
+        assert_eq!(doc.url.original.as_deref(), Some("/files/logstash/"), "line {n}");
         assert_eq!(doc.http.version.as_deref(), Some("1.0"), "line {n}");
     }
 }
@@ -176,10 +154,7 @@ fn odd_lines_of_the_real_log() {
     assert_eq!(doc.http.request.method.as_deref(), Some("OPTIONS"));
     assert_eq!(doc.http.response.status_code, Some(500));
     assert_eq!(doc.firesight.status_class.as_deref(), Some("5xx"));
-    assert_eq!(
-        doc.user_agent.and_then(|ua| ua.original).as_deref(),
-        Some("Microsoft Office Protocol Discovery")
-    );
+    assert_eq!(doc.user_agent.and_then(|ua| ua.original).as_deref(), Some("Microsoft Office Protocol Discovery"));
 
     // Size `-`, and a user agent with `#` and no blank before its parenthesis.
     let doc = parsed(elastic_line(&log, 77));
@@ -191,26 +166,17 @@ fn odd_lines_of_the_real_log() {
 
     // A query string in the request and in the referrer.
     let doc = parsed(elastic_line(&log, 32));
-    assert_eq!(
-        doc.url.original.as_deref(),
-        Some("/blog/tags/puppet?flav=rss20")
-    );
+    assert_eq!(doc.url.original.as_deref(), Some("/blog/tags/puppet?flav=rss20"));
     assert_eq!(doc.url.path.as_deref(), Some("/blog/tags/puppet"));
     assert_eq!(doc.url.query.as_deref(), Some("flav=rss20"));
     assert_eq!(doc.url.extension, None);
-    assert_eq!(
-        doc.firesight.referrer_host.as_deref(),
-        Some("www.semicomplete.com")
-    );
+    assert_eq!(doc.firesight.referrer_host.as_deref(), Some("www.semicomplete.com"));
 
     // A POST whose user agent is `-`.
     let doc = parsed(elastic_line(&log, 5649));
     assert_eq!(doc.http.request.method.as_deref(), Some("POST"));
     assert_eq!(doc.user_agent, None);
-    assert_eq!(
-        doc.url.extension, None,
-        "the last segment is `trackback`, after a slash"
-    );
+    assert_eq!(doc.url.extension, None, "the last segment is `trackback`, after a slash");
 }
 
 /// Counts computed with a plain `split(' ')`, which works on this log because it has no blanks before
@@ -235,28 +201,16 @@ fn real_log_counts_agree_with_a_naive_split() {
         let Ok(doc) = parse_line(line) else { continue };
         let parts: Vec<&str> = line.split(' ').collect();
         *naive_status.entry(parts[8].to_owned()).or_default() += 1;
-        *naive_method
-            .entry(parts[5].trim_start_matches('"').to_owned())
-            .or_default() += 1;
+        *naive_method.entry(parts[5].trim_start_matches('"').to_owned()).or_default() += 1;
         naive_bytes += parts[9].parse::<u64>().unwrap_or(0);
         naive_dash_dash += usize::from(line.ends_with(r#" "-" "-""#));
         naive_clients.insert(parts[0].to_owned());
 
-        *parsed_status
-            .entry(
-                doc.http
-                    .response
-                    .status_code
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
-            )
-            .or_default() += 1;
-        *parsed_method
-            .entry(doc.http.request.method.clone().unwrap_or_default())
-            .or_default() += 1;
+        *parsed_status.entry(doc.http.response.status_code.map(|s| s.to_string()).unwrap_or_default()).or_default() +=
+            1;
+        *parsed_method.entry(doc.http.request.method.clone().unwrap_or_default()).or_default() += 1;
         parsed_bytes += doc.http.response.body.bytes.unwrap_or_default();
-        parsed_dash_dash +=
-            usize::from(doc.http.request.referrer.is_none() && doc.user_agent.is_none());
+        parsed_dash_dash += usize::from(doc.http.request.referrer.is_none() && doc.user_agent.is_none());
         parsed_clients.insert(doc.source.ip.map(|ip| ip.to_string()).unwrap_or_default());
         if let Some(ua) = doc.user_agent.and_then(|ua| ua.original) {
             user_agents.insert(ua);
@@ -265,10 +219,7 @@ fn real_log_counts_agree_with_a_naive_split() {
         last = last.max(doc.timestamp);
     }
     assert_eq!(parsed_status, naive_status);
-    assert_eq!(
-        parsed_status["200"], 9125,
-        "9,126 lines say 200, one of them is the truncated line"
-    );
+    assert_eq!(parsed_status["200"], 9125, "9,126 lines say 200, one of them is the truncated line");
     assert_eq!(parsed_status["404"], 213);
     assert_eq!(parsed_method, naive_method);
     assert_eq!(parsed_bytes, naive_bytes);
@@ -276,15 +227,8 @@ fn real_log_counts_agree_with_a_naive_split() {
     assert_eq!(parsed_dash_dash, 187);
     assert_eq!(parsed_clients, naive_clients);
     assert_eq!(parsed_clients.len(), 1753);
-    assert_eq!(
-        user_agents.len(),
-        558 - 1,
-        "the data README's 558 counts `-` as one"
-    );
-    assert_eq!(
-        (first, last),
-        (utc("2015-05-17T10:05:00Z"), utc("2015-05-20T21:05:59Z"))
-    );
+    assert_eq!(user_agents.len(), 558 - 1, "the data README's 558 counts `-` as one");
+    assert_eq!((first, last), (utc("2015-05-17T10:05:00Z"), utc("2015-05-20T21:05:59Z")));
 }
 
 /// The nginx edge cases against Filebeat's expected parse, for every field both have. Deliberate
@@ -310,19 +254,16 @@ fn nginx_edge_cases_match_filebeat() {
         "user.name",
     ];
     let lines = fixture("edge_cases/elastic-beats/nginx_access_test.log");
-    let expected: Vec<BTreeMap<String, Value>> = serde_json::from_str(&fixture(
-        "edge_cases/elastic-beats/nginx_access_test.log-expected.json",
-    ))
-    .expect("expected JSON");
+    let expected: Vec<BTreeMap<String, Value>> =
+        serde_json::from_str(&fixture("edge_cases/elastic-beats/nginx_access_test.log-expected.json"))
+            .expect("expected JSON");
     assert_eq!(lines.lines().count(), expected.len());
 
     for (n, (line, filebeat)) in lines.lines().zip(&expected).enumerate() {
         let doc = parsed(line);
         let ours = dotted(&serde_json::to_value(&doc).expect("serialises"));
         for &field in COMPARED {
-            let want = filebeat
-                .get(field)
-                .filter(|v| !(v.as_str() == Some("-") && field != "source.address"));
+            let want = filebeat.get(field).filter(|v| !(v.as_str() == Some("-") && field != "source.address"));
             let got = ours.get(field);
             match (field, want, got) {
                 ("source.ip", Some(Value::String(w)), Some(Value::String(g))) => {
@@ -336,9 +277,11 @@ fn nginx_edge_cases_match_filebeat() {
         }
         assert_eq!(
             doc.firesight.forwarded_for.len(),
-            filebeat["nginx.access.remote_ip_list"]
-                .as_array()
-                .map_or(0, |list| if list.len() > 1 { list.len() } else { 0 }),
+            filebeat["nginx.access.remote_ip_list"].as_array().map_or(0, |list| if list.len() > 1 {
+                list.len()
+            } else {
+                0
+            }),
             "line {}",
             n + 1
         );
@@ -351,11 +294,7 @@ fn dotted(value: &Value) -> BTreeMap<String, Value> {
         match value {
             Value::Object(map) => {
                 for (k, v) in map {
-                    let path = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
+                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                     walk(&path, v, out);
                 }
             }
@@ -373,39 +312,17 @@ fn dotted(value: &Value) -> BTreeMap<String, Value> {
 fn nginx_forwarded_for_lists() {
     let lines = fixture("edge_cases/elastic-beats/nginx_access_test.log");
     let docs: Vec<LogDocument> = lines.lines().map(parsed).collect();
-    assert_eq!(
-        docs[0].firesight.forwarded_for,
-        ["10.0.0.2", "10.0.0.1", "127.0.0.1"]
-    );
-    assert_eq!(
-        docs[1].firesight.forwarded_for,
-        Vec::<String>::new(),
-        "the trailing \"-\" is not read"
-    );
-    assert_eq!(
-        docs[4].firesight.forwarded_for,
-        ["10.5.102.222", "199.96.1.1", "204.246.1.1", "10.2.1.185"]
-    );
+    assert_eq!(docs[0].firesight.forwarded_for, ["10.0.0.2", "10.0.0.1", "127.0.0.1"]);
+    assert_eq!(docs[1].firesight.forwarded_for, Vec::<String>::new(), "the trailing \"-\" is not read");
+    assert_eq!(docs[4].firesight.forwarded_for, ["10.5.102.222", "199.96.1.1", "204.246.1.1", "10.2.1.185"]);
     assert_eq!(docs[4].url.query.as_deref(), Some("q=100"));
     assert_eq!(docs[5].source.ip, Some(ip("2a03:0:10ff:f00f::8000")));
-    assert_eq!(
-        docs[5].source.address.as_deref(),
-        Some("2a03:0000:10ff:f00f:0000:0000:0:8000")
-    );
+    assert_eq!(docs[5].source.address.as_deref(), Some("2a03:0000:10ff:f00f:0000:0000:0:8000"));
     // The empty request: a status, no request parts.
-    assert_eq!(
-        (
-            docs[6].http.request.method.as_ref(),
-            docs[6].url.original.as_ref()
-        ),
-        (None, None)
-    );
+    assert_eq!((docs[6].http.request.method.as_ref(), docs[6].url.original.as_ref()), (None, None));
     assert_eq!(docs[6].http.response.status_code, Some(400));
     assert!(docs.iter().all(|d| d.destination.is_none()));
-    assert!(
-        docs.iter()
-            .all(|d| d.firesight.record_format.as_deref() == Some("combined"))
-    );
+    assert!(docs.iter().all(|d| d.firesight.record_format.as_deref() == Some("combined")));
 }
 
 #[test]
@@ -418,13 +335,7 @@ fn apache_edge_cases() {
     assert_eq!(docs[0].source.ip, Some(ip("::1")));
     assert_eq!(docs[0].timestamp, utc("2016-12-26T14:16:29Z"));
     assert_eq!(docs[0].firesight.record_format.as_deref(), Some("common"));
-    assert_eq!(
-        (
-            docs[0].http.request.referrer.as_ref(),
-            docs[0].user_agent.as_ref()
-        ),
-        (None, None)
-    );
+    assert_eq!((docs[0].http.request.referrer.as_ref(), docs[0].user_agent.as_ref()), (None, None));
     assert_eq!(docs[0].http.response.body.bytes, Some(209));
     assert_eq!(docs[0].url.extension.as_deref(), Some("ico"));
 
@@ -434,13 +345,7 @@ fn apache_edge_cases() {
     // `"-"` request timed out: no request parts, size `-`.
     assert_eq!(docs[2].http.response.status_code, Some(408));
     assert_eq!(docs[2].http.response.body.bytes, Some(0));
-    assert_eq!(
-        (
-            docs[2].http.request.method.as_ref(),
-            docs[2].http.version.as_ref()
-        ),
-        (None, None)
-    );
+    assert_eq!((docs[2].http.request.method.as_ref(), docs[2].http.version.as_ref()), (None, None));
     assert_eq!(docs[2].url, Url::default());
     assert_eq!(docs[2].firesight.status_class.as_deref(), Some("4xx"));
 
@@ -459,13 +364,7 @@ fn apache_edge_cases() {
     assert_eq!(docs[5].user_agent, None);
 
     // Virtual-host prefix.
-    assert_eq!(
-        docs[6].destination,
-        Some(Destination {
-            domain: Some("vhost1.domaine.fr".into()),
-            port: None
-        })
-    );
+    assert_eq!(docs[6].destination, Some(Destination { domain: Some("vhost1.domaine.fr".into()), port: None }));
     assert_eq!(docs[6].source.ip, Some(ip("123.123.123.123")));
     assert_eq!(docs[6].source.address.as_deref(), Some("123.123.123.123"));
     assert_eq!(docs[6].timestamp, utc("2019-07-04T07:20:46Z"));
@@ -477,20 +376,9 @@ fn other_text_variants() {
     let doc = parsed(
         r#"example.com:80 81.2.69.142 - alice [10/Oct/2000:13:55:36 -0700] "get /a%20b/c.JPG?x=%22 HTTP/2.0" 304 - "https://Search.Example.org/?q=x" "UA with \"quotes\" inside""#,
     );
-    assert_eq!(
-        doc.destination,
-        Some(Destination {
-            domain: Some("example.com".into()),
-            port: Some(80)
-        })
-    );
+    assert_eq!(doc.destination, Some(Destination { domain: Some("example.com".into()), port: Some(80) }));
     assert_eq!(doc.source.ip, Some(ip("81.2.69.142")));
-    assert_eq!(
-        doc.user,
-        Some(User {
-            name: Some("alice".into())
-        })
-    );
+    assert_eq!(doc.user, Some(User { name: Some("alice".into()) }));
     assert_eq!(doc.timestamp, utc("2000-10-10T20:55:36Z"));
     assert_eq!(doc.http.request.method.as_deref(), Some("GET"));
     assert_eq!(doc.http.version.as_deref(), Some("2.0"));
@@ -498,14 +386,8 @@ fn other_text_variants() {
     assert_eq!(doc.url.query.as_deref(), Some("x=%22"));
     assert_eq!(doc.url.extension.as_deref(), Some("jpg"));
     assert_eq!(doc.http.response.body.bytes, Some(0));
-    assert_eq!(
-        doc.firesight.referrer_host.as_deref(),
-        Some("search.example.org")
-    );
-    assert_eq!(
-        doc.user_agent.and_then(|ua| ua.original).as_deref(),
-        Some(r#"UA with \"quotes\" inside"#)
-    );
+    assert_eq!(doc.firesight.referrer_host.as_deref(), Some("search.example.org"));
+    assert_eq!(doc.user_agent.and_then(|ua| ua.original).as_deref(), Some(r#"UA with \"quotes\" inside"#));
 
     // A TLS handshake sent to the HTTP port.
     let doc = parsed(
@@ -518,10 +400,7 @@ fn other_text_variants() {
     let line = "  81.2.69.142 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl/8.0\" \"1.2.3.4\" 0.004\r\n";
     let doc = parsed(line);
     assert_eq!(doc.event.original, line.trim_end());
-    assert_eq!(
-        doc.user_agent.and_then(|ua| ua.original).as_deref(),
-        Some("curl/8.0")
-    );
+    assert_eq!(doc.user_agent.and_then(|ua| ua.original).as_deref(), Some("curl/8.0"));
     assert_eq!(doc.firesight.forwarded_for, Vec::<String>::new());
 
     // Raw bytes that are not UTF-8 are replaced, not refused.
@@ -539,54 +418,24 @@ fn text_errors_say_what_is_wrong() {
         ("   \t ", "empty line"),
         ("\r\n", "empty line"),
         ("garbage", "no [timestamp] found"),
-        (
-            "[10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5",
-            "no [timestamp] found",
-        ),
+        ("[10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5", "no [timestamp] found"),
         (
             "1.2.3.4 [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5",
             "expected 'client ident authuser' before the timestamp",
         ),
-        (
-            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700",
-            "unterminated timestamp (no closing ']')",
-        ),
+        ("1.2.3.4 - - [10/Oct/2000:13:55:36 -0700", "unterminated timestamp (no closing ']')"),
         (
             "1.2.3.4 - - [32/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5",
             "bad timestamp '32/Oct/2000:13:55:36 -0700'",
         ),
-        (
-            "1.2.3.4 - - [yesterday] \"GET / HTTP/1.1\" 200 5",
-            "bad timestamp 'yesterday'",
-        ),
-        (
-            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] GET / 200 5",
-            "missing quoted request after the timestamp",
-        ),
-        (
-            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1",
-            "unterminated quoted request",
-        ),
-        (
-            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\"",
-            "missing status",
-        ),
-        (
-            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 2x0 5",
-            "status is not a number: '2x0'",
-        ),
-        (
-            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 70000 5",
-            "status is not a number: '70000'",
-        ),
-        (
-            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200",
-            "missing response size",
-        ),
-        (
-            "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5k",
-            "response size is not a number: '5k'",
-        ),
+        ("1.2.3.4 - - [yesterday] \"GET / HTTP/1.1\" 200 5", "bad timestamp 'yesterday'"),
+        ("1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] GET / 200 5", "missing quoted request after the timestamp"),
+        ("1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1", "unterminated quoted request"),
+        ("1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\"", "missing status"),
+        ("1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 2x0 5", "status is not a number: '2x0'"),
+        ("1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 70000 5", "status is not a number: '70000'"),
+        ("1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200", "missing response size"),
+        ("1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5k", "response size is not a number: '5k'"),
         (
             "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"http://x",
             "unterminated quoted referrer",
@@ -603,10 +452,7 @@ fn text_errors_say_what_is_wrong() {
     let long = format!("1.2.3.4 - - [{}] \"GET / HTTP/1.1\" 200 5", "9".repeat(500));
     let reason = parse_line(&long).expect_err("bad timestamp").to_string();
     assert!(reason.len() < 100, "{reason}");
-    assert_eq!(
-        ParseError::Unterminated("user agent").code(),
-        "unterminated"
-    );
+    assert_eq!(ParseError::Unterminated("user agent").code(), "unterminated");
 }
 
 #[test]
@@ -636,56 +482,22 @@ fn kinesis_agent_records() {
     assert_eq!(doc.source.ip, Some(ip("64.242.88.10")));
     assert_eq!(doc.source.address.as_deref(), Some("64.242.88.10"));
     assert_eq!(doc.http.request.method.as_deref(), Some("GET"));
-    assert_eq!(
-        doc.url.path.as_deref(),
-        Some("/mailman/listinfo/hsdivision")
-    );
+    assert_eq!(doc.url.path.as_deref(), Some("/mailman/listinfo/hsdivision"));
     assert_eq!(doc.http.version.as_deref(), Some("1.1"));
-    assert_eq!(
-        (doc.http.response.status_code, doc.http.response.body.bytes),
-        (Some(200), Some(6291))
-    );
-    assert_eq!(
-        (
-            doc.http.request.referrer.as_ref(),
-            doc.user_agent.as_ref(),
-            doc.user.as_ref()
-        ),
-        (None, None, None)
-    );
-    assert_eq!(
-        doc.firesight.record_format.as_deref(),
-        Some("kinesis_agent_json")
-    );
+    assert_eq!((doc.http.response.status_code, doc.http.response.body.bytes), (Some(200), Some(6291)));
+    assert_eq!((doc.http.request.referrer.as_ref(), doc.user_agent.as_ref(), doc.user.as_ref()), (None, None, None));
+    assert_eq!(doc.firesight.record_format.as_deref(), Some("kinesis_agent_json"));
     assert_eq!(doc.firesight.status_class.as_deref(), Some("2xx"));
     assert!(doc.extra.is_empty());
 
     // COMBINEDAPACHELOG as the agent's parser names it (`referer`), `-` written as strings, a user.
     let record = r#"{"host":"81.2.69.142","ident":"-","authuser":"bob","datetime":"17/May/2015:10:05:03 +0000","request":"POST /login HTTP/1.0","response":"302","bytes":null,"referer":"https://www.example.com/","agent":"Mozilla/5.0 (X11; Linux x86_64)"}"#;
     let doc = parsed(record);
-    assert_eq!(
-        doc.user,
-        Some(User {
-            name: Some("bob".into())
-        })
-    );
-    assert_eq!(
-        doc.http.response.body.bytes,
-        Some(0),
-        "`-` size, nulled by the agent, is 0"
-    );
-    assert_eq!(
-        doc.http.request.referrer.as_deref(),
-        Some("https://www.example.com/")
-    );
-    assert_eq!(
-        doc.firesight.referrer_host.as_deref(),
-        Some("www.example.com")
-    );
-    assert_eq!(
-        doc.user_agent.and_then(|ua| ua.original).as_deref(),
-        Some("Mozilla/5.0 (X11; Linux x86_64)")
-    );
+    assert_eq!(doc.user, Some(User { name: Some("bob".into()) }));
+    assert_eq!(doc.http.response.body.bytes, Some(0), "`-` size, nulled by the agent, is 0");
+    assert_eq!(doc.http.request.referrer.as_deref(), Some("https://www.example.com/"));
+    assert_eq!(doc.firesight.referrer_host.as_deref(), Some("www.example.com"));
+    assert_eq!(doc.user_agent.and_then(|ua| ua.original).as_deref(), Some("Mozilla/5.0 (X11; Linux x86_64)"));
     assert_eq!(doc.firesight.status_class.as_deref(), Some("3xx"));
 
     let cases: &[(&str, &str)] = &[
@@ -693,10 +505,7 @@ fn kinesis_agent_records() {
             r#"{"host":"1.2.3.4","datetime":"07/Mar/2004:16:10:02","request":"GET / HTTP/1.1","response":"200"}"#,
             "bad timestamp '07/Mar/2004:16:10:02'",
         ),
-        (
-            r#"{"host":"1.2.3.4","datetime":null,"request":"GET / HTTP/1.1","response":"200"}"#,
-            "missing datetime",
-        ),
+        (r#"{"host":"1.2.3.4","datetime":null,"request":"GET / HTTP/1.1","response":"200"}"#, "missing datetime"),
         (
             r#"{"host":"1.2.3.4","datetime":"07/Mar/2004:16:10:02 -0800","request":"GET / HTTP/1.1","response":"OK"}"#,
             "status is not a number: 'OK'",
@@ -711,11 +520,7 @@ fn kinesis_agent_records() {
         ),
     ];
     for (record, reason) in cases {
-        assert_eq!(
-            parse_line(record).expect_err(record).to_string(),
-            *reason,
-            "{record}"
-        );
+        assert_eq!(parse_line(record).expect_err(record).to_string(), *reason, "{record}");
     }
 }
 
@@ -749,20 +554,11 @@ fn lambda_json_with_ecs_nested_fields() {
     let geo = doc.source.geo.clone().expect("geo kept");
     assert_eq!(geo.country_iso_code.as_deref(), Some("GB"));
     assert_eq!(geo.city_name.as_deref(), Some("London"));
-    assert_eq!(
-        geo.location,
-        Some(GeoPoint {
-            lat: 51.5142,
-            lon: -0.0931
-        })
-    );
+    assert_eq!(geo.location, Some(GeoPoint { lat: 51.5142, lon: -0.0931 }));
     assert_eq!(doc.source.asn.as_ref().and_then(|a| a.number), Some(20712));
     assert_eq!(doc.http.request.method.as_deref(), Some("GET"));
     assert_eq!(doc.http.version.as_deref(), Some("2.0"));
-    assert_eq!(
-        (doc.http.response.status_code, doc.http.response.body.bytes),
-        (Some(404), Some(512))
-    );
+    assert_eq!((doc.http.response.status_code, doc.http.response.body.bytes), (Some(404), Some(512)));
     assert_eq!(doc.url.path.as_deref(), Some("/missing/page.HTML"));
     assert_eq!(doc.url.query.as_deref(), Some("utm_source=x"));
     assert_eq!(doc.url.extension.as_deref(), Some("html"));
@@ -772,35 +568,22 @@ fn lambda_json_with_ecs_nested_fields() {
             original: Some("Mozilla/5.0 (iPhone)".into()),
             name: Some("Mobile Safari".into()),
             version: None,
-            os: Some(Os {
-                name: Some("iOS".into()),
-                ..Os::default()
-            }),
-            device: Some(Device {
-                name: Some("iPhone".into())
-            }),
+            os: Some(Os { name: Some("iOS".into()), ..Os::default() }),
+            device: Some(Device { name: Some("iPhone".into()) }),
         })
     );
     assert_eq!(doc.firesight.status_class.as_deref(), Some("4xx"));
-    assert_eq!(
-        doc.firesight.referrer_host.as_deref(),
-        Some("www.google.com")
-    );
+    assert_eq!(doc.firesight.referrer_host.as_deref(), Some("www.google.com"));
     assert_eq!(doc.firesight.record_format.as_deref(), Some("json"));
     // Unmapped fields under the document's own names become dotted keys; the rest stays as it came.
     let extra: BTreeSet<&str> = doc.extra.keys().map(String::as_str).collect();
-    assert_eq!(
-        extra,
-        BTreeSet::from(["event.module", "lambda", "source.port", "url.domain"])
-    );
+    assert_eq!(extra, BTreeSet::from(["event.module", "lambda", "source.port", "url.domain"]));
     assert_eq!(doc.extra["lambda"], json!({ "version": "3" }));
     assert_eq!(doc.extra["source.port"], json!(51234));
 
     // The document serialises without writing a top-level name twice.
     let text = serde_json::to_string(&doc).expect("serialises");
-    let keys = serde_json::from_str::<TopLevelKeys>(&text)
-        .expect("JSON object")
-        .0;
+    let keys = serde_json::from_str::<TopLevelKeys>(&text).expect("JSON object").0;
     let unique: BTreeSet<&String> = keys.iter().collect();
     assert_eq!(unique.len(), keys.len(), "{keys:?}");
 }
@@ -816,10 +599,7 @@ impl<'de> serde::Deserialize<'de> for TopLevelKeys {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<TopLevelKeys, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<TopLevelKeys, A::Error> {
                 let mut keys = Vec::new();
                 while let Some((key, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
                     keys.push(key);
@@ -836,10 +616,9 @@ impl<'de> serde::Deserialize<'de> for TopLevelKeys {
 #[test]
 fn lambda_json_with_dotted_ecs_keys() {
     let lines = fixture("edge_cases/elastic-beats/nginx_access_test.log");
-    let expected: Vec<Value> = serde_json::from_str(&fixture(
-        "edge_cases/elastic-beats/nginx_access_test.log-expected.json",
-    ))
-    .expect("expected JSON");
+    let expected: Vec<Value> =
+        serde_json::from_str(&fixture("edge_cases/elastic-beats/nginx_access_test.log-expected.json"))
+            .expect("expected JSON");
     for (line, filebeat) in lines.lines().zip(&expected) {
         let from_line = parsed(line);
         let from_json = parsed(&filebeat.to_string());
@@ -850,21 +629,12 @@ fn lambda_json_with_dotted_ecs_keys() {
         assert_eq!(from_json.url, from_line.url, "{line}");
         assert_eq!(from_json.user, from_line.user, "{line}");
         assert_eq!(
-            from_json
-                .user_agent
-                .as_ref()
-                .and_then(|ua| ua.original.as_ref()),
-            from_line
-                .user_agent
-                .as_ref()
-                .and_then(|ua| ua.original.as_ref()),
+            from_json.user_agent.as_ref().and_then(|ua| ua.original.as_ref()),
+            from_line.user_agent.as_ref().and_then(|ua| ua.original.as_ref()),
             "{line}"
         );
         assert_eq!(from_json.event.dataset.as_deref(), Some("nginx.access"));
-        assert_eq!(
-            from_json.extra["nginx.access.remote_ip_list"],
-            filebeat["nginx.access.remote_ip_list"]
-        );
+        assert_eq!(from_json.extra["nginx.access.remote_ip_list"], filebeat["nginx.access.remote_ip_list"]);
         assert!(!from_json.extra.contains_key("source.geo.city_name"));
         assert!(!from_json.extra.keys().any(|k| k.starts_with("user_agent.")));
     }
@@ -877,21 +647,11 @@ fn lambda_json_with_dotted_ecs_keys() {
             region_iso_code: Some("DE-BE".into()),
             region_name: Some("Land Berlin".into()),
             city_name: Some("Berlin".into()),
-            location: Some(GeoPoint {
-                lat: 52.4908,
-                lon: 13.3275
-            }),
+            location: Some(GeoPoint { lat: 52.4908, lon: 13.3275 }),
             ..Geo::default()
         })
     );
-    assert_eq!(
-        berlin
-            .user_agent
-            .and_then(|ua| ua.os)
-            .and_then(|os| os.full)
-            .as_deref(),
-        Some("Mac OS X 10.12")
-    );
+    assert_eq!(berlin.user_agent.and_then(|ua| ua.os).and_then(|os| os.full).as_deref(), Some("Mac OS X 10.12"));
 }
 
 #[test]
@@ -920,28 +680,16 @@ fn lambda_json_with_flat_fields() {
     assert_eq!(doc.timestamp, utc("2024-05-10T10:34:56.123Z"));
     assert_eq!(doc.source.ip, Some(ip("203.0.113.9")));
     assert_eq!(doc.source.address.as_deref(), Some("203.0.113.9"));
-    assert_eq!(
-        doc.firesight.forwarded_for,
-        ["203.0.113.9", "10.0.0.5", "10.0.3.7"]
-    );
+    assert_eq!(doc.firesight.forwarded_for, ["203.0.113.9", "10.0.0.5", "10.0.3.7"]);
     assert_eq!(doc.http.request.method.as_deref(), Some("POST"));
     assert_eq!(doc.http.version.as_deref(), Some("1.1"));
     assert_eq!(doc.url.original.as_deref(), Some("/api/v1/orders?id=7"));
     assert_eq!(doc.url.path.as_deref(), Some("/api/v1/orders"));
     assert_eq!(doc.url.query.as_deref(), Some("id=7"));
-    assert_eq!(
-        (doc.http.response.status_code, doc.http.response.body.bytes),
-        (Some(201), Some(88))
-    );
+    assert_eq!((doc.http.response.status_code, doc.http.response.body.bytes), (Some(201), Some(88)));
     assert_eq!(doc.http.request.referrer, None);
-    assert_eq!(
-        doc.user_agent.and_then(|ua| ua.original).as_deref(),
-        Some("okhttp/4.9.0")
-    );
-    assert_eq!(
-        doc.source.geo, None,
-        "a Lambda's flat geo is not ECS: kept in extra"
-    );
+    assert_eq!(doc.user_agent.and_then(|ua| ua.original).as_deref(), Some("okhttp/4.9.0"));
+    assert_eq!(doc.source.geo, None, "a Lambda's flat geo is not ECS: kept in extra");
     let mut want = record.as_object().cloned().expect("object");
     for mapped in [
         "time",
@@ -965,10 +713,7 @@ fn lambda_json_with_flat_fields() {
             .to_string(),
     );
     assert_eq!(doc.timestamp, utc("2015-05-17T10:05:03Z"));
-    assert_eq!(
-        (doc.source.ip, doc.source.domain.as_deref()),
-        (None, Some("crawler.example.net"))
-    );
+    assert_eq!((doc.source.ip, doc.source.domain.as_deref()), (None, Some("crawler.example.net")));
     assert_eq!(doc.http.request.method.as_deref(), Some("GET"));
     assert_eq!(doc.url.extension.as_deref(), Some("xml"));
     assert_eq!(doc.http.version.as_deref(), Some("1.0"));
@@ -989,82 +734,20 @@ fn json_errors_say_what_is_wrong() {
     let cases: &[(&str, &str)] = &[
         (r#"{"status": 200, "path": "/"}"#, "no timestamp field"),
         (r#"{"time": "soon", "status": 200}"#, "bad timestamp 'soon'"),
-        (
-            r#"{"@timestamp": "2024-01-02T03:04:05Z", "status": "OK"}"#,
-            "status is not a number: 'OK'",
-        ),
-        (
-            r#"{"@timestamp": "2024-01-02T03:04:05Z", "status": 70000}"#,
-            "status is not a number: '70000'",
-        ),
-        (
-            r#"{"@timestamp": "2024-01-02T03:04:05Z", "status": -1}"#,
-            "status is not a number: '-1'",
-        ),
-        (
-            r#"{"@timestamp": "2024-01-02T03:04:05Z", "bytes": "lots"}"#,
-            "response size is not a number: 'lots'",
-        ),
+        (r#"{"@timestamp": "2024-01-02T03:04:05Z", "status": "OK"}"#, "status is not a number: 'OK'"),
+        (r#"{"@timestamp": "2024-01-02T03:04:05Z", "status": 70000}"#, "status is not a number: '70000'"),
+        (r#"{"@timestamp": "2024-01-02T03:04:05Z", "status": -1}"#, "status is not a number: '-1'"),
+        (r#"{"@timestamp": "2024-01-02T03:04:05Z", "bytes": "lots"}"#, "response size is not a number: 'lots'"),
         (
             r#"{"@timestamp": "2024-01-02T03:04:05Z", "server_port": "http"}"#,
             "field 'destination.port' is not a port number",
         ),
         ("[1, 2]", "no [timestamp] found"),
-        (
-            "{",
-            "invalid JSON: EOF while parsing an object at line 1 column 1",
-        ),
+        ("{", "invalid JSON: EOF while parsing an object at line 1 column 1"),
     ];
     for (record, reason) in cases {
-        assert_eq!(
-            parse_line(record).expect_err(record).to_string(),
-            *reason,
-            "{record}"
-        );
+        assert_eq!(parse_line(record).expect_err(record).to_string(), *reason, "{record}");
     }
-    assert_eq!(
-        parse_json_record("[1, 2]").expect_err("array").to_string(),
-        "JSON record is not an object"
-    );
-    assert_eq!(
-        parse_json_record(" ").expect_err("blank").to_string(),
-        "empty line"
-    );
-}
-
-#[test]
-fn bench_note() {
-    // CPU time of this thread, so that other builds on the machine do not count.
-    fn cpu_ns() -> f64 {
-        let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
-        s.split_whitespace().next().and_then(|n| n.parse().ok()).expect("ns")
-    }
-    let log = elastic_log();
-    let lines: Vec<&str> = log.lines().collect();
-    for line in &lines {
-        let _ = std::hint::black_box(parse_line(line));
-    }
-    const ROUNDS: usize = 50;
-    let n = (ROUNDS * lines.len()) as f64;
-    for _ in 0..3 {
-        let (start, wall) = (cpu_ns(), std::time::Instant::now());
-        let mut ok = 0usize;
-        for _ in 0..ROUNDS {
-            for line in &lines {
-                ok += usize::from(std::hint::black_box(parse_line(std::hint::black_box(line))).is_ok());
-            }
-        }
-        let cpu = (cpu_ns() - start) / 1e9;
-        let wall = wall.elapsed().as_secs_f64();
-        assert_eq!(ok, ROUNDS * 9_999);
-        println!("parse_line: {:.0} lines/s of CPU time ({:.0} ns/line), {:.0} lines/s wall", n / cpu, cpu / n * 1e9, n / wall);
-    }
-    let start = cpu_ns();
-    for _ in 0..ROUNDS {
-        for line in &lines {
-            let _ = std::hint::black_box(text::scan(std::hint::black_box(line)));
-        }
-    }
-    let cpu = (cpu_ns() - start) / 1e9;
-    println!("scan only: {:.0} lines/s ({:.0} ns/line)", n / cpu, cpu / n * 1e9);
+    assert_eq!(parse_json_record("[1, 2]").expect_err("array").to_string(), "JSON record is not an object");
+    assert_eq!(parse_json_record(" ").expect_err("blank").to_string(), "empty line");
 }

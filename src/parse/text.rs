@@ -12,6 +12,10 @@ use super::time;
 use crate::document::LogDocument;
 
 /// Parses one Apache/Nginx combined or common log line.
+///
+/// # Errors
+///
+/// A [`ParseError`] naming the first field that is missing, unterminated or unreadable.
 pub fn parse_text_line(line: &str) -> Result<LogDocument, ParseError> {
     let line = super::trim_line_end(line);
     let record = scan(line.trim_start())?;
@@ -32,17 +36,13 @@ pub(crate) fn scan(line: &str) -> Result<Record<'_>, ParseError> {
     let (head, authuser) = split_last_token(head);
     let (client, _ident) = split_last_token(head);
     if client.is_empty() {
-        return Err(ParseError::Malformed(
-            "expected 'client ident authuser' before the timestamp",
-        ));
+        return Err(ParseError::Malformed("expected 'client ident authuser' before the timestamp"));
     }
 
     let ts_start = open + 1;
-    let ts_len = memchr(b']', b.get(ts_start..).unwrap_or_default())
-        .ok_or(ParseError::Unterminated("timestamp"))?;
+    let ts_len = memchr(b']', b.get(ts_start..).unwrap_or_default()).ok_or(ParseError::Unterminated("timestamp"))?;
     let ts_text = line.get(ts_start..ts_start + ts_len).unwrap_or_default();
-    let timestamp = time::parse_clf(ts_text)
-        .ok_or_else(|| ParseError::BadTimestamp(super::snippet(ts_text)))?;
+    let timestamp = time::parse_clf(ts_text).ok_or_else(|| ParseError::BadTimestamp(super::snippet(ts_text)))?;
 
     let mut pos = skip_blanks(b, ts_start + ts_len + 1);
     if b.get(pos) != Some(&b'"') {
@@ -88,11 +88,7 @@ pub(crate) fn scan(line: &str) -> Result<Record<'_>, ParseError> {
         request: Some(request),
         status: Some(status),
         bytes: Some(bytes),
-        format: if referrer.is_some() {
-            "combined"
-        } else {
-            "common"
-        },
+        format: if referrer.is_some() { "combined" } else { "common" },
         referrer,
         user_agent,
     })
@@ -102,10 +98,7 @@ pub(crate) fn scan(line: &str) -> Result<Record<'_>, ParseError> {
 fn split_last_token(s: &str) -> (&str, &str) {
     // `ident` and `authuser` are a few bytes: a plain loop beats memchr's SIMD set-up here.
     match s.bytes().rposition(|c| c == b' ' || c == b'\t') {
-        Some(i) => (
-            s.get(..i).unwrap_or_default().trim_end(),
-            s.get(i + 1..).unwrap_or_default(),
-        ),
+        Some(i) => (s.get(..i).unwrap_or_default().trim_end(), s.get(i + 1..).unwrap_or_default()),
         None => ("", s),
     }
 }
@@ -121,10 +114,7 @@ fn skip_blanks(b: &[u8], mut pos: usize) -> usize {
 fn token(line: &str, pos: usize) -> (&str, usize) {
     let rest = line.get(pos..).unwrap_or_default();
     // Status and size are a few digits: a plain loop beats memchr's SIMD set-up here.
-    let len = rest
-        .bytes()
-        .position(|c| c == b' ' || c == b'\t')
-        .unwrap_or(rest.len());
+    let len = rest.bytes().position(|c| c == b' ' || c == b'\t').unwrap_or(rest.len());
     (rest.get(..len).unwrap_or_default(), pos + len)
 }
 
@@ -134,11 +124,7 @@ fn token(line: &str, pos: usize) -> (&str, usize) {
 /// Apache writes `"` as `\"` and `\` as `\\`, so a backslash always skips the next byte. A quote that
 /// is not followed by a blank or the end of the line is taken to be part of the value: some servers
 /// write quotes inside the user agent without escaping them.
-fn quoted<'a>(
-    line: &'a str,
-    open: usize,
-    field: &'static str,
-) -> Result<(&'a str, usize), ParseError> {
+fn quoted<'a>(line: &'a str, open: usize, field: &'static str) -> Result<(&'a str, usize), ParseError> {
     let b = line.as_bytes();
     let mut pos = open + 1;
     loop {
@@ -160,9 +146,7 @@ fn digits(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 19 {
         return None;
     }
-    s.bytes().try_fold(0u64, |n, c| {
-        c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0'))
-    })
+    s.bytes().try_fold(0u64, |n, c| c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0')))
 }
 
 #[cfg(test)]
@@ -172,33 +156,15 @@ mod tests {
     #[test]
     fn quoted_fields_handle_escapes() {
         let line = r#""a \"quoted\" ua" next"#;
-        assert_eq!(
-            quoted(line, 0, "user agent"),
-            Ok((r#"a \"quoted\" ua"#, 17))
-        );
+        assert_eq!(quoted(line, 0, "user agent"), Ok((r#"a \"quoted\" ua"#, 17)));
         let line = r#""ends with backslash \\" x"#;
-        assert_eq!(
-            quoted(line, 0, "referrer").map(|(v, _)| v),
-            Ok(r#"ends with backslash \\"#)
-        );
+        assert_eq!(quoted(line, 0, "referrer").map(|(v, _)| v), Ok(r#"ends with backslash \\"#));
         let line = r#""Mozilla "compatible"; X" "next""#;
-        assert_eq!(
-            quoted(line, 0, "user agent").map(|(v, _)| v),
-            Ok(r#"Mozilla "compatible"; X"#)
-        );
+        assert_eq!(quoted(line, 0, "user agent").map(|(v, _)| v), Ok(r#"Mozilla "compatible"; X"#));
         assert_eq!(quoted(r#""""#, 0, "request"), Ok(("", 2)));
-        assert_eq!(
-            quoted(r#""open"#, 0, "user agent"),
-            Err(ParseError::Unterminated("user agent"))
-        );
-        assert_eq!(
-            quoted(r#""open\"#, 0, "user agent"),
-            Err(ParseError::Unterminated("user agent"))
-        );
-        assert_eq!(
-            quoted(r#"""#, 0, "request"),
-            Err(ParseError::Unterminated("request"))
-        );
+        assert_eq!(quoted(r#""open"#, 0, "user agent"), Err(ParseError::Unterminated("user agent")));
+        assert_eq!(quoted(r#""open\"#, 0, "user agent"), Err(ParseError::Unterminated("user agent")));
+        assert_eq!(quoted(r#"""#, 0, "request"), Err(ParseError::Unterminated("request")));
     }
 
     #[test]
@@ -213,26 +179,21 @@ mod tests {
 
     #[test]
     fn field_scan_of_a_combined_line() {
-        let line = r#"1.2.3.4 - frank [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 2326 "http://x/" "UA 1.0""#;
+        let line =
+            r#"1.2.3.4 - frank [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 2326 "http://x/" "UA 1.0""#;
         let r = scan(line).expect("parses");
         assert_eq!(r.client, "1.2.3.4");
         assert_eq!(r.authuser, Some("frank"));
         assert_eq!(r.request, Some("GET /a.gif HTTP/1.0"));
         assert_eq!((r.status, r.bytes), (Some(200), Some(2326)));
-        assert_eq!(
-            (r.referrer, r.user_agent, r.format),
-            (Some("http://x/"), Some("UA 1.0"), "combined")
-        );
+        assert_eq!((r.referrer, r.user_agent, r.format), (Some("http://x/"), Some("UA 1.0"), "combined"));
     }
 
     #[test]
     fn tabs_and_repeated_blanks_are_tolerated() {
         let line = "1.2.3.4 -  -  [10/Oct/2000:13:55:36 -0700]  \"GET / HTTP/1.0\"\t200  -   \"-\"  \"-\"  ";
         let r = scan(line).expect("parses");
-        assert_eq!(
-            (r.client, r.authuser, r.status, r.bytes),
-            ("1.2.3.4", Some("-"), Some(200), Some(0))
-        );
+        assert_eq!((r.client, r.authuser, r.status, r.bytes), ("1.2.3.4", Some("-"), Some(200), Some(0)));
         assert_eq!((r.referrer, r.user_agent), (Some("-"), Some("-")));
     }
 
@@ -240,9 +201,6 @@ mod tests {
     fn a_referrer_without_user_agent_is_still_combined() {
         let line = r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 5 "http://x/""#;
         let r = scan(line).expect("parses");
-        assert_eq!(
-            (r.referrer, r.user_agent, r.format),
-            (Some("http://x/"), None, "combined")
-        );
+        assert_eq!((r.referrer, r.user_agent, r.format), (Some("http://x/"), None, "combined"));
     }
 }

@@ -11,9 +11,7 @@ pub(crate) fn parse_clf(s: &str) -> Option<DateTime<Utc>> {
     if let Some(t) = clf_fixed(s.as_bytes()) {
         return Some(t);
     }
-    DateTime::parse_from_str(s, "%d/%b/%Y:%H:%M:%S%.f %z")
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_str(s, "%d/%b/%Y:%H:%M:%S%.f %z").ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// `dd/Mon/yyyy:HH:MM:SS +zzzz`, exactly 26 bytes.
@@ -77,8 +75,7 @@ fn clf_fixed(b: &[u8]) -> Option<DateTime<Utc>> {
 }
 
 fn two_digits(a: u8, b: u8) -> Option<u32> {
-    (a.is_ascii_digit() && b.is_ascii_digit())
-        .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+    (a.is_ascii_digit() && b.is_ascii_digit()).then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
 }
 
 fn month_number(name: [u8; 3]) -> Option<u32> {
@@ -130,11 +127,7 @@ pub(crate) fn parse_text_timestamp(s: &str) -> Option<DateTime<Utc>> {
     if let Some(t) = parse_clf(s) {
         return Some(t);
     }
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%.f %z",
-    ] {
+    for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z"] {
         if let Ok(t) = DateTime::parse_from_str(s, format) {
             return Some(t.with_timezone(&Utc));
         }
@@ -207,61 +200,31 @@ mod tests {
     use super::*;
 
     fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .expect("test timestamp")
+        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).expect("test timestamp")
     }
 
     #[test]
     fn apache_timestamps_become_utc() {
-        assert_eq!(
-            parse_clf("10/Oct/2000:13:55:36 -0700"),
-            Some(utc("2000-10-10T20:55:36Z"))
-        );
-        assert_eq!(
-            parse_clf("17/May/2015:10:05:03 +0000"),
-            Some(utc("2015-05-17T10:05:03Z"))
-        );
-        assert_eq!(
-            parse_clf("07/Dec/2016:11:05:07 +0100"),
-            Some(utc("2016-12-07T10:05:07Z"))
-        );
-        assert_eq!(
-            parse_clf("01/Jan/2020:00:30:00 +0545"),
-            Some(utc("2019-12-31T18:45:00Z"))
-        );
-        assert_eq!(
-            parse_clf("31/Dec/1999:23:59:59 -1200"),
-            Some(utc("2000-01-01T11:59:59Z"))
-        );
-        assert_eq!(
-            parse_clf("29/Feb/2016:12:00:00 +0000"),
-            Some(utc("2016-02-29T12:00:00Z"))
-        );
-        assert_eq!(
-            parse_clf("01/Mar/1969:00:00:00 +0000"),
-            Some(utc("1969-03-01T00:00:00Z"))
-        );
+        assert_eq!(parse_clf("10/Oct/2000:13:55:36 -0700"), Some(utc("2000-10-10T20:55:36Z")));
+        assert_eq!(parse_clf("17/May/2015:10:05:03 +0000"), Some(utc("2015-05-17T10:05:03Z")));
+        assert_eq!(parse_clf("07/Dec/2016:11:05:07 +0100"), Some(utc("2016-12-07T10:05:07Z")));
+        assert_eq!(parse_clf("01/Jan/2020:00:30:00 +0545"), Some(utc("2019-12-31T18:45:00Z")));
+        assert_eq!(parse_clf("31/Dec/1999:23:59:59 -1200"), Some(utc("2000-01-01T11:59:59Z")));
+        assert_eq!(parse_clf("29/Feb/2016:12:00:00 +0000"), Some(utc("2016-02-29T12:00:00Z")));
+        assert_eq!(parse_clf("01/Mar/1969:00:00:00 +0000"), Some(utc("1969-03-01T00:00:00Z")));
     }
 
     #[test]
     fn fixed_width_path_agrees_with_chrono_on_every_day() {
-        let months = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
         let mut checked = 0;
         for year in [1900, 1970, 1999, 2000, 2015, 2024, 2100, 2400] {
             for (m, name) in months.iter().enumerate() {
                 for day in 1..=31 {
-                    for (time, offset) in [
-                        ("00:00:00", "+0000"),
-                        ("13:55:36", "-0700"),
-                        ("23:59:59", "+1400"),
-                    ] {
+                    for (time, offset) in [("00:00:00", "+0000"), ("13:55:36", "-0700"), ("23:59:59", "+1400")] {
                         let s = format!("{day:02}/{name}/{year}:{time} {offset}");
-                        let chrono = DateTime::parse_from_str(&s, "%d/%b/%Y:%H:%M:%S %z")
-                            .ok()
-                            .map(|t| t.with_timezone(&Utc));
+                        let chrono =
+                            DateTime::parse_from_str(&s, "%d/%b/%Y:%H:%M:%S %z").ok().map(|t| t.with_timezone(&Utc));
                         assert_eq!(clf_fixed(s.as_bytes()), chrono, "{s} (month {})", m + 1);
                         checked += 1;
                     }
@@ -273,18 +236,9 @@ mod tests {
 
     #[test]
     fn unusual_apache_forms_use_the_general_parser() {
-        assert_eq!(
-            parse_clf("1/Oct/2000:13:55:36 -0700"),
-            Some(utc("2000-10-01T20:55:36Z"))
-        );
-        assert_eq!(
-            parse_clf("10/Oct/2000:13:55:36.250 +0000"),
-            Some(utc("2000-10-10T13:55:36.250Z"))
-        );
-        assert_eq!(
-            parse_clf("10/OCT/2000:13:55:36 +0000"),
-            Some(utc("2000-10-10T13:55:36Z"))
-        );
+        assert_eq!(parse_clf("1/Oct/2000:13:55:36 -0700"), Some(utc("2000-10-01T20:55:36Z")));
+        assert_eq!(parse_clf("10/Oct/2000:13:55:36.250 +0000"), Some(utc("2000-10-10T13:55:36.250Z")));
+        assert_eq!(parse_clf("10/OCT/2000:13:55:36 +0000"), Some(utc("2000-10-10T13:55:36Z")));
     }
 
     #[test]
@@ -326,10 +280,7 @@ mod tests {
         ] {
             assert_eq!(parse_text_timestamp(s), Some(want), "{s:?}");
         }
-        assert_eq!(
-            parse_text_timestamp("2015-05-17T10:05:03.123456Z"),
-            Some(utc("2015-05-17T10:05:03.123456Z"))
-        );
+        assert_eq!(parse_text_timestamp("2015-05-17T10:05:03.123456Z"), Some(utc("2015-05-17T10:05:03.123456Z")));
         for bad in ["", "yesterday", "2015-13-01T00:00:00Z", "NaN", "inf"] {
             assert_eq!(parse_text_timestamp(bad), None, "{bad:?}");
         }
@@ -342,20 +293,11 @@ mod tests {
         assert_eq!(epoch_integer(1_431_857_103_000), Some(want));
         assert_eq!(epoch_integer(1_431_857_103_000_000), Some(want));
         assert_eq!(epoch_integer(1_431_857_103_000_000_000), Some(want));
-        assert_eq!(
-            epoch_float(1_431_857_103.25),
-            Some(utc("2015-05-17T10:05:03.25Z"))
-        );
-        assert_eq!(
-            epoch_float(1_431_857_103_250.0),
-            Some(utc("2015-05-17T10:05:03.25Z"))
-        );
+        assert_eq!(epoch_float(1_431_857_103.25), Some(utc("2015-05-17T10:05:03.25Z")));
+        assert_eq!(epoch_float(1_431_857_103_250.0), Some(utc("2015-05-17T10:05:03.25Z")));
         assert_eq!(epoch_float(f64::NAN), None);
         assert_eq!(epoch_float(0.123), None);
         assert_eq!(epoch_integer(0), None);
-        assert_eq!(
-            epoch_integer(-1_431_857_103),
-            Some(utc("1924-08-17T13:54:57Z"))
-        );
+        assert_eq!(epoch_integer(-1_431_857_103), Some(utc("1924-08-17T13:54:57Z")));
     }
 }

@@ -186,10 +186,7 @@ pub fn query(params: &mut Params, resolve: &Resolve) -> Result<Query, ParamError
     f.browser = bounded(params.all("browser"), "browser")?;
     f.os = bounded(params.all("os"), "os")?;
     f.device = bounded(params.all("device"), "device")?;
-    f.bot = match params.choice("bot", &["true", "false"])? {
-        None => None,
-        Some(v) => Some(v == "true"),
-    };
+    f.bot = params.choice("bot", &["true", "false"])?.map(|v| v == "true");
     for v in params.all("client_ip") {
         f.client_ip.push(client_ip(&v)?);
     }

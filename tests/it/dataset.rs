@@ -29,7 +29,8 @@ pub struct Line {
     pub bytes: u64,
     pub user_agent: String,
     pub country: Option<String>,
-    pub browser: String,
+    /// uap-core's family; none when the line's user agent is `-` (firesight stores no user agent then).
+    pub browser: Option<String>,
 }
 
 pub struct Dataset {
@@ -113,7 +114,7 @@ fn read_independently(raw: &[String]) -> Vec<Line> {
                 status: c[5].parse().unwrap(),
                 bytes: c[6].parse().unwrap_or(0),
                 country: countries.get(&ip).filter(|c| !c.is_empty()).cloned(),
-                browser: browsers.get(&ua).cloned().unwrap_or_else(|| "Other".to_owned()),
+                browser: (ua != "-").then(|| browsers.get(&ua).cloned().unwrap_or_else(|| "Other".to_owned())),
                 user_agent: ua,
                 ip,
             }

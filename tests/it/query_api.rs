@@ -41,7 +41,7 @@ async fn top_n_counts_equal_independent_counting() {
         ("path", |l| Some(l.path.clone())),
         ("client_ip", |l| Some(l.ip.clone())),
         ("country", |l| l.country.clone()),
-        ("browser", |l| Some(l.browser.clone())),
+        ("browser", |l| l.browser.clone()),
         ("status", |l| Some(l.status.to_string())),
     ];
     for (dimension, key) in cases {
@@ -74,7 +74,7 @@ async fn filters_narrow_every_count_exactly() {
         ("status=4xx&status=5xx", count(&|l| l.status >= 400)),
         ("method=HEAD", count(&|l| l.method == "HEAD")),
         ("country=FR,DE", count(&|l| matches!(l.country.as_deref(), Some("FR" | "DE")))),
-        ("browser=Firefox", count(&|l| l.browser == "Firefox")),
+        ("browser=Firefox", count(&|l| l.browser.as_deref() == Some("Firefox"))),
         ("path=/favicon.ico", count(&|l| l.path == "/favicon.ico")),
         ("path_prefix=/blog/", count(&|l| l.path.starts_with("/blog/"))),
         ("client_ip=66.249.73.0/24", count(&|l| l.ip.starts_with("66.249.73."))),

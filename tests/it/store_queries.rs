@@ -311,26 +311,24 @@ async fn timeline(store: &OpenSearchStore, all: &[&LogDocument]) {
         };
         let found = store.timeline(&request).await.unwrap();
         let range = all_time();
-        let mut expected: BTreeMap<DateTime<Utc>, (u64, u64, BTreeMap<String, u64>)> = BTreeMap::new();
+        let mut expected: BTreeMap<DateTime<Utc>, TimelineBucket> = BTreeMap::new();
         let mut start = hour_start(range.from, interval);
         while start < range.to {
-            let classes = (1..=5).map(|c| (format!("{c}xx"), 0)).collect();
-            expected.insert(start, (0, 0, classes));
+            let split = (1..=5).map(|c| (format!("{c}xx"), 0)).collect();
+            expected.insert(start, TimelineBucket { start, count: 0, bytes: 0, split });
             start += chrono::Duration::seconds(interval);
         }
         for d in all {
             let e = expected.get_mut(&hour_start(d.timestamp, interval)).unwrap();
-            e.0 += 1;
-            e.1 += bytes(d);
+            e.count += 1;
+            e.bytes += bytes(d);
             if let Some(s) = d.http.response.status_code {
-                *e.2.get_mut(&format!("{}xx", s / 100)).unwrap() += 1;
+                *e.split.get_mut(&format!("{}xx", s / 100)).unwrap() += 1;
             }
         }
-        let found: Vec<(DateTime<Utc>, u64, u64, BTreeMap<String, u64>)> =
-            found.buckets.into_iter().map(|b| (b.start, b.count, b.bytes, b.split)).collect();
-        let expected: Vec<_> = expected.into_iter().map(|(s, (c, b, split))| (s, c, b, split)).collect();
-        assert_eq!(found.len(), expected.len(), "timeline {interval}s bucket count");
-        assert_eq!(found, expected, "timeline {interval}s");
+        let expected: Vec<TimelineBucket> = expected.into_values().collect();
+        assert_eq!(found.buckets.len(), expected.len(), "timeline {interval}s bucket count");
+        assert_eq!(found.buckets, expected, "timeline {interval}s");
     }
 
     // Split by the top 3 browsers of a part of the range (the top is taken over that range only).
@@ -705,6 +703,16 @@ async fn a_range_without_any_index_answers_zeros() {
 // ------------------------------------------------------------------------------------------------
 // an index Firehose wrote itself, in Kinesis Agent's shape
 
+/// One document as indexed, with what the test expects back.
+struct AgentRow {
+    id: String,
+    time: DateTime<Utc>,
+    status: String,
+    bytes: u64,
+    ip: String,
+    body: Value,
+}
+
 #[tokio::test]
 async fn a_kinesis_agent_index_is_read_through_the_field_map() {
     let os = harness::require_opensearch().await;
@@ -733,7 +741,7 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
 
     // 400 lines of the real log, moved to 2026-11-25 (same time of day), as Kinesis Agent sends them.
     let day = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
-    let mut rows: Vec<(String, DateTime<Utc>, String, u64, String, Value)> = Vec::new();
+    let mut rows: Vec<AgentRow> = Vec::new();
     for (n, line) in harness::real_log_lines().iter().enumerate().step_by(25) {
         let Ok(doc) = firesight::parse::parse_line(line) else { continue };
         let t = day + chrono::Duration::seconds(i64::from(doc.timestamp.num_seconds_from_midnight()));
@@ -749,17 +757,17 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
             "referrer": doc.http.request.referrer.clone().unwrap_or_else(|| "-".into()),
             "agent": doc.user_agent.as_ref().and_then(|u| u.original.clone()).unwrap_or_else(|| "-".into()),
         });
-        rows.push((
-            format!("ka-{n}"),
-            t,
+        rows.push(AgentRow {
+            id: format!("ka-{n}"),
+            time: t,
             status,
-            doc.http.response.body.bytes.unwrap_or(0),
-            doc.source.ip.unwrap().to_string(),
+            bytes: doc.http.response.body.bytes.unwrap_or(0),
+            ip: doc.source.ip.unwrap().to_string(),
             body,
-        ));
+        });
     }
     let mut bulk = String::new();
-    for (id, _, _, _, _, body) in &rows {
+    for AgentRow { id, body, .. } in &rows {
         bulk.push_str(&json!({ "create": { "_index": index, "_id": id } }).to_string());
         bulk.push('\n');
         bulk.push_str(&body.to_string());
@@ -807,7 +815,7 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
     let top =
         store.top(&TopRequest { query: q(Filters::default()), dimension: Dimension::Status, limit: 3 }).await.unwrap();
     let mut counts: HashMap<&str, u64> = HashMap::new();
-    rows.iter().for_each(|r| *counts.entry(r.2.as_str()).or_default() += 1);
+    rows.iter().for_each(|r| *counts.entry(r.status.as_str()).or_default() += 1);
     let mut expected: Vec<KeyCount> = counts.iter().map(|(k, n)| KeyCount { key: k.to_string(), count: *n }).collect();
     expected.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
     assert_eq!(top.total, rows.len() as u64);
@@ -815,7 +823,7 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
     assert_eq!(top.missing, 0);
 
     // Status classes from a keyword status field: filters and timeline splits.
-    let class = |c: u8| rows.iter().filter(|r| r.2.starts_with(char::from(b'0' + c))).count() as u64;
+    let class = |c: u8| rows.iter().filter(|r| r.status.starts_with(char::from(b'0' + c))).count() as u64;
     let fours = Filters { status: vec![StatusFilter::Class(4)], ..Filters::default() };
     let found = store.top(&TopRequest { query: q(fours), dimension: Dimension::ClientIp, limit: 1 }).await.unwrap();
     assert_eq!(found.total, class(4));
@@ -826,20 +834,20 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
         .unwrap();
     assert_eq!(timeline.buckets.len(), 24);
     for bucket in &timeline.buckets {
-        let inside: Vec<_> = rows.iter().filter(|r| hour_start(r.1, 3600) == bucket.start).collect();
+        let inside: Vec<_> = rows.iter().filter(|r| hour_start(r.time, 3600) == bucket.start).collect();
         assert_eq!(bucket.count, inside.len() as u64, "{}", bucket.start);
-        assert_eq!(bucket.bytes, inside.iter().map(|r| r.3).sum::<u64>(), "{}", bucket.start);
+        assert_eq!(bucket.bytes, inside.iter().map(|r| r.bytes).sum::<u64>(), "{}", bucket.start);
         for c in 1..=5u8 {
-            let n = inside.iter().filter(|r| r.2.starts_with(char::from(b'0' + c))).count() as u64;
+            let n = inside.iter().filter(|r| r.status.starts_with(char::from(b'0' + c))).count() as u64;
             assert_eq!(bucket.split[&format!("{c}xx")], n, "{} {c}xx", bucket.start);
         }
     }
 
     // Summary: no visitor key (client IPs per day instead), no bot flag (0).
     let summary = store.summary(&q(Filters::default())).await.unwrap();
-    let ips: HashSet<&str> = rows.iter().map(|r| r.4.as_str()).collect();
+    let ips: HashSet<&str> = rows.iter().map(|r| r.ip.as_str()).collect();
     assert_eq!(summary.requests, rows.len() as u64);
-    assert_eq!(summary.bytes, rows.iter().map(|r| r.3).sum::<u64>());
+    assert_eq!(summary.bytes, rows.iter().map(|r| r.bytes).sum::<u64>());
     assert_eq!(
         (summary.status_2xx, summary.status_3xx, summary.status_4xx, summary.status_5xx),
         (class(2), class(3), class(4), class(5))
@@ -858,8 +866,8 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
         .await
         .unwrap();
     let expected = rows.iter().filter(|r| {
-        r.5["request"].as_str().unwrap().to_lowercase().contains("googlebot")
-            || r.5["agent"].as_str().unwrap().to_lowercase().contains("googlebot")
+        r.body["request"].as_str().unwrap().to_lowercase().contains("googlebot")
+            || r.body["agent"].as_str().unwrap().to_lowercase().contains("googlebot")
     });
     assert_eq!(found.total, expected.count() as u64);
     assert!(found.total > 0);
@@ -878,7 +886,7 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
     ));
 
     // Search: every document once, newest first, mapped through the field map with `_source` kept.
-    let by_id: HashMap<&str, _> = rows.iter().map(|r| (r.0.as_str(), r)).collect();
+    let by_id: HashMap<&str, _> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut seen = HashSet::new();
     let mut cursor = None;
     let mut last = None;
@@ -890,11 +898,11 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
         for item in &page.items {
             let row = by_id[item.id.as_str()];
             assert!(seen.insert(item.id.clone()));
-            assert_eq!(item.doc.timestamp, row.1);
-            assert_eq!(item.doc.http.response.status_code.map(|s| s.to_string()).as_deref(), Some(row.2.as_str()));
-            assert_eq!(item.doc.source.ip.map(|ip| ip.to_string()).as_deref(), Some(row.4.as_str()));
-            assert_eq!(item.doc.http.response.body.bytes, Some(row.3));
-            assert_eq!(item.doc.extra["_source"], row.5);
+            assert_eq!(item.doc.timestamp, row.time);
+            assert_eq!(item.doc.http.response.status_code.map(|s| s.to_string()).as_deref(), Some(row.status.as_str()));
+            assert_eq!(item.doc.source.ip.map(|ip| ip.to_string()).as_deref(), Some(row.ip.as_str()));
+            assert_eq!(item.doc.http.response.body.bytes, Some(row.bytes));
+            assert_eq!(item.doc.extra["_source"], row.body);
             assert!(last.is_none_or(|l| item.doc.timestamp <= l));
             last = Some(item.doc.timestamp);
         }

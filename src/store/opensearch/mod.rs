@@ -5,6 +5,7 @@ mod bulk;
 mod mapping;
 pub mod query;
 
+pub use bulk::{daily_index, encode_docs};
 pub use mapping::{dead_letter_index, dead_letter_template, dead_letter_template_name, index_template, template_name};
 
 use std::time::Duration;

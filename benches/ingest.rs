@@ -1,0 +1,205 @@
+//! Write-path benchmarks on a fixed data set: the real 10,000-line log (tests/fixtures), replicated.
+//!
+//! `cargo bench --bench ingest -- parse [LINES]`: parse + enrich on one core (GeoLite2-City 2019 from
+//!   `dev/fixtures.sh`), lines/s.
+//! `cargo bench --bench ingest -- e2e [LINES]`: Firehose deliveries (10,000 gzip records each, two in
+//!   flight) through the real service into the local OpenSearch, next to a direct `_bulk` of the same
+//!   already-enriched documents (same chunking, two in flight) in the same run; records/s and the ratio.
+//!   Needs `dev/services.sh up`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use firesight::config::OpenSearchConfig;
+use firesight::enrich::{Enricher, GeoIp, UserAgentParser};
+use firesight::ingest::{SourceLine, ids, prepare};
+use firesight::store::LogStore;
+use firesight::store::opensearch::{OpenSearchStore, encode_docs};
+
+fn real_log() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/access_logs/elastic_examples_apache_logs.log");
+    String::from_utf8_lossy(&std::fs::read(path).unwrap()).lines().map(str::to_owned).collect()
+}
+
+fn geolite() -> PathBuf {
+    let path = std::env::var_os("FIRESIGHT_TEST_GEOLITE2_CITY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.dev/fixtures/GeoLite2-City.mmdb")));
+    assert!(path.is_file(), "run dev/fixtures.sh first ({} missing)", path.display());
+    path
+}
+
+fn enricher() -> Enricher {
+    Enricher::new(Some(GeoIp::open(&geolite(), None).unwrap()), UserAgentParser::new().unwrap())
+}
+
+fn replicated(n: usize) -> Vec<SourceLine> {
+    let log = real_log();
+    (0..n)
+        .map(|i| SourceLine {
+            id: ids::backfill_id(b"bench", i as u64),
+            text: log[i % log.len()].clone(),
+            fallback_time: None,
+            firehose: None,
+            reject: None,
+        })
+        .collect()
+}
+
+fn parse_bench(n: usize) {
+    let enricher = enricher();
+    let lines = replicated(n);
+    // Warm the user-agent cache and the page cache of the database the way a running service is warm.
+    let _ = prepare(replicated(10_000), &enricher, "bench", chrono::Utc::now());
+    let started = Instant::now();
+    let prepared = prepare(lines, &enricher, "bench", chrono::Utc::now());
+    let elapsed = started.elapsed();
+    assert!(prepared.docs.len() + prepared.dead.len() == n);
+    println!(
+        "parse+enrich: {n} lines on one core in {:.3} s = {:.0} lines/s ({} docs, {} dead letters)",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        prepared.docs.len(),
+        prepared.dead.len()
+    );
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+async fn e2e_bench(n: usize) {
+    let os = std::env::var("FIRESIGHT_TEST_OPENSEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9201".into());
+    let http = reqwest::Client::new();
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let via_prefix = format!("bench-firehose-{suffix}");
+    let direct_prefix = format!("bench-direct-{suffix}");
+    let log = real_log();
+
+    // The service, as deployed: its own runtime threads, the real HTTP endpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let config = firesight::Config::from_pairs(&[
+        ("LISTEN", "127.0.0.1:0".to_owned()),
+        ("DATA_DIR", dir.path().display().to_string()),
+        ("OPENSEARCH__URL", os.clone()),
+        ("OPENSEARCH__INDEX_PREFIX", via_prefix.clone()),
+        ("OPENSEARCH__REPLICAS", "0".to_owned()),
+        ("FIREHOSE__ACCESS_KEYS", "bench-key".to_owned()),
+        ("GEOIP__CITY_DB", geolite().display().to_string()),
+        ("LOG__LEVEL", "warn".to_owned()),
+    ])
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/firehose", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(firesight::run(config, listener, shutdown.clone()));
+    let store = OpenSearchStore::new(&OpenSearchConfig { url: os.clone(), index_prefix: via_prefix.clone(), replicas: 0, ..Default::default() }).unwrap();
+    store.prepare().await.unwrap();
+    let direct = OpenSearchStore::new(&OpenSearchConfig { url: os.clone(), index_prefix: direct_prefix.clone(), replicas: 0, ..Default::default() }).unwrap();
+    direct.prepare().await.unwrap();
+
+    // Deliveries built up front so the client's own work is outside the timing.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let deliveries: Vec<(String, Vec<u8>)> = (0..n.div_ceil(10_000))
+        .map(|d| {
+            let id = format!("bench-{suffix}-{d}");
+            let records: Vec<serde_json::Value> = (0..10_000.min(n - d * 10_000))
+                .map(|i| serde_json::json!({"data": b64.encode(&log[(d * 10_000 + i) % log.len()])}))
+                .collect();
+            let body = serde_json::json!({"requestId": id, "timestamp": 1_764_115_200_000i64, "records": records});
+            (id, gzip(body.to_string().as_bytes()))
+        })
+        .collect();
+    let started = Instant::now();
+    let queue = Arc::new(std::sync::Mutex::new(deliveries));
+    let mut senders = Vec::new();
+    for _ in 0..2 {
+        let queue = queue.clone();
+        let http = http.clone();
+        let url = url.clone();
+        senders.push(tokio::spawn(async move {
+            loop {
+                let Some((id, body)) = queue.lock().unwrap().pop() else { break };
+                let r = http
+                    .post(&url)
+                    .header("X-Amz-Firehose-Protocol-Version", "1.0")
+                    .header("X-Amz-Firehose-Request-Id", &id)
+                    .header("X-Amz-Firehose-Access-Key", "bench-key")
+                    .header("Content-Encoding", "gzip")
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    let via = started.elapsed();
+
+    // The same documents, parsed and enriched before the clock starts, sent straight to _bulk.
+    let prepared = prepare(replicated(n), &enricher(), "bench", chrono::Utc::now());
+    let bodies: Vec<Vec<u8>> = prepared.docs.chunks(6_990).map(|c| encode_docs(&direct_prefix, c)).collect();
+    let started = Instant::now();
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let mut senders = Vec::new();
+    for _ in 0..2 {
+        let queue = queue.clone();
+        let http = http.clone();
+        let os = os.clone();
+        senders.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = queue.lock().unwrap().pop() else { break };
+                let r = http.post(format!("{os}/_bulk")).header("content-type", "application/x-ndjson").body(body).send().await.unwrap();
+                let v: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(v["errors"], false);
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    let direct_time = started.elapsed();
+
+    store.refresh().await.unwrap();
+    direct.refresh().await.unwrap();
+    let count = |p: String| {
+        let http = http.clone();
+        let os = os.clone();
+        async move {
+            let v: serde_json::Value = http.get(format!("{os}/{p}-*/_count")).send().await.unwrap().json().await.unwrap();
+            v["count"].as_u64().unwrap()
+        }
+    };
+    let (a, b) = (count(via_prefix.clone()).await, count(direct_prefix.clone()).await);
+    let via_rate = n as f64 / via.as_secs_f64();
+    let direct_rate = n as f64 / direct_time.as_secs_f64();
+    println!("firehose endpoint: {n} records in {:.2} s = {via_rate:.0} records/s ({a} docs)", via.as_secs_f64());
+    println!("direct _bulk:      {n} records in {:.2} s = {direct_rate:.0} records/s ({b} docs)", direct_time.as_secs_f64());
+    println!("ratio firehose/direct: {:.2}", via_rate / direct_rate);
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
+    for p in [via_prefix, direct_prefix] {
+        let _ = http.delete(format!("{os}/{p}-*,{p}_deadletter")).send().await;
+        let _ = http.delete(format!("{os}/_index_template/{p}-template,{p}_deadletter-template")).send().await;
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let what = args.first().map(String::as_str).unwrap_or("parse");
+    let n: Option<usize> = args.get(1).and_then(|a| a.parse().ok());
+    match what {
+        "parse" => parse_bench(n.unwrap_or(1_000_000)),
+        "e2e" => tokio::runtime::Runtime::new().unwrap().block_on(e2e_bench(n.unwrap_or(200_000))),
+        other => panic!("unknown benchmark {other}: use parse or e2e"),
+    }
+}
