@@ -51,19 +51,31 @@ fn replicated(n: usize) -> Vec<SourceLine> {
 
 fn parse_bench(n: usize) {
     let enricher = enricher();
-    let lines = replicated(n);
-    // Warm the user-agent cache and the page cache of the database the way a running service is warm.
+    // Batches as the pipeline makes them (a Firehose delivery, a backfill batch): 10,000 lines.
+    let batches: Vec<Vec<SourceLine>> = {
+        let mut all = replicated(n);
+        let mut out = Vec::new();
+        while !all.is_empty() {
+            let rest = all.split_off(all.len().min(10_000));
+            out.push(std::mem::replace(&mut all, rest));
+        }
+        out
+    };
+    // Warm the user-agent cache and the database pages, as in a running service.
     let _ = prepare(replicated(10_000), &enricher, "bench", chrono::Utc::now());
+    let (mut docs, mut dead) = (0, 0);
     let started = Instant::now();
-    let prepared = prepare(lines, &enricher, "bench", chrono::Utc::now());
+    for batch in batches {
+        let prepared = prepare(batch, &enricher, "bench", chrono::Utc::now());
+        docs += prepared.docs.len();
+        dead += prepared.dead.len();
+    }
     let elapsed = started.elapsed();
-    assert!(prepared.docs.len() + prepared.dead.len() == n);
+    assert_eq!(docs + dead, n);
     println!(
-        "parse+enrich: {n} lines on one core in {:.3} s = {:.0} lines/s ({} docs, {} dead letters)",
+        "parse+enrich: {n} lines on one core in {:.3} s = {:.0} lines/s ({docs} docs, {dead} dead letters)",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
-        prepared.docs.len(),
-        prepared.dead.len()
     );
 }
 
@@ -98,9 +110,21 @@ async fn e2e_bench(n: usize) {
     let url = format!("http://{}/v1/firehose", listener.local_addr().unwrap());
     let shutdown = tokio_util::sync::CancellationToken::new();
     let server = tokio::spawn(firesight::run(config, listener, shutdown.clone()));
-    let store = OpenSearchStore::new(&OpenSearchConfig { url: os.clone(), index_prefix: via_prefix.clone(), replicas: 0, ..Default::default() }).unwrap();
+    let store = OpenSearchStore::new(&OpenSearchConfig {
+        url: os.clone(),
+        index_prefix: via_prefix.clone(),
+        replicas: 0,
+        ..Default::default()
+    })
+    .unwrap();
     store.prepare().await.unwrap();
-    let direct = OpenSearchStore::new(&OpenSearchConfig { url: os.clone(), index_prefix: direct_prefix.clone(), replicas: 0, ..Default::default() }).unwrap();
+    let direct = OpenSearchStore::new(&OpenSearchConfig {
+        url: os.clone(),
+        index_prefix: direct_prefix.clone(),
+        replicas: 0,
+        ..Default::default()
+    })
+    .unwrap();
     direct.prepare().await.unwrap();
 
     // Deliveries built up front so the client's own work is outside the timing.
@@ -158,7 +182,13 @@ async fn e2e_bench(n: usize) {
         senders.push(tokio::spawn(async move {
             loop {
                 let Some(body) = queue.lock().unwrap().pop() else { break };
-                let r = http.post(format!("{os}/_bulk")).header("content-type", "application/x-ndjson").body(body).send().await.unwrap();
+                let r = http
+                    .post(format!("{os}/_bulk"))
+                    .header("content-type", "application/x-ndjson")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
                 let v: serde_json::Value = r.json().await.unwrap();
                 assert_eq!(v["errors"], false);
             }
@@ -175,7 +205,8 @@ async fn e2e_bench(n: usize) {
         let http = http.clone();
         let os = os.clone();
         async move {
-            let v: serde_json::Value = http.get(format!("{os}/{p}-*/_count")).send().await.unwrap().json().await.unwrap();
+            let v: serde_json::Value =
+                http.get(format!("{os}/{p}-*/_count")).send().await.unwrap().json().await.unwrap();
             v["count"].as_u64().unwrap()
         }
     };
@@ -183,7 +214,10 @@ async fn e2e_bench(n: usize) {
     let via_rate = n as f64 / via.as_secs_f64();
     let direct_rate = n as f64 / direct_time.as_secs_f64();
     println!("firehose endpoint: {n} records in {:.2} s = {via_rate:.0} records/s ({a} docs)", via.as_secs_f64());
-    println!("direct _bulk:      {n} records in {:.2} s = {direct_rate:.0} records/s ({b} docs)", direct_time.as_secs_f64());
+    println!(
+        "direct _bulk:      {n} records in {:.2} s = {direct_rate:.0} records/s ({b} docs)",
+        direct_time.as_secs_f64()
+    );
     println!("ratio firehose/direct: {:.2}", via_rate / direct_rate);
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), server).await;

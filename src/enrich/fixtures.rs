@@ -1,7 +1,7 @@
 //! Test-only access to the enrichment fixtures under `tests/fixtures/` (committed) and to the
 //! GeoLite2-City database that `dev/fixtures.sh` downloads (not committed).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::GeoIp;
 
@@ -16,7 +16,7 @@ pub(crate) fn user_agents_path(name: &str) -> PathBuf {
     PathBuf::from(USER_AGENTS_DIR).join(name)
 }
 
-pub(crate) fn read(path: &PathBuf) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 

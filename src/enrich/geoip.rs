@@ -21,7 +21,7 @@ use crate::document::{AutonomousSystem, Geo, GeoPoint, Organization};
 /// it) and a file replaced under a live mapping is undefined behaviour. GeoLite2-City costs about
 /// 62 MB of RAM this way.
 ///
-/// Answers are cached per address: decoding a record costs about 3 us with maxminddb 0.32 (it
+/// Answers are cached per address: decoding a record costs 2-3 us with maxminddb 0.32 (it
 /// validates every string and container), ten times the tree walk, and log lines repeat their
 /// clients heavily (10,000 lines of the sample log have 1,753 addresses).
 pub struct GeoIp {
