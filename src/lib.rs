@@ -42,11 +42,7 @@ pub use config::Config;
 /// Runs the service on `listener` until `shutdown` is cancelled: the HTTP API plus every background
 /// worker the configuration enables. Returns after in-flight requests finished (or the grace period
 /// ran out) and the workers stopped.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     announce(&config, &listener);
     let app = App::start(config, shutdown.clone()).await?;
@@ -55,8 +51,7 @@ pub async fn run(
     workers.spawn(store_preparer(app.clone(), shutdown.child_token()));
 
     let router = http::router(app.clone());
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = tokio::spawn(async move { server.await });
     let served = tokio::select! {
         result = server => result.context("HTTP server task failed")?.context("HTTP server failed"),
@@ -77,19 +72,12 @@ pub async fn run(
 }
 
 fn announce(config: &Config, listener: &TcpListener) {
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(%addr, store = config.store.as_str(), data_dir = %config.data_dir.display(), "firesight starting");
     if config.auth.disabled {
-        tracing::warn!(
-            "API keys are disabled (auth.disabled = true): anyone who can reach {addr} can read the logs"
-        );
+        tracing::warn!("API keys are disabled (auth.disabled = true): anyone who can reach {addr} can read the logs");
     } else if config.api_keys.is_empty() {
-        tracing::warn!(
-            "no API keys configured: every /v1 request will be refused; set FIRESIGHT_API_KEYS"
-        );
+        tracing::warn!("no API keys configured: every /v1 request will be refused; set FIRESIGHT_API_KEYS");
     }
 }
 

@@ -88,8 +88,10 @@ impl StateDb {
             DbBackend::Sqlite => options.max_connections(4),
             DbBackend::Postgres => options.max_connections(10),
         };
-        let pool =
-            options.connect(&url).await.map_err(|source| StateDbError::Connect { backend: backend.as_str(), source })?;
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|source| StateDbError::Connect { backend: backend.as_str(), source })?;
         if backend == DbBackend::Sqlite {
             // WAL lets readers proceed while one writer commits; the setting persists in the file.
             // (sqlx's default busy timeout of 5 s covers writer contention.)

@@ -102,16 +102,14 @@ async fn multi_line_records_agent_json_and_cloudwatch_subscriptions() {
             {"id": "1", "timestamp": 1431857103000i64, "message": lines[3]},
             {"id": "2", "timestamp": 1431857104000i64, "message": lines[4]}]});
     let control = std::fs::read(harness::fixture("firehose/otel-awsfirehosereceiver/cwlog_only_control")).unwrap();
-    let reply = client
-        .deliver("mixed", &[batched, agent, gzip(cw.to_string().as_bytes()), gzip(&control)])
-        .await;
+    let reply = client.deliver("mixed", &[batched, agent, gzip(cw.to_string().as_bytes()), gzip(&control)]).await;
     reply.assert_firehose_shape("mixed");
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(harness::count(&os, &format!("{prefix}-*")).await, 3 + 1 + 2);
     assert_eq!(harness::count(&os, &format!("{prefix}_deadletter")).await, 0);
 
-    let agent_doc = harness::search(&os, &format!("{prefix}-*"),
-        json!({"query": {"term": {"source.ip": "64.242.88.10"}}})).await;
+    let agent_doc =
+        harness::search(&os, &format!("{prefix}-*"), json!({"query": {"term": {"source.ip": "64.242.88.10"}}})).await;
     let src = &agent_doc["hits"]["hits"][0]["_source"];
     assert_eq!(src["@timestamp"], "2004-03-08T00:10:02Z");
     assert_eq!(src["url"]["path"], "/mailman/listinfo/hsdivision");
@@ -138,9 +136,11 @@ async fn every_refusal_answers_in_firehose_format() {
     let r = client.deliver("r-key", &ok_records).await;
     r.assert_firehose_shape("r-key");
     assert_eq!(r.status, 401);
-    let r = client.send_raw("r-nokey", FirehoseClient::body("r-nokey", &ok_records), |h| {
-        h.insert("x-amz-firehose-access-key", "".parse().unwrap());
-    }).await;
+    let r = client
+        .send_raw("r-nokey", FirehoseClient::body("r-nokey", &ok_records), |h| {
+            h.insert("x-amz-firehose-access-key", "".parse().unwrap());
+        })
+        .await;
     assert_eq!(r.status, 401);
     client.access_key = crate::firehose_client::ACCESS_KEY.into();
 
@@ -150,15 +150,19 @@ async fn every_refusal_answers_in_firehose_format() {
     client.access_key = crate::firehose_client::ACCESS_KEY.into();
 
     // Missing and wrong headers: 400 naming the header.
-    let r = client.send_raw("r-ver", FirehoseClient::body("r-ver", &ok_records), |h| {
-        h.insert("x-amz-firehose-protocol-version", "2.0".parse().unwrap());
-    }).await;
+    let r = client
+        .send_raw("r-ver", FirehoseClient::body("r-ver", &ok_records), |h| {
+            h.insert("x-amz-firehose-protocol-version", "2.0".parse().unwrap());
+        })
+        .await;
     r.assert_firehose_shape("r-ver");
     assert_eq!(r.status, 400);
     assert!(r.error().contains("Protocol-Version"), "{}", r.error());
-    let r = client.send_raw("r-attr", FirehoseClient::body("r-attr", &ok_records), |h| {
-        h.insert("x-amz-firehose-common-attributes", "not json".parse().unwrap());
-    }).await;
+    let r = client
+        .send_raw("r-attr", FirehoseClient::body("r-attr", &ok_records), |h| {
+            h.insert("x-amz-firehose-common-attributes", "not json".parse().unwrap());
+        })
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.error().contains("Common-Attributes"), "{}", r.error());
 
@@ -170,10 +174,9 @@ async fn every_refusal_answers_in_firehose_format() {
     assert!(r.error().contains("record 1") && r.error().contains("base64"), "{}", r.error());
 
     // Bad JSON, including the spec's own example with its missing comma.
-    let verbatim = std::fs::read(harness::fixture(
-        "firehose/aws-docs/examples/request_body_example.VERBATIM_INVALID_JSON.txt",
-    ))
-    .unwrap();
+    let verbatim =
+        std::fs::read(harness::fixture("firehose/aws-docs/examples/request_body_example.VERBATIM_INVALID_JSON.txt"))
+            .unwrap();
     let r = client.send_raw("ed4acda5-034f-9f42-bba1-f29aea6d7d8f", verbatim, |_| {}).await;
     r.assert_firehose_shape("ed4acda5-034f-9f42-bba1-f29aea6d7d8f");
     assert_eq!(r.status, 400);
@@ -182,9 +185,11 @@ async fn every_refusal_answers_in_firehose_format() {
     // A body claiming gzip that is not gzip.
     let mut plain = FirehoseClient::new(&app.base);
     plain.gzip = false;
-    let r = plain.send_raw("r-gz", FirehoseClient::body("r-gz", &ok_records), |h| {
-        h.insert("content-encoding", "gzip".parse().unwrap());
-    }).await;
+    let r = plain
+        .send_raw("r-gz", FirehoseClient::body("r-gz", &ok_records), |h| {
+            h.insert("content-encoding", "gzip".parse().unwrap());
+        })
+        .await;
     assert_eq!(r.status, 400);
     assert!(r.error().contains("gzip"), "{}", r.error());
 
@@ -196,9 +201,11 @@ async fn every_refusal_answers_in_firehose_format() {
     let bomb = gzip_zeros(1024 * 1024 * 1024);
     assert!(bomb.len() < 2 * 1024 * 1024);
     let started = Instant::now();
-    let r = plain.send_raw("r-bomb", bomb, |h| {
-        h.insert("content-encoding", "gzip".parse().unwrap());
-    }).await;
+    let r = plain
+        .send_raw("r-bomb", bomb, |h| {
+            h.insert("content-encoding", "gzip".parse().unwrap());
+        })
+        .await;
     let took = started.elapsed();
     r.assert_firehose_shape("r-bomb");
     assert_eq!(r.status, 413, "{:?}", r.body);

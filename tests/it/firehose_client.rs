@@ -5,9 +5,9 @@
 use std::io::Write;
 
 use base64::Engine;
-use reqwest::header::{HeaderMap, HeaderValue};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
 pub const ACCESS_KEY: &str = "firehose-key-0123456789";
@@ -51,12 +51,7 @@ impl FirehoseClient {
     }
 
     /// Sends `json` as the body (gzipped when configured), letting the caller alter the request.
-    pub async fn send_raw(
-        &self,
-        request_id: &str,
-        json: Vec<u8>,
-        alter: impl FnOnce(&mut HeaderMap),
-    ) -> Reply {
+    pub async fn send_raw(&self, request_id: &str, json: Vec<u8>, alter: impl FnOnce(&mut HeaderMap)) -> Reply {
         let mut headers = HeaderMap::new();
         let mut set = |name: &'static str, value: &str| {
             headers.insert(name, HeaderValue::from_str(value).unwrap());
@@ -76,7 +71,8 @@ impl FirehoseClient {
             json
         };
         alter(&mut headers);
-        let response = self.http.post(&self.url).headers(headers).body(body).send().await.expect("the endpoint answers");
+        let response =
+            self.http.post(&self.url).headers(headers).body(body).send().await.expect("the endpoint answers");
         let status = response.status().as_u16();
         let content_type =
             response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();

@@ -8,18 +8,15 @@ use firesight::Config;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const START_SERVICES: &str =
-    "start them with `dev/services.sh up` (or run everything with `dev/test.sh`)";
+pub const START_SERVICES: &str = "start them with `dev/services.sh up` (or run everything with `dev/test.sh`)";
 
 pub fn opensearch_url() -> String {
-    std::env::var("FIRESIGHT_TEST_OPENSEARCH_URL")
-        .unwrap_or_else(|_| "http://127.0.0.1:9201".to_owned())
+    std::env::var("FIRESIGHT_TEST_OPENSEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9201".to_owned())
 }
 
 pub fn postgres_url() -> String {
-    std::env::var("FIRESIGHT_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        "postgres://firesight:firesight@127.0.0.1:5432/firesight_test".to_owned()
-    })
+    std::env::var("FIRESIGHT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://firesight:firesight@127.0.0.1:5432/firesight_test".to_owned())
 }
 
 pub fn moto_url() -> String {
@@ -35,10 +32,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
 }
 
 /// Fails the test unless OpenSearch answers.
@@ -46,10 +40,7 @@ pub async fn require_opensearch() -> String {
     let url = opensearch_url();
     match http().get(&url).send().await {
         Ok(r) if r.status().is_success() => url,
-        Ok(r) => panic!(
-            "OpenSearch at {url} answered {}; {START_SERVICES}",
-            r.status()
-        ),
+        Ok(r) => panic!("OpenSearch at {url} answered {}; {START_SERVICES}", r.status()),
         Err(e) => panic!("OpenSearch is not reachable at {url} ({e}); {START_SERVICES}"),
     }
 }
@@ -66,20 +57,14 @@ pub async fn require_moto() -> String {
 /// Creates a fresh schema on the test PostgreSQL and returns a URL whose connections use it.
 pub async fn postgres_schema_url() -> (String, String) {
     let base = postgres_url();
-    let pool = sqlx::PgPool::connect(&base).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is not reachable at {base} ({e}); {START_SERVICES}")
-    });
-    let schema = unique("t_");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
+    let pool = sqlx::PgPool::connect(&base)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {base} ({e}); {START_SERVICES}"));
+    let schema = unique("t_");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&pool).await.unwrap();
     pool.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
-    (
-        format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-        schema,
-    )
+    (format!("{base}{sep}options=-c%20search_path%3D{schema}"), schema)
 }
 
 pub struct TestApp {
@@ -173,12 +158,7 @@ impl TestApp {
     pub async fn wait_ready(&self, timeout: Duration) -> serde_json::Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let r = self
-                .client
-                .get(self.url("/health/ready"))
-                .send()
-                .await
-                .unwrap();
+            let r = self.client.get(self.url("/health/ready")).send().await.unwrap();
             let ok = r.status().is_success();
             let body: serde_json::Value = r.json().await.unwrap();
             if ok || tokio::time::Instant::now() > deadline {

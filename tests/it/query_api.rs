@@ -27,7 +27,12 @@ async fn get_json(app: &TestApp, path: &str) -> Value {
 }
 
 fn buckets(v: &Value) -> Vec<(String, u64)> {
-    v["buckets"].as_array().unwrap().iter().map(|b| (b["key"].as_str().unwrap().to_owned(), b["count"].as_u64().unwrap())).collect()
+    v["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["key"].as_str().unwrap().to_owned(), b["count"].as_u64().unwrap()))
+        .collect()
 }
 
 #[tokio::test]
@@ -79,7 +84,10 @@ async fn filters_narrow_every_count_exactly() {
         ("path_prefix=/blog/", count(&|l| l.path.starts_with("/blog/"))),
         ("client_ip=66.249.73.0/24", count(&|l| l.ip.starts_with("66.249.73."))),
         ("client_ip=83.149.9.216", count(&|l| l.ip == "83.149.9.216")),
-        ("status=200&country=US&method=GET", count(&|l| l.status == 200 && l.country.as_deref() == Some("US") && l.method == "GET")),
+        (
+            "status=200&country=US&method=GET",
+            count(&|l| l.status == 200 && l.country.as_deref() == Some("US") && l.method == "GET"),
+        ),
     ];
     for (filter, expected) in cases {
         assert!(expected > 0, "{filter} should match something");
@@ -174,14 +182,20 @@ async fn comparison_with_the_previous_period() {
     let (app, data) = app().await;
     // 18 May against 17 May.
     let day = |d: u32| data.lines.iter().filter(|l| l.time.format("%d").to_string() == format!("{d}")).count() as u64;
-    let s = get_json(&app, "/v1/stats/summary?from=2015-05-18T00:00:00Z&to=2015-05-19T00:00:00Z&compare=previous_period").await;
+    let s =
+        get_json(&app, "/v1/stats/summary?from=2015-05-18T00:00:00Z&to=2015-05-19T00:00:00Z&compare=previous_period")
+            .await;
     assert_eq!(s["requests"], day(18));
     assert_eq!(s["previous"]["requests"], day(17));
     assert_eq!(s["previous"]["from"], "2015-05-17T00:00:00Z");
     let change = s["change"]["requests"].as_f64().unwrap();
     let expected = (day(18) as f64 - day(17) as f64) / day(17) as f64;
     assert!((change - expected).abs() < 1e-3, "{change} vs {expected}");
-    let t = get_json(&app, "/v1/stats/top/status?from=2015-05-18T00:00:00Z&to=2015-05-19T00:00:00Z&compare=previous_period").await;
+    let t = get_json(
+        &app,
+        "/v1/stats/top/status?from=2015-05-18T00:00:00Z&to=2015-05-19T00:00:00Z&compare=previous_period",
+    )
+    .await;
     assert_eq!(t["previous"]["total"], day(17));
     let ok_17 = data.lines.iter().filter(|l| l.status == 200 && l.time.format("%d").to_string() == "17").count();
     assert_eq!(t["buckets"][0]["key"], "200");
@@ -229,8 +243,14 @@ async fn pagination_and_export_return_every_document_once() {
     let ids: HashSet<&str> = rows.map(|r| r.split(',').next().unwrap()).collect();
     assert_eq!(ids.len(), 9_999);
 
-    let nd = app.client.get(app.url(&format!("/v1/logs/export?{RANGE}&status=404"))).bearer_auth(API_KEY)
-        .header("accept", "application/x-ndjson").send().await.unwrap();
+    let nd = app
+        .client
+        .get(app.url(&format!("/v1/logs/export?{RANGE}&status=404")))
+        .bearer_auth(API_KEY)
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(nd.headers()["content-type"], "application/x-ndjson");
     let text = nd.text().await.unwrap();
     let docs: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -255,7 +275,11 @@ fn metric(text: &str, name: &str) -> u64 {
 #[tokio::test]
 async fn the_cache_answers_repeats_coalesces_misses_and_expires() {
     let os = harness::require_opensearch().await;
-    let app = TestApp::builder().set("QUERY__CACHE_TTL_CLOSED_SECS", "2").set("QUERY__CACHE_TTL_LIVE_SECS", "2").spawn().await;
+    let app = TestApp::builder()
+        .set("QUERY__CACHE_TTL_CLOSED_SECS", "2")
+        .set("QUERY__CACHE_TTL_LIVE_SECS", "2")
+        .spawn()
+        .await;
     assert_eq!(app.wait_ready(Duration::from_secs(60)).await["status"], "ready");
     let client = crate::firehose_client::FirehoseClient::new(&app.base);
     let lines = harness::real_log_lines();
@@ -280,8 +304,14 @@ async fn the_cache_answers_repeats_coalesces_misses_and_expires() {
         assert_eq!(t.await.unwrap()["requests"], 100);
     }
     let after = metrics(&app).await;
-    assert_eq!(metric(&after, "firesight_query_cache_misses_total") - metric(&before, "firesight_query_cache_misses_total"), 1);
-    assert_eq!(metric(&after, "firesight_query_cache_hits_total") - metric(&before, "firesight_query_cache_hits_total"), 15);
+    assert_eq!(
+        metric(&after, "firesight_query_cache_misses_total") - metric(&before, "firesight_query_cache_misses_total"),
+        1
+    );
+    assert_eq!(
+        metric(&after, "firesight_query_cache_hits_total") - metric(&before, "firesight_query_cache_hits_total"),
+        15
+    );
 
     // A repeat is a hit with validators; If-None-Match gets 304.
     let r = app.get(&path).send().await.unwrap();
@@ -337,8 +367,15 @@ async fn every_bad_parameter_is_a_problem_naming_it() {
         assert_eq!(p["field"], field, "{path}: {p}");
         assert!(p["detail"].as_str().unwrap().contains(hint), "{path}: {p}");
     }
-    for path in ["/v1/logs", "/v1/logs/export", "/v1/stats/top/country", "/v1/stats/timeline", "/v1/stats/summary",
-        "/v1/stats/visit-times", "/v1/stats/geo"] {
+    for path in [
+        "/v1/logs",
+        "/v1/logs/export",
+        "/v1/stats/top/country",
+        "/v1/stats/timeline",
+        "/v1/stats/summary",
+        "/v1/stats/visit-times",
+        "/v1/stats/geo",
+    ] {
         let r = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
     }
