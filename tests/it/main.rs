@@ -2,9 +2,9 @@
 //! against the real local services that `dev/services.sh up` starts.
 
 mod dataset;
-mod foundation;
 mod firehose;
 mod firehose_client;
+mod foundation;
 mod harness;
 mod query_api;
 mod store_queries;
