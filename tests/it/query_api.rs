@@ -276,8 +276,8 @@ fn metric(text: &str, name: &str) -> u64 {
 async fn the_cache_answers_repeats_coalesces_misses_and_expires() {
     let os = harness::require_opensearch().await;
     let app = TestApp::builder()
-        .set("QUERY__CACHE_TTL_CLOSED_SECS", "2")
-        .set("QUERY__CACHE_TTL_LIVE_SECS", "2")
+        .set("QUERY__CACHE_TTL_CLOSED_SECS", "10")
+        .set("QUERY__CACHE_TTL_LIVE_SECS", "10")
         .spawn()
         .await;
     assert_eq!(app.wait_ready(Duration::from_secs(60)).await["status"], "ready");
@@ -320,12 +320,13 @@ async fn the_cache_answers_repeats_coalesces_misses_and_expires() {
     let r = app.get(&path).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(r.status(), 304);
 
-    // New data: invisible while the entry is fresh, visible after its TTL.
+    // New data: invisible while the entry is fresh, visible after its TTL (10 s: room for the delivery
+    // and refresh below on a slow machine).
     let more: Vec<Vec<u8>> = lines[100..150].iter().map(|l| l.as_bytes().to_vec()).collect();
     assert_eq!(client.deliver("cache-2", &more).await.status, 200);
     firesight_refresh(&os, &app.index_prefix).await;
     assert_eq!(get_json(&app, &path).await["requests"], 100);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
     let fresh = app.get(&path).send().await.unwrap();
     assert_ne!(fresh.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(fresh.json::<Value>().await.unwrap()["requests"], 150);
