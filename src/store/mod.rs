@@ -5,6 +5,7 @@
 //!
 //! Callers hold an `Arc<dyn LogStore>` and never see which backend answers.
 
+pub mod embedded;
 pub mod opensearch;
 
 use std::sync::Arc;

@@ -1,0 +1,261 @@
+//! Embedded store benchmarks on a fixed data set: the real 10,000-line log (tests/fixtures), parsed and
+//! enriched once (GeoLite2-City 2019 from `dev/fixtures.sh`), replicated to N documents with distinct
+//! ids and the same timestamps (four days, about N/4 documents per day partition), written day by day
+//! (each day's lines over and over).
+//!
+//! `cargo bench --bench embedded -- [DOCS] [BATCH] [ingest]` (defaults 1,000,000 and 10,000; `ingest`
+//! stops after the ingest):
+//! - ingest: `EmbeddedStore::index` of the already-parsed documents in batches of BATCH (one commit
+//!   each) into a fresh store in a temporary directory; documents/s;
+//! - dashboard: the five panels (summary, 1 h timeline, top 10 countries, browsers, paths) over the
+//!   whole range, uncached, one after the other and as five concurrent requests on a two-worker runtime;
+//!   right after ingest, then after the store is closed (background merges finished) and reopened.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use firesight::enrich::{Enricher, GeoIp, UserAgentParser};
+use firesight::ingest::{SourceLine, ids, prepare};
+use firesight::query::model::{Dimension, Filters, Query, Split, TimeRange, TimelineRequest, TopRequest};
+use firesight::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use firesight::store::{IndexDoc, ItemOutcome, LogStore};
+
+fn real_log() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/access_logs/elastic_examples_apache_logs.log");
+    String::from_utf8_lossy(&std::fs::read(path).unwrap()).lines().map(str::to_owned).collect()
+}
+
+fn geolite() -> PathBuf {
+    let path = std::env::var_os("FIRESIGHT_TEST_GEOLITE2_CITY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.dev/fixtures/GeoLite2-City.mmdb")));
+    assert!(path.is_file(), "run dev/fixtures.sh first ({} missing)", path.display());
+    path
+}
+
+/// `n` documents: the parsed log replicated (each copy its own ids), day by day.
+fn documents(n: usize) -> Vec<IndexDoc> {
+    let enricher = Enricher::new(Some(GeoIp::open(&geolite(), None).unwrap()), UserAgentParser::new().unwrap());
+    let lines = real_log()
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| SourceLine {
+            id: ids::backfill_id(b"bench-embedded", i as u64),
+            text,
+            fallback_time: None,
+            firehose: None,
+            reject: None,
+        })
+        .collect();
+    let log = prepare(lines, &enricher, "bench", chrono::Utc::now()).docs;
+    // Day after day, as a live stream or a backfill delivers them (each batch writes one day); within a
+    // day, the day's lines again and again, so that neighbouring documents differ as in a real log.
+    let mut by_day: std::collections::BTreeMap<chrono::NaiveDate, Vec<&IndexDoc>> = Default::default();
+    for d in &log {
+        by_day.entry(d.doc.timestamp.date_naive()).or_default().push(d);
+    }
+    let copies = n.div_ceil(log.len());
+    let mut out = Vec::with_capacity(n);
+    for day in by_day.values() {
+        for _ in 0..copies {
+            for d in day {
+                out.push(IndexDoc {
+                    id: ids::backfill_id(b"bench-embedded-copy", out.len() as u64),
+                    doc: d.doc.clone(),
+                });
+            }
+        }
+    }
+    // Exactly n: the last day gives up the surplus.
+    out.truncate(n);
+    out
+}
+
+fn query() -> Query {
+    Query {
+        range: TimeRange { from: "2015-05-17T00:00:00Z".parse().unwrap(), to: "2015-05-21T00:00:00Z".parse().unwrap() },
+        filters: Filters::default(),
+    }
+}
+
+/// The five panels, one after the other.
+async fn dashboard(store: &EmbeddedStore, split: Split) -> u64 {
+    let q = query();
+    let summary = store.summary(&q).await.unwrap();
+    let timeline = store.timeline(&TimelineRequest { query: q.clone(), interval_secs: 3600, split }).await.unwrap();
+    let mut n = summary.requests + timeline.buckets.len() as u64;
+    for dimension in [Dimension::Country, Dimension::Browser, Dimension::Path] {
+        n += store.top(&TopRequest { query: q.clone(), dimension, limit: 10 }).await.unwrap().total;
+    }
+    n
+}
+
+/// The five panels as five concurrent requests.
+async fn dashboard_concurrent(store: &Arc<EmbeddedStore>, split: Split) -> u64 {
+    let q = query();
+    let mut tasks = Vec::new();
+    {
+        let (store, q) = (store.clone(), q.clone());
+        tasks.push(tokio::spawn(async move { store.summary(&q).await.unwrap().requests }));
+    }
+    {
+        let (store, q) = (store.clone(), q.clone());
+        tasks.push(tokio::spawn(async move {
+            let request = TimelineRequest { query: q, interval_secs: 3600, split };
+            store.timeline(&request).await.unwrap().buckets.len() as u64
+        }));
+    }
+    for dimension in [Dimension::Country, Dimension::Browser, Dimension::Path] {
+        let (store, q) = (store.clone(), q.clone());
+        tasks.push(tokio::spawn(async move {
+            store.top(&TopRequest { query: q, dimension, limit: 10 }).await.unwrap().total
+        }));
+    }
+    let mut n = 0;
+    for t in tasks {
+        n += t.await.unwrap();
+    }
+    n
+}
+
+fn stats(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "median {:.1} ms, min {:.1} ms, p90 {:.1} ms ({} runs)",
+        ms(samples[samples.len() / 2]),
+        ms(samples[0]),
+        ms(samples[samples.len() * 9 / 10]),
+        samples.len()
+    )
+}
+
+async fn measure_dashboards(store: &Arc<EmbeddedStore>, label: &str) {
+    for (name, split) in [("no split", Split::None), ("status-class split", Split::StatusClass)] {
+        // Per panel, sequential.
+        let q = query();
+        let mut per_panel: Vec<(&str, Vec<Duration>)> = vec![
+            ("summary", Vec::new()),
+            ("timeline", Vec::new()),
+            ("top country", Vec::new()),
+            ("top browser", Vec::new()),
+            ("top path", Vec::new()),
+        ];
+        let (mut sequential, mut concurrent) = (Vec::new(), Vec::new());
+        for run in 0..22 {
+            let warm = run < 2;
+            let t = Instant::now();
+            dashboard(store, split).await;
+            if !warm {
+                sequential.push(t.elapsed());
+            }
+            let t = Instant::now();
+            dashboard_concurrent(store, split).await;
+            if !warm {
+                concurrent.push(t.elapsed());
+            }
+            let t = Instant::now();
+            store.summary(&q).await.unwrap();
+            per_panel[0].1.push(t.elapsed());
+            let t = Instant::now();
+            store.timeline(&TimelineRequest { query: q.clone(), interval_secs: 3600, split }).await.unwrap();
+            per_panel[1].1.push(t.elapsed());
+            for (i, dimension) in [Dimension::Country, Dimension::Browser, Dimension::Path].into_iter().enumerate() {
+                let t = Instant::now();
+                store.top(&TopRequest { query: q.clone(), dimension, limit: 10 }).await.unwrap();
+                per_panel[2 + i].1.push(t.elapsed());
+            }
+        }
+        println!("dashboard {label}, timeline {name}:");
+        println!("  five panels one after the other: {}", stats(sequential));
+        println!("  five panels concurrently:        {}", stats(concurrent));
+        for (panel, samples) in per_panel {
+            println!("    {panel:<12} {}", stats(samples));
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let batch: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let docs = documents(n);
+        let dir = tempfile::tempdir().unwrap();
+        let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
+        let options = EmbeddedOptions {
+            writer_threads: env("BENCH_WRITER_THREADS").unwrap_or(EmbeddedOptions::default().writer_threads),
+            ..EmbeddedOptions::default()
+        };
+        println!("{options:?}");
+        let store = EmbeddedStore::open(dir.path(), options).unwrap();
+        let started = Instant::now();
+        for chunk in docs.chunks(batch) {
+            let outcomes = store.index(chunk).await.unwrap();
+            assert!(outcomes.iter().all(|o| *o == ItemOutcome::Created));
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "ingest: {n} documents in batches of {batch} (one commit each) in {:.2} s = {:.0} docs/s",
+            elapsed.as_secs_f64(),
+            n as f64 / elapsed.as_secs_f64()
+        );
+        drop(docs);
+        if args.get(2).is_some_and(|a| a == "ingest") {
+            return;
+        }
+        store.refresh().await.unwrap();
+        if let Some(panel) = args.get(2).filter(|a| a.as_str() != "ingest") {
+            // Profiling aid: one panel over and over.
+            let q = query();
+            let t = Instant::now();
+            let mut runs = 0;
+            while t.elapsed() < Duration::from_secs(10) {
+                match panel.as_str() {
+                    "summary" => drop(store.summary(&q).await.unwrap()),
+                    "timeline" => drop(
+                        store
+                            .timeline(&TimelineRequest { query: q.clone(), interval_secs: 3600, split: Split::None })
+                            .await
+                            .unwrap(),
+                    ),
+                    _ => drop(
+                        store
+                            .top(&TopRequest { query: q.clone(), dimension: Dimension::Path, limit: 10 })
+                            .await
+                            .unwrap(),
+                    ),
+                }
+                runs += 1;
+            }
+            println!("{panel}: {:.2} ms per run", t.elapsed().as_secs_f64() * 1000.0 / runs as f64);
+            return;
+        }
+        println!("segments per day right after ingest: {:?}", store.segment_counts());
+        let store = Arc::new(store);
+        measure_dashboards(&store, "right after ingest").await;
+
+        let store = Arc::into_inner(store).expect("no other reference");
+        let t = Instant::now();
+        store.close().unwrap();
+        println!("close (waiting for merges): {:.1} s", t.elapsed().as_secs_f64());
+        let store = Arc::new(EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap());
+        println!("segments per day after reopening: {:?}", store.segment_counts());
+        measure_dashboards(&store, "after reopening").await;
+        let size: u64 = walk(dir.path());
+        println!("on disk: {:.0} MB ({:.0} bytes/doc)", size as f64 / 1e6, size as f64 / n as f64);
+    });
+}
+
+fn walk(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() { walk(&e.path()) } else { meta.len() }
+        })
+        .sum()
+}

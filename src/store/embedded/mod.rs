@@ -1,0 +1,544 @@
+//! The embedded log store: firesight on one machine, no cluster. A second adapter of [`LogStore`] on
+//! tantivy, answering every read of [`crate::query::model`] as the OpenSearch adapter does.
+//!
+//! Layout under the data directory:
+//! - `logs/YYYY-MM-DD/`: one tantivy index per UTC day (documents routed by their own timestamp), so
+//!   retention drops whole directories ([`EmbeddedStore::drop_days_before`]) and a query opens only the
+//!   days its range overlaps;
+//! - `deadletter.jsonl`: the dead letters, appended and fsynced ([`deadletter`]).
+//!
+//! **Writes** go through one mutex: [`LogStore::index`] adds a batch to the writers of the days it
+//! touches and returns only after each of them has committed (tantivy fsyncs the segment files and
+//! swaps `meta.json` atomically), so an acknowledged document survives a crash. At most
+//! [`EmbeddedOptions::max_open_writers`] day writers stay open (least recently used closed first).
+//!
+//! **Deduplication**: a document whose id exists is a [`ItemOutcome::Duplicate`], never written twice.
+//! Each open day writer holds the 64-bit hashes of its day's ids, loaded from the id column's terms
+//! when the writer opens (so it survives restarts) and kept up to date on commit. A hash miss is a
+//! new id; a hit (a replay, or a rare collision) is confirmed on the index itself. Replays carry the
+//! same document, hence the same timestamp and day.
+//!
+//! **Reads** ([`scan`], [`aggs`], [`search`]) are columnar: aggregations read fast fields of the
+//! matching documents once per segment and never load stored documents; searches load only the page.
+
+mod aggs;
+mod deadletter;
+mod filters;
+mod scan;
+mod schema;
+mod search;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use tantivy::indexer::IndexWriterOptions;
+use tantivy::schema::Schema;
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
+
+use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
+use crate::query::model::{
+    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
+    TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+};
+use deadletter::DeadLetterLog;
+use scan::{Identity, hash_bytes};
+use schema::{Fields, StandardTokenizer};
+
+const DAY_MS: i64 = 86_400_000;
+const LOGS_DIR: &str = "logs";
+const DEAD_LETTER_FILE: &str = "deadletter.jsonl";
+/// Prefix of a day directory being deleted (renamed first, so a crash never leaves half an index).
+const TRASH_PREFIX: &str = ".trash-";
+/// tantivy's floor for one indexing thread's memory.
+const MIN_WRITER_MEMORY_PER_THREAD: usize = 15 << 20;
+
+/// Tuning of the embedded store.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// Indexing memory of one day writer, all its threads together; a segment is flushed when full.
+    pub writer_memory_bytes: usize,
+    /// Indexing threads per day writer.
+    pub writer_threads: usize,
+    /// Day writers kept open at once (late documents for older days open theirs on demand).
+    pub max_open_writers: usize,
+    /// Threads one read request may use...
+    pub query_threads: usize,
+    /// ...when it reads at least this many documents.
+    pub parallel_min_docs: u64,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        EmbeddedOptions {
+            writer_memory_bytes: 256 << 20,
+            writer_threads: cores.clamp(1, 8),
+            max_open_writers: 4,
+            query_threads: cores.clamp(1, 16),
+            parallel_min_docs: 100_000,
+        }
+    }
+}
+
+/// One UTC day's index.
+pub struct Day {
+    pub date: NaiveDate,
+    /// `[start_ms, end_ms)`: the timestamps the day holds.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    index: Index,
+    reader: IndexReader,
+}
+
+struct DayWriter {
+    writer: IndexWriter,
+    /// Hashes of every id committed to the day.
+    ids: HashSet<u64, Identity>,
+    /// The day's reader may lag behind its last commit (a reload failed): reload before trusting it.
+    reader_stale: bool,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Writers {
+    open: HashMap<NaiveDate, DayWriter>,
+    tick: u64,
+}
+
+pub struct EmbeddedStore {
+    root: PathBuf,
+    schema: Schema,
+    fields: Fields,
+    options: EmbeddedOptions,
+    days: RwLock<BTreeMap<NaiveDate, Arc<Day>>>,
+    writers: Mutex<Writers>,
+    dead: Mutex<DeadLetterLog>,
+}
+
+pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+fn io_error(context: String, e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("{context}: {e}").into())
+}
+
+/// The UTC day of a timestamp, when it can name a directory (years 1 to 9999).
+fn day_of(t: &DateTime<Utc>) -> Option<NaiveDate> {
+    let day = t.date_naive();
+    (1..=9999).contains(&day.year()).then_some(day)
+}
+
+fn day_start_ms(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis()
+}
+
+/// The day holding epoch millisecond `ms`.
+fn day_of_ms(ms: i64) -> Option<NaiveDate> {
+    DateTime::from_timestamp_millis(ms).map(|t| t.date_naive())
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    fs::File::open(path).and_then(|d| d.sync_all()).map_err(|e| io_error(format!("sync {}", path.display()), e))
+}
+
+/// Runs blocking work without stalling the async runtime: in place on a multi-threaded runtime (its
+/// other tasks move to another worker), directly elsewhere.
+fn blocking<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store under `dir`: every day partition found, the dead-letter file.
+    pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
+        if options.writer_threads == 0 || options.max_open_writers == 0 || options.query_threads == 0 {
+            return Err(StoreError::BadRequest(
+                "writer_threads, max_open_writers and query_threads must be positive".into(),
+            ));
+        }
+        let logs = dir.join(LOGS_DIR);
+        fs::create_dir_all(&logs).map_err(|e| io_error(format!("create {}", logs.display()), e))?;
+        let (schema, fields) = schema::schema();
+        let mut days = BTreeMap::new();
+        let entries = fs::read_dir(&logs).map_err(|e| io_error(format!("read {}", logs.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(format!("read {}", logs.display()), e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with(TRASH_PREFIX) {
+                fs::remove_dir_all(&path).map_err(|e| io_error(format!("remove {}", path.display()), e))?;
+                continue;
+            }
+            let Ok(date) = NaiveDate::parse_from_str(&name, "%Y-%m-%d") else { continue };
+            if !path.join("meta.json").is_file() {
+                // Created but never committed (a crash right after creating it): nothing to keep.
+                fs::remove_dir_all(&path).map_err(|e| io_error(format!("remove {}", path.display()), e))?;
+                continue;
+            }
+            let index = Index::open_in_dir(&path).map_err(unavailable)?;
+            if index.schema() != schema {
+                return Err(StoreError::Protocol(
+                    format!("{} was written with another schema (another firesight version)", path.display()).into(),
+                ));
+            }
+            days.insert(date, Arc::new(Self::day(date, index)?));
+        }
+        let dead = DeadLetterLog::open(&dir.join(DEAD_LETTER_FILE))
+            .map_err(|e| io_error(format!("open {}", dir.join(DEAD_LETTER_FILE).display()), e))?;
+        Ok(EmbeddedStore {
+            root: dir.to_owned(),
+            schema,
+            fields,
+            options,
+            days: RwLock::new(days),
+            writers: Mutex::new(Writers::default()),
+            dead: Mutex::new(dead),
+        })
+    }
+
+    fn day(date: NaiveDate, index: Index) -> Result<Day, StoreError> {
+        index.tokenizers().register(schema::ANALYZER, TextAnalyzer::from(StandardTokenizer::default()));
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(unavailable)?;
+        let start_ms = day_start_ms(date);
+        Ok(Day { date, start_ms, end_ms: start_ms + DAY_MS, index, reader })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The days that have a partition, oldest first.
+    pub fn days(&self) -> Vec<NaiveDate> {
+        self.days.read().unwrap_or_else(|p| p.into_inner()).keys().copied().collect()
+    }
+
+    /// Searchable segments per day partition, oldest day first.
+    pub fn segment_counts(&self) -> Vec<(NaiveDate, usize)> {
+        let days = self.days.read().unwrap_or_else(|p| p.into_inner());
+        days.values().map(|d| (d.date, d.reader.searcher().segment_readers().len())).collect()
+    }
+
+    /// Every dead letter written so far, oldest first (`_id` included).
+    pub fn dead_letters(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let path = self.root.join(DEAD_LETTER_FILE);
+        DeadLetterLog::read_all(&path).map_err(|e| io_error(format!("read {}", path.display()), e))
+    }
+
+    /// The partitions whose day overlaps `[from_ms, to_ms)`, oldest first.
+    fn days_in(&self, from_ms: i64, to_ms: i64) -> Vec<Arc<Day>> {
+        if to_ms <= from_ms {
+            return Vec::new();
+        }
+        let (Some(first), Some(last)) = (day_of_ms(from_ms), day_of_ms(to_ms - 1)) else { return Vec::new() };
+        self.days.read().unwrap_or_else(|p| p.into_inner()).range(first..=last).map(|(_, d)| d.clone()).collect()
+    }
+
+    /// The partitions a query reads, with the query of each.
+    fn parts(&self, query: &Query) -> Result<Vec<scan::Part>, StoreError> {
+        let (from, to) = (filters::ceil_millis(query.range.from), filters::ceil_millis(query.range.to));
+        scan::parts(self.days_in(from, to), (from, to), &query.filters, &self.schema, &self.fields)
+    }
+
+    /// `(threads, min_docs)` for [`scan::fold_segments`].
+    fn threads(&self) -> (usize, u64) {
+        (self.options.query_threads, self.options.parallel_min_docs)
+    }
+
+    fn day_or_create(&self, date: NaiveDate) -> Result<Arc<Day>, StoreError> {
+        if let Some(day) = self.days.read().unwrap_or_else(|p| p.into_inner()).get(&date) {
+            return Ok(day.clone());
+        }
+        let mut days = self.days.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(day) = days.get(&date) {
+            return Ok(day.clone());
+        }
+        let logs = self.root.join(LOGS_DIR);
+        let path = logs.join(date.format("%Y-%m-%d").to_string());
+        fs::create_dir_all(&path).map_err(|e| io_error(format!("create {}", path.display()), e))?;
+        sync_dir(&logs)?;
+        let index = Index::builder().schema(self.schema.clone()).create_in_dir(&path).map_err(unavailable)?;
+        let day = Arc::new(Self::day(date, index)?);
+        days.insert(date, day.clone());
+        Ok(day)
+    }
+
+    fn lock_writers(&self) -> MutexGuard<'_, Writers> {
+        match self.writers.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                // A batch panicked half-way: drop what it added and was never committed.
+                let mut guard = poisoned.into_inner();
+                for w in guard.open.values_mut() {
+                    if w.writer.rollback().is_err() {
+                        w.reader_stale = true;
+                    }
+                }
+                self.writers.clear_poison();
+                guard
+            }
+        }
+    }
+
+    /// The open writer of `date`, opened (and its ids loaded) if needed; the least recently used
+    /// writer not in `keep` is closed first when too many are open.
+    fn day_writer<'w>(
+        &self,
+        writers: &'w mut Writers,
+        date: NaiveDate,
+        keep: &BTreeMap<NaiveDate, Vec<u64>>,
+    ) -> Result<&'w mut DayWriter, StoreError> {
+        let tick = writers.tick;
+        if !writers.open.contains_key(&date) {
+            let day = self.day_or_create(date)?;
+            while writers.open.len() >= self.options.max_open_writers {
+                let Some(oldest) = writers
+                    .open
+                    .iter()
+                    .filter(|(d, _)| !keep.contains_key(d))
+                    .min_by_key(|(_, w)| w.last_used)
+                    .map(|(d, _)| *d)
+                else {
+                    break;
+                };
+                let closing = writers.open.remove(&oldest).expect("present");
+                closing.writer.wait_merging_threads().map_err(unavailable)?;
+            }
+            let threads = self.options.writer_threads;
+            let per_thread = (self.options.writer_memory_bytes / threads).max(MIN_WRITER_MEMORY_PER_THREAD);
+            let options = IndexWriterOptions::builder()
+                .memory_budget_per_thread(per_thread)
+                .num_worker_threads(threads)
+                .num_merge_threads(1)
+                .build();
+            let writer = day.index.writer_with_options(options).map_err(unavailable)?;
+            let ids = self.committed_ids(&day)?;
+            writers.open.insert(date, DayWriter { writer, ids, reader_stale: false, last_used: tick });
+        }
+        let w = writers.open.get_mut(&date).expect("opened above");
+        w.last_used = tick;
+        Ok(w)
+    }
+
+    /// Hashes of every id in a day's index (the terms of its `id` columns).
+    fn committed_ids(&self, day: &Day) -> Result<HashSet<u64, Identity>, StoreError> {
+        day.reader.reload().map_err(unavailable)?;
+        let searcher = day.reader.searcher();
+        let mut ids = HashSet::with_capacity_and_hasher(searcher.num_docs() as usize, Identity::default());
+        for seg in searcher.segment_readers() {
+            let Some(column) = seg.fast_fields().str(schema::name::ID).map_err(unavailable)? else { continue };
+            let mut terms = column.dictionary().stream().map_err(unavailable)?;
+            while terms.advance() {
+                ids.insert(hash_bytes(terms.key()));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Whether `id` is committed in `day` (the confirmation of a hash hit).
+    fn committed(&self, day: &Day, writer: &mut DayWriter, id: &str) -> Result<bool, StoreError> {
+        if writer.reader_stale {
+            day.reader.reload().map_err(unavailable)?;
+            writer.reader_stale = false;
+        }
+        for seg in day.reader.searcher().segment_readers() {
+            let Some(column) = seg.fast_fields().str(schema::name::ID).map_err(unavailable)? else { continue };
+            if column.dictionary().term_ord(id).map_err(unavailable)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn index_blocking(&self, docs: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
+        let mut guard = self.lock_writers();
+        let writers = &mut *guard;
+        writers.tick += 1;
+        let mut outcomes = Vec::with_capacity(docs.len());
+        let mut in_batch: HashSet<&str> = HashSet::with_capacity(docs.len());
+        // Days written by this batch, with the id hashes to record once committed.
+        let mut touched: BTreeMap<NaiveDate, Vec<u64>> = BTreeMap::new();
+        let mut json = Vec::with_capacity(2048);
+        for item in docs {
+            match self.add_one(writers, &mut touched, &mut in_batch, &mut json, item) {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(e) => {
+                    Self::roll_back(writers, touched.keys());
+                    return Err(e);
+                }
+            }
+        }
+        let dates: Vec<NaiveDate> = touched.keys().copied().collect();
+        for (i, (date, hashes)) in touched.into_iter().enumerate() {
+            let w = writers.open.get_mut(&date).expect("touched days have open writers");
+            w.reader_stale = true;
+            if let Err(e) = w.writer.commit() {
+                Self::roll_back(writers, &dates[i..]);
+                return Err(unavailable(e));
+            }
+            w.ids.extend(hashes);
+            let day = self.day_or_create(date)?;
+            day.reader.reload().map_err(unavailable)?;
+            w.reader_stale = false;
+        }
+        Ok(outcomes)
+    }
+
+    /// Adds one document of a batch to its day's writer (uncommitted) unless its id exists.
+    fn add_one<'a>(
+        &self,
+        writers: &mut Writers,
+        touched: &mut BTreeMap<NaiveDate, Vec<u64>>,
+        in_batch: &mut HashSet<&'a str>,
+        json: &mut Vec<u8>,
+        item: &'a IndexDoc,
+    ) -> Result<ItemOutcome, StoreError> {
+        let Some(date) = day_of(&item.doc.timestamp) else {
+            return Ok(ItemOutcome::Rejected { status: 400, reason: "timestamp outside the years 1 to 9999".into() });
+        };
+        if !in_batch.insert(item.id.as_str()) {
+            return Ok(ItemOutcome::Duplicate);
+        }
+        let h = hash_bytes(item.id.as_bytes());
+        let w = self.day_writer(writers, date, touched)?;
+        if w.ids.contains(&h) {
+            let day = self.day_or_create(date)?;
+            if self.committed(&day, w, &item.id)? {
+                return Ok(ItemOutcome::Duplicate);
+            }
+        }
+        w.writer.add_document(schema::to_document(&self.fields, &item.id, &item.doc, json)).map_err(unavailable)?;
+        touched.entry(date).or_default().push(h);
+        Ok(ItemOutcome::Created)
+    }
+
+    /// Discards what the writers of `dates` hold uncommitted.
+    fn roll_back<'a>(writers: &mut Writers, dates: impl IntoIterator<Item = &'a NaiveDate>) {
+        for date in dates {
+            if let Some(w) = writers.open.get_mut(date)
+                && let Err(e) = w.writer.rollback()
+            {
+                tracing::warn!(error = %e, %date, "could not roll back a day writer; closing it");
+                writers.open.remove(date);
+            }
+        }
+    }
+
+    /// Deletes every day partition before `day` (retention). Returns the days dropped.
+    pub fn drop_days_before(&self, day: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {
+        let mut writers = self.lock_writers();
+        let dropped: Vec<NaiveDate> =
+            self.days.read().unwrap_or_else(|p| p.into_inner()).range(..day).map(|(d, _)| *d).collect();
+        let logs = self.root.join(LOGS_DIR);
+        for date in &dropped {
+            if let Some(w) = writers.open.remove(date) {
+                w.writer.wait_merging_threads().map_err(unavailable)?;
+            }
+            self.days.write().unwrap_or_else(|p| p.into_inner()).remove(date);
+            let name = date.format("%Y-%m-%d").to_string();
+            let trash = logs.join(format!("{TRASH_PREFIX}{name}"));
+            // Searches still running on the day keep its files open (and mapped) until they finish.
+            fs::rename(logs.join(&name), &trash).map_err(|e| io_error(format!("rename {name}"), e))?;
+            sync_dir(&logs)?;
+            fs::remove_dir_all(&trash).map_err(|e| io_error(format!("remove {}", trash.display()), e))?;
+        }
+        Ok(dropped)
+    }
+
+    /// Closes every writer after letting its background merges finish.
+    pub fn close(self) -> Result<(), StoreError> {
+        let mut writers = self.lock_writers();
+        for (_, w) in writers.open.drain() {
+            w.writer.wait_merging_threads().map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    fn status_now(&self) -> StoreStatus {
+        StoreStatus { kind: "embedded", version: Some(tantivy::version_string().to_owned()), schema_installed: true }
+    }
+}
+
+#[async_trait]
+impl LogStore for EmbeddedStore {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn prepare(&self) -> Result<StoreStatus, StoreError> {
+        Ok(self.status_now())
+    }
+
+    async fn status(&self) -> Result<StoreStatus, StoreError> {
+        let logs = self.root.join(LOGS_DIR);
+        if !logs.is_dir() {
+            return Err(StoreError::Unavailable(format!("{} is gone", logs.display()).into()));
+        }
+        Ok(self.status_now())
+    }
+
+    async fn index(&self, docs: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        blocking(|| self.index_blocking(docs))
+    }
+
+    async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        blocking(|| {
+            let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+            let path = dead.path().display().to_string();
+            dead.append(letters).map_err(|e| io_error(format!("append to {path}"), e))
+        })
+    }
+
+    async fn refresh(&self) -> Result<(), StoreError> {
+        blocking(|| {
+            let days: Vec<Arc<Day>> = self.days.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+            for day in days {
+                day.reader.reload().map_err(unavailable)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<SearchPage, StoreError> {
+        blocking(|| self.read_search(request))
+    }
+
+    async fn top(&self, request: &TopRequest) -> Result<TopResult, StoreError> {
+        blocking(|| self.read_top(request))
+    }
+
+    async fn timeline(&self, request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
+        blocking(|| self.read_timeline(request))
+    }
+
+    async fn summary(&self, query: &Query) -> Result<SummaryResult, StoreError> {
+        blocking(|| self.read_summary(query))
+    }
+
+    async fn visit_times(&self, request: &VisitTimesRequest) -> Result<VisitTimesResult, StoreError> {
+        blocking(|| self.read_visit_times(request))
+    }
+
+    async fn geo(&self, request: &GeoRequest) -> Result<GeoResult, StoreError> {
+        blocking(|| self.read_geo(request))
+    }
+}
