@@ -102,6 +102,7 @@ async fn run(n: usize) {
     let config = firesight::Config::from_pairs(&[
         ("LISTEN", "127.0.0.1:0".to_owned()),
         ("DATA_DIR", dir.path().display().to_string()),
+        ("STORE", "opensearch".to_owned()),
         ("OPENSEARCH__URL", os.clone()),
         ("OPENSEARCH__INDEX_PREFIX", prefix.clone()),
         ("OPENSEARCH__REPLICAS", "0".to_owned()),

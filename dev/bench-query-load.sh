@@ -18,7 +18,7 @@ cargo build --release --locked --bin firesight >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 data=$(mktemp -d)
 FIRESIGHT_LISTEN=127.0.0.1:$port FIRESIGHT_DATA_DIR=$data FIRESIGHT_API_KEYS=bench \
-FIRESIGHT_OPENSEARCH__URL=$FIRESIGHT_TEST_OPENSEARCH_URL FIRESIGHT_OPENSEARCH__INDEX_PREFIX=bench-query-$DOCS \
+FIRESIGHT_STORE=opensearch FIRESIGHT_OPENSEARCH__URL=$FIRESIGHT_TEST_OPENSEARCH_URL FIRESIGHT_OPENSEARCH__INDEX_PREFIX=bench-query-$DOCS \
 FIRESIGHT_LOG__LEVEL=warn target/release/firesight serve &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$data"' EXIT

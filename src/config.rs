@@ -23,14 +23,17 @@ pub const ENV_PREFIX: &str = "FIRESIGHT_";
 pub struct Config {
     /// Address the HTTP API listens on (`FIRESIGHT_LISTEN`).
     pub listen: SocketAddr,
-    /// Directory for local state: the SQLite database and, later, the embedded log store
-    /// (`FIRESIGHT_DATA_DIR`).
+    /// Directory for local state: the SQLite database and the embedded log store (`FIRESIGHT_DATA_DIR`).
     pub data_dir: PathBuf,
     /// State database URL (`FIRESIGHT_DATABASE_URL`). Unset means SQLite at `<data_dir>/firesight.db`;
     /// `postgres://...` selects PostgreSQL (required for several replicas).
     pub database_url: Option<Secret>,
-    /// Which log store holds the access logs (`FIRESIGHT_STORE`): `opensearch` or `embedded`.
+    /// Which log store holds the access logs (`FIRESIGHT_STORE`): `embedded` (the default, under the
+    /// data directory) or `opensearch`.
     pub store: StoreKind,
+    /// Load sample traffic (the bundled real access log, shifted to end now) when the store has nothing
+    /// from the last day (`FIRESIGHT_DEMO`; `firesight serve --demo`).
+    pub demo: bool,
     /// API keys accepted on `/v1` as `Authorization: Bearer <key>` (`FIRESIGHT_API_KEYS`,
     /// comma-separated). Kept only as SHA-256 digests once loaded.
     #[serde(deserialize_with = "de_secret_list")]
@@ -41,6 +44,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// OpenSearch log store settings (`FIRESIGHT_OPENSEARCH__*`).
     pub opensearch: OpenSearchConfig,
+    /// Embedded log store settings (`FIRESIGHT_EMBEDDED__*`).
+    pub embedded: EmbeddedConfig,
     /// CloudWatch Logs settings (`FIRESIGHT_CLOUDWATCH__*`).
     pub cloudwatch: CloudWatchConfig,
     /// Firehose HTTP endpoint settings (`FIRESIGHT_FIREHOSE__*`).
@@ -59,11 +64,13 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./firesight-data"),
             database_url: None,
-            store: StoreKind::OpenSearch,
+            store: StoreKind::Embedded,
+            demo: false,
             api_keys: Vec::new(),
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             opensearch: OpenSearchConfig::default(),
+            embedded: EmbeddedConfig::default(),
             cloudwatch: CloudWatchConfig::default(),
             firehose: FirehoseConfig::default(),
             geoip: GeoIpConfig::default(),
@@ -263,6 +270,24 @@ pub struct GeoIpConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct EmbeddedConfig {
+    /// Days of access logs kept, counted in whole UTC days back from today; older days are dropped
+    /// in the background (`FIRESIGHT_EMBEDDED__RETENTION_DAYS`). 0 keeps everything (backfills of old
+    /// logs stay).
+    pub retention_days: u32,
+    /// Indexing memory of one day's writer in MiB; a segment is written when it fills
+    /// (`FIRESIGHT_EMBEDDED__WRITER_MEMORY_MB`).
+    pub writer_memory_mb: u32,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self { retention_days: 0, writer_memory_mb: 256 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct QueryConfig {
     /// Longest time range a query may cover, in days (`FIRESIGHT_QUERY__MAX_RANGE_DAYS`).
     pub max_range_days: u32,
@@ -421,10 +446,10 @@ impl Config {
                 });
             }
         }
-        if self.store == StoreKind::Embedded {
+        if !(16..=16_384).contains(&self.embedded.writer_memory_mb) {
             return Err(ConfigError::Invalid {
-                field: "store",
-                reason: "the embedded store is not available in this build yet; use `opensearch`".to_owned(),
+                field: "embedded.writer_memory_mb",
+                reason: "must be 16..=16384".to_owned(),
             });
         }
         let os_url = url::Url::parse(&self.opensearch.url)
@@ -528,6 +553,7 @@ mod tests {
         let config = Config::from_pairs::<&str, &str>(&[]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.data_dir, PathBuf::from("./firesight-data"));
+        assert_eq!(config.store, StoreKind::Embedded);
         assert!(config.database_url().starts_with("sqlite://"));
         assert!(config.api_keys.is_empty());
     }

@@ -16,6 +16,7 @@
 pub mod app;
 pub mod cloudwatch;
 pub mod config;
+pub mod demo;
 pub mod document;
 pub mod enrich;
 pub mod firehose;
@@ -49,6 +50,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 
     let mut workers = JoinSet::new();
     workers.spawn(store_preparer(app.clone(), shutdown.child_token()));
+    if app.config.demo {
+        workers.spawn(demo_loader(app.clone(), shutdown.child_token()));
+    }
+    if app.config.store == config::StoreKind::Embedded && app.config.embedded.retention_days > 0 {
+        workers.spawn(retention(app.clone(), shutdown.child_token()));
+    }
 
     let router = http::router(app.clone());
     let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -74,11 +81,85 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 fn announce(config: &Config, listener: &TcpListener) {
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(%addr, store = config.store.as_str(), data_dir = %config.data_dir.display(), "firesight starting");
+    if config.store == config::StoreKind::Embedded {
+        let data_dir = std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+        tracing::info!(
+            "access logs and state live in {} (embedded store and SQLite, one machine); for scale and several \
+             replicas set FIRESIGHT_STORE=opensearch and FIRESIGHT_DATABASE_URL=postgres://...",
+            data_dir.display()
+        );
+    }
     if config.auth.disabled {
         tracing::warn!("API keys are disabled (auth.disabled = true): anyone who can reach {addr} can read the logs");
     } else if config.api_keys.is_empty() {
         tracing::warn!("no API keys configured: every /v1 request will be refused; set FIRESIGHT_API_KEYS");
     }
+}
+
+/// Loads the demo sample once the store answers (`serve --demo`), then stops.
+async fn demo_loader(app: App, shutdown: CancellationToken) {
+    let pacing = worker::Pacing {
+        idle: Duration::ZERO,
+        backoff_base: Duration::from_millis(500),
+        backoff_cap: Duration::from_secs(10),
+    };
+    // Stops the loop after the first success, or with the service.
+    let done = shutdown.child_token();
+    worker::run("demo_loader", pacing, done.clone(), || {
+        let app = app.clone();
+        let done = done.clone();
+        async move {
+            match demo::load(&app.ingestor, chrono::Utc::now()).await {
+                Ok(demo::DemoLoad::Skipped { recent_requests }) => {
+                    tracing::info!(recent_requests, "demo: the store already has traffic from the last 24 hours");
+                }
+                Ok(demo::DemoLoad::Loaded { indexed, duplicates, dead_lettered, ends }) => tracing::info!(
+                    indexed,
+                    duplicates,
+                    dead_lettered,
+                    %ends,
+                    "demo: loaded {} shifted to end now",
+                    demo::SAMPLE_ORIGIN
+                ),
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "demo: could not load the sample yet; retrying");
+                    return worker::Outcome::Failed;
+                }
+            }
+            done.cancel();
+            worker::Outcome::CaughtUp
+        }
+    })
+    .await;
+}
+
+/// Drops the embedded store's days older than `embedded.retention_days`, hourly.
+async fn retention(app: App, shutdown: CancellationToken) {
+    let days = app.config.embedded.retention_days;
+    let pacing = worker::Pacing {
+        idle: Duration::from_secs(3600),
+        backoff_base: Duration::from_secs(5),
+        backoff_cap: Duration::from_secs(300),
+    };
+    worker::run("retention", pacing, shutdown, || {
+        let store = app.store.clone();
+        async move {
+            let keep_from = chrono::Utc::now().date_naive() - chrono::TimeDelta::days(i64::from(days) - 1);
+            match store.drop_days_before(keep_from).await {
+                Ok(dropped) => {
+                    if !dropped.is_empty() {
+                        tracing::info!(?dropped, retention_days = days, "retention: dropped old days");
+                    }
+                    worker::Outcome::CaughtUp
+                }
+                Err(e) => {
+                    tracing::warn!(error = telemetry::chain(&e), "retention failed; retrying");
+                    worker::Outcome::Failed
+                }
+            }
+        }
+    })
+    .await;
 }
 
 /// Keeps the log store's schema installed: retries with backoff while the backend is down, then

@@ -32,6 +32,10 @@ enum Command {
         /// Listen address; overrides FIRESIGHT_LISTEN and the file.
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
+        /// Load sample traffic (a real 10,000-line access log, shifted to end now) when the store has
+        /// nothing from the last 24 hours. Without API keys configured, prints a key for this run.
+        #[arg(long)]
+        demo: bool,
     },
     /// Apply the state-database migrations and exit (they also run at every start).
     Migrate,
@@ -67,11 +71,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Serve { listen: Some(addr) } = &cli.command {
-        config.listen = *addr;
+    if let Command::Serve { listen, demo } = &cli.command {
+        if let Some(addr) = listen {
+            config.listen = *addr;
+        }
+        config.demo |= *demo;
         if let Err(e) = config.validate() {
             eprintln!("firesight: {e}");
             return ExitCode::from(2);
+        }
+        if config.demo && config.api_keys.is_empty() && !config.auth.disabled {
+            // A newcomer's first run: a key for this run only, shown once on the terminal (never logged).
+            let key = format!("demo-{}", uuid::Uuid::new_v4().simple());
+            println!("firesight demo: API key for this run: {key}");
+            println!(
+                "  curl -H 'Authorization: Bearer {key}' 'http://{}/v1/stats/summary?from=now-24h'",
+                config.listen
+            );
+            println!("  Swagger UI: http://{}/docs/ (Authorize with the key)", config.listen);
+            config.api_keys.push(firesight::config::Secret::new(key));
         }
     }
     if let Command::CheckConfig = cli.command {

@@ -1,7 +1,8 @@
 //! The log store port: where parsed, enriched access-log documents are written (write path) and where
 //! queries read them back (read path). One trait, one adapter per backend:
 //! - [`opensearch`]: OpenSearch 2.x, daily indices `<prefix>-YYYY.MM.DD` with the canonical mapping;
-//! - the embedded single-machine store plugs in here as a second adapter.
+//! - [`embedded`]: tantivy under the data directory, one index per UTC day (the default: one machine,
+//!   nothing to install).
 //!
 //! Callers hold an `Arc<dyn LogStore>` and never see which backend answers.
 
@@ -10,6 +11,7 @@ pub mod opensearch;
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use async_trait::async_trait;
 use serde::Serialize;
 
@@ -85,6 +87,11 @@ pub trait LogStore: Send + Sync + 'static {
 
     /// Makes everything written so far visible to searches (tests and backfill summaries).
     async fn refresh(&self) -> Result<(), StoreError>;
+
+    /// Deletes every document of the UTC days before `day` (retention). Returns the days dropped.
+    async fn drop_days_before(&self, _day: chrono::NaiveDate) -> Result<Vec<chrono::NaiveDate>, StoreError> {
+        Err(StoreError::Unsupported("retention"))
+    }
 
     // Read path. Each call answers one request of `query::model` exactly as documented there; the
     // defaults let an adapter grow its read side one call at a time.
@@ -167,6 +174,15 @@ pub struct DeadLetter {
 pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
     match config.store {
         StoreKind::OpenSearch => Ok(Arc::new(opensearch::OpenSearchStore::new(&config.opensearch)?)),
-        StoreKind::Embedded => anyhow::bail!("the embedded store is not available in this build"),
+        StoreKind::Embedded => {
+            let options = embedded::EmbeddedOptions {
+                writer_memory_bytes: config.embedded.writer_memory_mb as usize * 1024 * 1024,
+                ..embedded::EmbeddedOptions::default()
+            };
+            let store = embedded::EmbeddedStore::open(&config.data_dir, options)
+                .map_err(|e| anyhow::anyhow!(crate::telemetry::chain(&e)))
+                .with_context(|| format!("opening the embedded log store in {}", config.data_dir.display()))?;
+            Ok(Arc::new(store))
+        }
     }
 }

@@ -162,7 +162,7 @@ async fn the_embedded_store_answers_like_opensearch_on_the_real_log() {
     let first_day = NaiveDate::from_ymd_opt(2015, 5, 17).unwrap();
     let on_first_day = docs.iter().filter(|d| d.doc.timestamp.date_naive() == first_day).count() as u64;
     assert!(on_first_day > 0);
-    let dropped = embedded.drop_days_before(first_day.succ_opt().unwrap()).unwrap();
+    let dropped = embedded.drop_days(first_day.succ_opt().unwrap()).unwrap();
     assert_eq!(dropped, [first_day]);
     assert!(!dir.path().join("logs/2015-05-17").exists());
     assert_eq!(total(&embedded).await, docs.len() as u64 - on_first_day);

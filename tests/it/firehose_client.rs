@@ -46,12 +46,8 @@ impl FirehoseClient {
             .unwrap()
     }
 
-    pub async fn deliver(&self, request_id: &str, records: &[Vec<u8>]) -> Reply {
-        self.send_raw(request_id, Self::body(request_id, records), |_| {}).await
-    }
-
-    /// Sends `json` as the body (gzipped when configured), letting the caller alter the request.
-    pub async fn send_raw(&self, request_id: &str, json: Vec<u8>, alter: impl FnOnce(&mut HeaderMap)) -> Reply {
+    /// The headers and (possibly gzipped) body Firehose sends for `json`.
+    fn request(&self, request_id: &str, json: Vec<u8>) -> (HeaderMap, Vec<u8>) {
         let mut headers = HeaderMap::new();
         let mut set = |name: &'static str, value: &str| {
             headers.insert(name, HeaderValue::from_str(value).unwrap());
@@ -70,6 +66,26 @@ impl FirehoseClient {
         } else {
             json
         };
+        (headers, body)
+    }
+
+    /// Sends a delivery body; `None` when no answer came (the connection failed or was reset), which
+    /// Firehose treats as a failed attempt.
+    pub async fn try_send(&self, request_id: &str, json: Vec<u8>) -> Option<u16> {
+        let (headers, body) = self.request(request_id, json);
+        let response = self.http.post(&self.url).headers(headers).body(body).send().await.ok()?;
+        let status = response.status().as_u16();
+        response.bytes().await.ok()?;
+        Some(status)
+    }
+
+    pub async fn deliver(&self, request_id: &str, records: &[Vec<u8>]) -> Reply {
+        self.send_raw(request_id, Self::body(request_id, records), |_| {}).await
+    }
+
+    /// Sends `json` as the body (gzipped when configured), letting the caller alter the request.
+    pub async fn send_raw(&self, request_id: &str, json: Vec<u8>, alter: impl FnOnce(&mut HeaderMap)) -> Reply {
+        let (mut headers, body) = self.request(request_id, json);
         alter(&mut headers);
         let response =
             self.http.post(&self.url).headers(headers).body(body).send().await.expect("the endpoint answers");

@@ -94,6 +94,7 @@ impl TestAppBuilder {
             ("LISTEN".into(), "127.0.0.1:0".into()),
             ("DATA_DIR".into(), data_dir.path().display().to_string()),
             ("API_KEYS".into(), API_KEY.into()),
+            ("STORE".into(), "opensearch".into()),
             ("FIREHOSE__ACCESS_KEYS".into(), format!("old-rotated-key,{}", crate::firehose_client::ACCESS_KEY)),
             ("OPENSEARCH__URL".into(), opensearch_url()),
             ("OPENSEARCH__INDEX_PREFIX".into(), index_prefix.clone()),

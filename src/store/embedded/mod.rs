@@ -3,7 +3,7 @@
 //!
 //! Layout under the data directory:
 //! - `logs/YYYY-MM-DD/`: one tantivy index per UTC day (documents routed by their own timestamp), so
-//!   retention drops whole directories ([`EmbeddedStore::drop_days_before`]) and a query opens only the
+//!   retention drops whole directories ([`EmbeddedStore::drop_days`]) and a query opens only the
 //!   days its range overlaps;
 //! - `deadletter.jsonl`: the dead letters, appended and fsynced ([`deadletter`]).
 //!
@@ -438,7 +438,7 @@ impl EmbeddedStore {
     }
 
     /// Deletes every day partition before `day` (retention). Returns the days dropped.
-    pub fn drop_days_before(&self, day: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {
+    pub fn drop_days(&self, day: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {
         let mut writers = self.lock_writers();
         let dropped: Vec<NaiveDate> =
             self.days.read().unwrap_or_else(|p| p.into_inner()).range(..day).map(|(d, _)| *d).collect();
@@ -516,6 +516,10 @@ impl LogStore for EmbeddedStore {
             }
             Ok(())
         })
+    }
+
+    async fn drop_days_before(&self, day: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {
+        blocking(|| self.drop_days(day))
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<SearchPage, StoreError> {

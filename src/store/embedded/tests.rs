@@ -212,7 +212,7 @@ async fn writes_are_durable_deduplicated_and_partitioned_by_day() {
     assert_eq!(count(&store, q(Filters::default())).await, 10);
 
     // Retention: whole days go.
-    let dropped = store.drop_days_before(NaiveDate::from_ymd_opt(2015, 5, 19).unwrap()).unwrap();
+    let dropped = store.drop_days(NaiveDate::from_ymd_opt(2015, 5, 19).unwrap()).unwrap();
     assert_eq!(dropped.len(), 2);
     assert_eq!(store.days(), [NaiveDate::from_ymd_opt(2015, 5, 19).unwrap()]);
     assert_eq!(count(&store, q(Filters::default())).await, 3);
