@@ -186,7 +186,8 @@ pub struct TopResult {
     pub other: u64,
     /// Requests without a value for the dimension (e.g. no geolocation).
     pub missing: u64,
-    /// Distinct values (approximate above 40,000; see the API docs), when computed.
+    /// Distinct values, when computed: exact on the embedded store; a HyperLogLog++ estimate on
+    /// OpenSearch, within about 1% below 40,000 distinct values and about 2% above.
     pub distinct: Option<u64>,
     /// Upper bound of the count error of any bucket (0 when exact).
     pub count_error_bound: u64,
@@ -249,7 +250,8 @@ pub struct SummaryResult {
     pub status_4xx: u64,
     pub status_5xx: u64,
     pub bot_requests: u64,
-    /// Response-size percentiles (t-digest; approximate, typically within 1%).
+    /// Response-size percentiles. Exact (nearest rank) on the embedded store; t-digest estimates on
+    /// OpenSearch, typically within 1% (within the gap between neighbouring sizes on small selections).
     pub bytes_p50: Option<f64>,
     pub bytes_p95: Option<f64>,
     pub bytes_p99: Option<f64>,

@@ -9,4 +9,5 @@ mod firehose_client;
 mod foundation;
 mod harness;
 mod query_api;
+mod scenarios;
 mod store_queries;
