@@ -49,6 +49,23 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Copy the access logs from one log store to another under their own ids, e.g. from the embedded
+    /// store to OpenSearch when one machine is no longer enough. Both stores come from the same
+    /// configuration (data directory, OpenSearch settings). Re-running copies only what is missing.
+    MigrateStore {
+        /// Store to read.
+        #[arg(long, value_enum)]
+        from: StoreArg,
+        /// Store to write.
+        #[arg(long, value_enum)]
+        to: StoreArg,
+        /// Copy only documents at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Copy only documents before this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Print the OpenAPI document (JSON) the service serves at /openapi.json.
     Openapi {
         /// Write to this file instead of standard output.
@@ -57,6 +74,21 @@ enum Command {
     },
     /// Load and validate the configuration, then print it with secrets redacted.
     CheckConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StoreArg {
+    Embedded,
+    Opensearch,
+}
+
+impl From<StoreArg> for firesight::config::StoreKind {
+    fn from(arg: StoreArg) -> Self {
+        match arg {
+            StoreArg::Embedded => firesight::config::StoreKind::Embedded,
+            StoreArg::Opensearch => firesight::config::StoreKind::OpenSearch,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -104,6 +136,9 @@ fn main() -> ExitCode {
             Command::Serve { .. } => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::Ingest { files, quiet } => ingest(config, files, !quiet).await,
+            Command::MigrateStore { from, to, since, until } => {
+                migrate_store(config, from.into(), to.into(), since, until).await
+            }
             Command::Openapi { .. } | Command::CheckConfig => unreachable!("handled above"),
         }
     });
@@ -147,6 +182,45 @@ async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::
     .await?;
     store.refresh().await.map_err(|e| anyhow::anyhow!(firesight::telemetry::chain(&e)))?;
     println!("{summary}");
+    Ok(())
+}
+
+async fn migrate_store(
+    config: Config,
+    from: firesight::config::StoreKind,
+    to: firesight::config::StoreKind,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(from != to, "--from and --to name the same store");
+    let store = |kind| {
+        let mut config = config.clone();
+        config.store = kind;
+        firesight::store::from_config(&config)
+    };
+    let chain = |e: firesight::store::StoreError| anyhow::anyhow!(firesight::telemetry::chain(&e));
+    let (source, target) = (store(from)?, store(to)?);
+    source.prepare().await.map_err(chain)?;
+    target.prepare().await.map_err(chain)?;
+    let since = since.unwrap_or(chrono::DateTime::UNIX_EPOCH);
+    let until = until.unwrap_or_else(|| chrono::Utc::now() + chrono::TimeDelta::days(366));
+    let started = std::time::Instant::now();
+    let summary = firesight::store::copy::copy(source.as_ref(), target.as_ref(), since, until, |s| {
+        tracing::debug!(read = s.read, created = s.created, "copying");
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(firesight::telemetry::chain(&e)))?;
+    println!(
+        "{} documents read from {}: {} copied to {}, {} already there, {} refused, in {:.1} s",
+        summary.read,
+        from.as_str(),
+        summary.created,
+        to.as_str(),
+        summary.duplicates,
+        summary.rejected,
+        started.elapsed().as_secs_f64()
+    );
+    anyhow::ensure!(summary.rejected == 0, "{} documents were refused by {}", summary.rejected, to.as_str());
     Ok(())
 }
 

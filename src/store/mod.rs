@@ -6,6 +6,7 @@
 //!
 //! Callers hold an `Arc<dyn LogStore>` and never see which backend answers.
 
+pub mod copy;
 pub mod embedded;
 pub mod opensearch;
 

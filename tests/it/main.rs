@@ -8,6 +8,7 @@ mod firehose;
 mod firehose_client;
 mod foundation;
 mod harness;
+mod migrate_store;
 mod query_api;
 mod scenarios;
 mod store_queries;
