@@ -202,8 +202,9 @@ async fn migrate_store(
     let (source, target) = (store(from)?, store(to)?);
     source.prepare().await.map_err(chain)?;
     target.prepare().await.map_err(chain)?;
-    let since = since.unwrap_or(chrono::DateTime::UNIX_EPOCH);
-    let until = until.unwrap_or_else(|| chrono::Utc::now() + chrono::TimeDelta::days(366));
+    // By default every time a store can hold (years 1 to 9999).
+    let since = since.unwrap_or_else(|| "0001-01-01T00:00:00Z".parse().expect("valid time"));
+    let until = until.unwrap_or_else(|| "9999-12-31T23:59:59.999Z".parse().expect("valid time"));
     let started = std::time::Instant::now();
     let summary = firesight::store::copy::copy(source.as_ref(), target.as_ref(), since, until, |s| {
         tracing::debug!(read = s.read, created = s.created, "copying");

@@ -24,8 +24,9 @@ impl DeadLetterLog {
     pub fn open(path: &Path) -> std::io::Result<Self> {
         let mut file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
         let mut ids = HashSet::new();
-        for line in BufReader::new(&mut file).lines() {
-            if let Some(id) = serde_json::from_str::<Value>(&line?).ok().and_then(|v| id_of(&v)) {
+        // Bytes, not `lines()`: a line torn inside a multi-byte character must not stop the start.
+        for line in BufReader::new(&mut file).split(b'\n') {
+            if let Some(id) = serde_json::from_slice::<Value>(&line?).ok().and_then(|v| id_of(&v)) {
                 ids.insert(id);
             }
         }
@@ -84,8 +85,8 @@ impl DeadLetterLog {
             Err(e) => return Err(e),
         };
         let mut out = Vec::new();
-        for line in BufReader::new(file).lines() {
-            if let Ok(v) = serde_json::from_str::<Value>(&line?)
+        for line in BufReader::new(file).split(b'\n') {
+            if let Ok(v) = serde_json::from_slice::<Value>(&line?)
                 && id_of(&v).is_some()
             {
                 out.push(v);
@@ -123,8 +124,10 @@ mod tests {
         let mut log = DeadLetterLog::open(&path).unwrap();
         log.append(&[letter("a"), letter("b"), letter("a")]).unwrap();
         drop(log);
-        // A crash in the middle of a later append leaves a torn line.
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(br#"{"_id":"c","rea"#).unwrap();
+        // A crash in the middle of a later append leaves a torn line, here inside a multi-byte character.
+        let torn = "{\"_id\":\"c\",\"raw\":\"caf\u{e9}".as_bytes();
+        let torn = &torn[..torn.len() - 1];
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(torn).unwrap();
         let mut log = DeadLetterLog::open(&path).unwrap();
         log.append(&[letter("b"), letter("c")]).unwrap();
         let all = DeadLetterLog::read_all(log.path()).unwrap();

@@ -5,7 +5,8 @@
 //! - `logs/YYYY-MM-DD/`: one tantivy index per UTC day (documents routed by their own timestamp), so
 //!   retention drops whole directories ([`EmbeddedStore::drop_days`]) and a query opens only the
 //!   days its range overlaps;
-//! - `deadletter.jsonl`: the dead letters, appended and fsynced ([`deadletter`]).
+//! - `deadletter.jsonl`: the dead letters, appended and fsynced ([`deadletter`]);
+//! - `LOCK`: held by the one process that has the store open.
 //!
 //! **Writes** go through one mutex: [`LogStore::index`] adds a batch to the writers of the days it
 //! touches and returns only after each of them has committed (tantivy fsyncs the segment files and
@@ -55,6 +56,7 @@ use schema::{Fields, StandardTokenizer};
 const DAY_MS: i64 = 86_400_000;
 const LOGS_DIR: &str = "logs";
 const DEAD_LETTER_FILE: &str = "deadletter.jsonl";
+const LOCK_FILE: &str = "LOCK";
 /// Prefix of a day directory being deleted (renamed first, so a crash never leaves half an index).
 const TRASH_PREFIX: &str = ".trash-";
 /// tantivy's floor for one indexing thread's memory.
@@ -121,6 +123,8 @@ pub struct EmbeddedStore {
     days: RwLock<BTreeMap<NaiveDate, Arc<Day>>>,
     writers: Mutex<Writers>,
     dead: Mutex<DeadLetterLog>,
+    /// Held (locked) while the store is open.
+    _lock: fs::File,
 }
 
 pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -169,6 +173,8 @@ impl EmbeddedStore {
                 "writer_threads, max_open_writers and query_threads must be positive".into(),
             ));
         }
+        fs::create_dir_all(dir).map_err(|e| io_error(format!("create {}", dir.display()), e))?;
+        let lock = Self::lock(dir)?;
         let logs = dir.join(LOGS_DIR);
         fs::create_dir_all(&logs).map_err(|e| io_error(format!("create {}", logs.display()), e))?;
         let (schema, fields) = schema::schema();
@@ -206,7 +212,33 @@ impl EmbeddedStore {
             days: RwLock::new(days),
             writers: Mutex::new(Writers::default()),
             dead: Mutex::new(dead),
+            _lock: lock,
         })
+    }
+
+    /// One process per data directory: `serve`, `ingest` and `migrate-store` would otherwise write the
+    /// same days behind each other's backs. The kernel releases the lock when the process ends, however
+    /// it ends.
+    fn lock(dir: &Path) -> Result<fs::File, StoreError> {
+        let path = dir.join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_error(format!("open {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(
+                format!(
+                    "{} is in use by another firesight process (serve, ingest or migrate-store); stop it first, \
+                     or send the logs to the running service",
+                    dir.display()
+                )
+                .into(),
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(io_error(format!("lock {}", path.display()), e)),
+        }
     }
 
     fn day(date: NaiveDate, index: Index) -> Result<Day, StoreError> {
@@ -386,13 +418,21 @@ impl EmbeddedStore {
             let w = writers.open.get_mut(&date).expect("touched days have open writers");
             w.reader_stale = true;
             if let Err(e) = w.writer.commit() {
+                // Whether the commit reached the disk is unknown: close these writers (dropping what
+                // they hold uncommitted), so that reopening reloads their ids from what is on disk.
                 Self::roll_back(writers, &dates[i..]);
+                for date in &dates[i..] {
+                    writers.open.remove(date);
+                }
                 return Err(unavailable(e));
             }
             w.ids.extend(hashes);
-            let day = self.day_or_create(date)?;
-            day.reader.reload().map_err(unavailable)?;
-            w.reader_stale = false;
+            // Committed and durable: a failed reload only delays visibility (the reader stays marked
+            // stale and is reloaded before it is trusted), it must not abandon the later days.
+            match self.day_or_create(date).and_then(|day| day.reader.reload().map_err(unavailable)) {
+                Ok(()) => w.reader_stale = false,
+                Err(e) => tracing::warn!(%date, error = crate::telemetry::chain(&e), "reader reload failed"),
+            }
         }
         Ok(outcomes)
     }
@@ -447,11 +487,11 @@ impl EmbeddedStore {
             if let Some(w) = writers.open.remove(date) {
                 w.writer.wait_merging_threads().map_err(unavailable)?;
             }
-            self.days.write().unwrap_or_else(|p| p.into_inner()).remove(date);
             let name = date.format("%Y-%m-%d").to_string();
             let trash = logs.join(format!("{TRASH_PREFIX}{name}"));
             // Searches still running on the day keep its files open (and mapped) until they finish.
             fs::rename(logs.join(&name), &trash).map_err(|e| io_error(format!("rename {name}"), e))?;
+            self.days.write().unwrap_or_else(|p| p.into_inner()).remove(date);
             sync_dir(&logs)?;
             fs::remove_dir_all(&trash).map_err(|e| io_error(format!("remove {}", trash.display()), e))?;
         }

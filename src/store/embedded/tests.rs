@@ -590,3 +590,15 @@ async fn many_segments_merge_into_one_answer() {
         .unwrap();
     assert_eq!(page.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["h", "g", "f"]);
 }
+
+#[test]
+fn one_process_at_a_time_per_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+    let Err(second) = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()) else {
+        panic!("a second open of the same directory must be refused");
+    };
+    assert!(second.to_string().contains("unreachable") || format!("{second:?}").contains("in use"), "{second:?}");
+    drop(store);
+    EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("free again once the first is closed");
+}
