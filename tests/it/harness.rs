@@ -145,10 +145,10 @@ impl TestApp {
             if let Some(handle) = &self.handle {
                 assert!(!handle.is_finished(), "the service exited during start");
             }
-            if let Ok(r) = self.client.get(self.url("/health/live")).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self.client.get(self.url("/health/live")).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

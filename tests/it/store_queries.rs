@@ -81,17 +81,16 @@ fn parsed_real_log() -> Vec<(String, LogDocument)> {
         let Ok(mut doc) = firesight::parse::parse_line(line) else { continue };
         enricher.enrich(&mut doc);
         if let (Some(ip), Some((country, city))) = (doc.source.ip, doc.source.address.as_ref().and_then(|a| geo.get(a)))
+            && !country.is_empty()
         {
-            if !country.is_empty() {
-                let city = Some(city.clone()).filter(|c| !c.is_empty());
-                doc.source.geo = Some(Geo {
-                    country_iso_code: Some(country.clone()),
-                    country_name: Some(format!("Country {country}")),
-                    location: Some(place(city.as_deref().unwrap_or(country), &ip)),
-                    city_name: city,
-                    ..Geo::default()
-                });
-            }
+            let city = Some(city.clone()).filter(|c| !c.is_empty());
+            doc.source.geo = Some(Geo {
+                country_iso_code: Some(country.clone()),
+                country_name: Some(format!("Country {country}")),
+                location: Some(place(city.as_deref().unwrap_or(country), &ip)),
+                city_name: city,
+                ..Geo::default()
+            });
         }
         let id = firesight::ingest::ids::doc_id(&[b"store-queries", &(n as u64).to_le_bytes()]);
         docs.push((id, doc));

@@ -25,7 +25,7 @@ use crate::query::model::{Filters, StatusFilter};
 
 /// Milliseconds since the epoch, rounded up (what OpenSearch's `epoch_millis` bounds receive).
 pub fn ceil_millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis() + i64::from(t.timestamp_subsec_nanos() % 1_000_000 != 0)
+    t.timestamp_millis() + i64::from(!t.timestamp_subsec_nanos().is_multiple_of(1_000_000))
 }
 
 /// The clauses of a request's filters (time excluded), to be ANDed.

@@ -39,7 +39,7 @@ pub fn filter_dsl(query: &Query, fields: &FieldMap) -> Result<Value, StoreError>
 
 /// Milliseconds since the epoch, rounded up.
 pub fn ceil_millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis() + i64::from(t.timestamp_subsec_nanos() % 1_000_000 != 0)
+    t.timestamp_millis() + i64::from(!t.timestamp_subsec_nanos().is_multiple_of(1_000_000))
 }
 
 fn time_range(range: &TimeRange, fields: &FieldMap) -> Result<Value, StoreError> {
