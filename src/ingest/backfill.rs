@@ -18,7 +18,10 @@ use sha2::{Digest, Sha256};
 
 use super::{Ingestor, Prepared, SourceLine, WriteReport, ids, prepare};
 
-/// Lines per batch: large enough for efficient bulk requests, small enough to keep memory flat.
+/// Lines per batch unless the store asks for another size ([`LogStore::batch_hint`]): large enough for
+/// efficient bulk requests, small enough to keep memory flat.
+///
+/// [`LogStore::batch_hint`]: crate::store::LogStore::batch_hint
 pub const BATCH_LINES: usize = 5_000;
 /// Bytes of the file's start that identify it.
 const CONTENT_KEY_BYTES: usize = 64 * 1024;
@@ -94,9 +97,10 @@ async fn ingest_one(
     let source = if input == Path::new("-") { "stdin".to_owned() } else { input.display().to_string() };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<(u64, Prepared)>>(2);
     let enricher = ingestor.enricher.clone();
+    let batch_lines = ingestor.store.batch_hint().unwrap_or(BATCH_LINES);
     let source_for_reader = source.clone();
     let reader_task = tokio::task::spawn_blocking(move || {
-        let mut batches = Batches::new(reader);
+        let mut batches = Batches::new(reader, batch_lines);
         loop {
             match batches.next_batch() {
                 Ok(None) => return,
@@ -147,14 +151,15 @@ struct Batches {
     reader: Box<dyn BufRead + Send>,
     content_key: Option<[u8; 32]>,
     line_number: u64,
+    batch_lines: usize,
     /// Lines read before the content key was known.
     held: Vec<Vec<u8>>,
     eof: bool,
 }
 
 impl Batches {
-    fn new(reader: Box<dyn BufRead + Send>) -> Self {
-        Self { reader, content_key: None, line_number: 0, held: Vec::new(), eof: false }
+    fn new(reader: Box<dyn BufRead + Send>, batch_lines: usize) -> Self {
+        Self { reader, batch_lines, content_key: None, line_number: 0, held: Vec::new(), eof: false }
     }
 
     fn read_line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
@@ -203,8 +208,8 @@ impl Batches {
 
     fn next_batch(&mut self) -> std::io::Result<Option<Vec<SourceLine>>> {
         let key = self.ensure_key()?;
-        let mut batch = Vec::with_capacity(BATCH_LINES);
-        while batch.len() < BATCH_LINES {
+        let mut batch = Vec::with_capacity(self.batch_lines);
+        while batch.len() < self.batch_lines {
             let line = match self.held.pop() {
                 Some(line) => line,
                 None if self.eof => break,
@@ -237,7 +242,7 @@ mod tests {
     use super::*;
 
     fn batches_of(data: &[u8]) -> Vec<Vec<SourceLine>> {
-        let mut b = Batches::new(Box::new(std::io::Cursor::new(data.to_vec())));
+        let mut b = Batches::new(Box::new(std::io::Cursor::new(data.to_vec())), BATCH_LINES);
         let mut out = Vec::new();
         while let Some(batch) = b.next_batch().unwrap() {
             out.push(batch);

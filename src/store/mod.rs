@@ -89,6 +89,12 @@ pub trait LogStore: Send + Sync + 'static {
     /// Makes everything written so far visible to searches (tests and backfill summaries).
     async fn refresh(&self) -> Result<(), StoreError>;
 
+    /// Documents per `index` call that suit this store for bulk loads (`firesight ingest`), when it has
+    /// a preference.
+    fn batch_hint(&self) -> Option<usize> {
+        None
+    }
+
     /// Deletes every document of the UTC days before `day` (retention). Returns the days dropped.
     async fn drop_days_before(&self, _day: chrono::NaiveDate) -> Result<Vec<chrono::NaiveDate>, StoreError> {
         Err(StoreError::Unsupported("retention"))

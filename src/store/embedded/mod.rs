@@ -558,6 +558,11 @@ impl LogStore for EmbeddedStore {
         })
     }
 
+    /// Each `index` call is one commit (one fsynced segment per day): bulk loads make fewer, larger ones.
+    fn batch_hint(&self) -> Option<usize> {
+        Some(50_000)
+    }
+
     async fn drop_days_before(&self, day: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {
         blocking(|| self.drop_days(day))
     }
