@@ -8,7 +8,8 @@
 //! - **Read path**: `/v1` queries (search, top-N, timelines, summaries) are translated for the log
 //!   store, with hot aggregates cached.
 //! - **Control path**: Firehose's delivery-error events are polled from [`cloudwatch`] Logs into the
-//!   [`state`] database, correlated with ingest volume, and turned into signed alert webhooks.
+//!   [`state`] database, understood and correlated with ingest volume by [`delivery`], and turned into
+//!   signed alert webhooks.
 //!
 //! [`run`] starts the HTTP edge ([`http`]) and every background [`worker`] switched on by [`config`];
 //! `main` and the tests both call it.
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod cloudwatch;
 pub mod config;
+pub mod delivery;
 pub mod document;
 pub mod enrich;
 pub mod firehose;
@@ -49,6 +51,14 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 
     let mut workers = JoinSet::new();
     workers.spawn(store_preparer(app.clone(), shutdown.child_token()));
+    workers.spawn(app.rejections.clone().run(
+        app.delivery.repo().clone(),
+        Duration::from_secs(2),
+        shutdown.child_token(),
+    ));
+    if let Some(poller) = cloudwatch_poller(&app) {
+        workers.spawn(poller.run(shutdown.child_token()));
+    }
 
     let router = http::router(app.clone());
     let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -79,6 +89,21 @@ fn announce(config: &Config, listener: &TcpListener) {
     } else if config.api_keys.is_empty() {
         tracing::warn!("no API keys configured: every /v1 request will be refused; set FIRESIGHT_API_KEYS");
     }
+}
+
+/// The delivery-error poller, when CloudWatch is enabled.
+fn cloudwatch_poller(app: &App) -> Option<cloudwatch::Poller> {
+    let cloudwatch = app.cloudwatch.clone()?;
+    let config = app.config.cloudwatch.clone();
+    let limiter = std::sync::Arc::new(cloudwatch::RateLimiter::per_second(config.requests_per_second));
+    Some(cloudwatch::Poller::new(
+        std::sync::Arc::new(cloudwatch),
+        app.delivery.repo().clone(),
+        config,
+        limiter,
+        app.metrics.clone(),
+        app.instance.id.clone(),
+    ))
 }
 
 /// Keeps the log store's schema installed: retries with backoff while the backend is down, then
