@@ -340,3 +340,114 @@ impl Poller {
         self.repo.save_page(events, checkpoint, Some(lease), now_ms()).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::cloudwatch::{EventPage, FetchedEvent};
+    use crate::state::StateDb;
+
+    const GROUP: &str = "/aws/kinesisfirehose/weblogs";
+
+    /// Answers FilterLogEvents from a script, then with empty pages.
+    struct Script(Mutex<VecDeque<Result<EventPage, CloudWatchError>>>);
+
+    #[async_trait]
+    impl EventSource for Script {
+        async fn log_groups(&self, _: &str, _: Option<&str>) -> Result<(Vec<String>, Option<String>), CloudWatchError> {
+            Ok((vec![GROUP.to_owned()], None))
+        }
+
+        async fn filter_events(&self, _: &FilterRequest<'_>) -> Result<EventPage, CloudWatchError> {
+            self.0.lock().unwrap().pop_front().unwrap_or_else(|| Ok(EventPage::default()))
+        }
+    }
+
+    fn page(ids: &[&str], next: Option<&str>) -> Result<EventPage, CloudWatchError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let events = ids
+            .iter()
+            .map(|id| FetchedEvent {
+                event_id: (*id).to_owned(),
+                log_stream: "HttpEndpointDelivery".to_owned(),
+                timestamp: now - 60_000,
+                ingestion_time: None,
+                message: r#"{"errorCode":"HttpEndpoint.RequestTimeout","message":"timed out"}"#.to_owned(),
+            })
+            .collect();
+        Ok(EventPage { events, next_token: next.map(str::to_owned) })
+    }
+
+    async fn poller(script: Vec<Result<EventPage, CloudWatchError>>) -> (Poller, Arc<Metrics>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::connect(&format!("sqlite://{}/s.db", dir.path().display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let config =
+            CloudWatchConfig { log_groups: vec![GROUP.to_owned()], poll_interval_secs: 1, ..Default::default() };
+        let poller = Poller::new(
+            Arc::new(Script(Mutex::new(script.into()))),
+            DeliveryRepo::new(db),
+            config,
+            Arc::new(RateLimiter::per_second(100.0)),
+            metrics.clone(),
+            "me",
+        );
+        (poller, metrics, dir)
+    }
+
+    #[tokio::test]
+    async fn throttling_fails_the_step_and_overlaps_are_not_stored_twice() {
+        let throttled = CloudWatchError::Throttled("ThrottlingException: Rate exceeded".into());
+        let script = vec![Err(throttled), page(&["a", "b"], Some("t1")), page(&["b", "c"], None)];
+        let (mut poller, metrics, _dir) = poller(script).await;
+        let r = poller.run_once().await;
+        assert_eq!((r.outcome, r.stored), (Outcome::Failed, 0));
+        assert!(metrics.render().contains("firesight_cloudwatch_throttles_total 1"));
+        let r = poller.run_once().await;
+        assert_eq!((r.outcome, r.stored, r.polled.len()), (Outcome::Progress, 2, 1));
+        let r = poller.run_once().await;
+        assert_eq!((r.outcome, r.stored, r.already_stored), (Outcome::CaughtUp, 1, 1));
+        let r = poller.run_once().await;
+        assert_eq!((r.outcome, r.stored), (Outcome::CaughtUp, 0));
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_restarts_the_pass_from_the_checkpoint() {
+        let refused = CloudWatchError::InvalidToken("InvalidParameterException: bad token".into());
+        let script = vec![page(&["a", "b"], Some("t1")), Err(refused), page(&["a", "b", "c"], None)];
+        let (mut poller, _, _dir) = poller(script).await;
+        assert_eq!(poller.run_once().await.stored, 2);
+        let r = poller.run_once().await;
+        assert_eq!((r.outcome, r.stored), (Outcome::Progress, 0));
+        let r = poller.run_once().await;
+        assert_eq!((r.outcome, r.stored, r.already_stored), (Outcome::CaughtUp, 1, 2));
+    }
+
+    #[tokio::test]
+    async fn the_loop_stops_on_shutdown_and_hands_its_lease_back() {
+        let (poller, _, _dir) = poller(vec![page(&["a"], None)]).await;
+        let repo = poller.repo.clone();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(poller.run(shutdown.clone()));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while repo
+            .list(&crate::delivery::repo::ErrorFilter { to_ms: i64::MAX, ..Default::default() }, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            assert!(tokio::time::Instant::now() < deadline, "the loop did not poll");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops promptly").unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!(repo.try_lease(GROUP, "another-replica", now, 60_000).await.unwrap(), "lease released");
+    }
+}

@@ -430,7 +430,7 @@ async fn on_postgres_one_replica_polls_a_group_and_another_takes_over() {
     assert!(rb.polled.is_empty(), "the lease has not expired yet");
     tokio::time::sleep(Duration::from_millis(2200)).await;
     let reports = drain(&mut b).await;
-    assert_eq!(reports[0].polled, [group.clone()]);
+    assert_eq!(reports[0].polled, std::slice::from_ref(&group));
     assert_eq!(stored(&reports), 5);
     assert_eq!(reports.iter().map(|r| r.already_stored).sum::<u64>(), 0);
     let rows = all_errors(&repo_b).await;
