@@ -289,6 +289,9 @@ impl CloudWatchConfig {
         if self.lease_secs <= self.poll_interval_secs {
             return invalid("cloudwatch.lease_secs", "must exceed poll_interval_secs, or leases lapse between polls");
         }
+        if self.start_lookback_secs > 366 * 86_400 || self.settle_secs > 86_400 {
+            return invalid("cloudwatch.start_lookback_secs", "start lookback at most 366 days, settle at most a day");
+        }
         if self.log_streams.len() > 100 {
             return invalid("cloudwatch.log_streams", "at most 100 (a FilterLogEvents limit)");
         }

@@ -15,7 +15,8 @@ use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use chrono::{DateTime, Timelike, Utc};
 use firesight::cloudwatch::{CloudWatch, Poller, RateLimiter, StepReport};
 use firesight::config::{CloudWatchConfig, Secret};
-use firesight::delivery::repo::{DeliveryRepo, ErrorFilter, StoredError};
+use firesight::delivery::parse::Family;
+use firesight::delivery::repo::{DeliveryRepo, ErrorFilter, ListPosition, Rejection, StatsColumn, StoredError};
 use firesight::metrics::Metrics;
 use firesight::state::StateDb;
 use firesight::worker::Outcome;
@@ -440,6 +441,25 @@ async fn on_postgres_one_replica_polls_a_group_and_another_takes_over() {
     // A replica that comes back finds the group taken.
     let (mut a2, _) = poller(&cfg, &repo_a, "replica-a").await;
     assert!(a2.run_once().await.polled.is_empty());
+
+    // The read side speaks PostgreSQL too.
+    let all = ErrorFilter { from_ms: 0, to_ms: i64::MAX, ..Default::default() };
+    let codes = repo_a.stats_by(&all, StatsColumn::Code).await.unwrap();
+    assert_eq!((codes[0].key.as_str(), codes[0].count), ("Splunk.AckTimeout", 25));
+    assert_eq!((codes[0].first_ms, codes[0].last_ms), (base, base + 24_000));
+    let splunk = ErrorFilter { families: vec![Family::Splunk], streams: vec!["weblogs".into()], ..all.clone() };
+    let buckets = repo_a.buckets(&splunk, 10_000).await.unwrap();
+    assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 25);
+    assert!(buckets.iter().all(|b| b.bucket_ms % 10_000 == 0));
+    let first = repo_a.list(&all, None, 10).await.unwrap();
+    let position = ListPosition { event_time: first[9].event_time, event_id: first[9].event_id.clone() };
+    let rest = repo_a.list(&all, Some(&position), 100).await.unwrap();
+    assert_eq!(first.len() + rest.len(), 25);
+    let r = |status| Rejection { bucket_ms: 60_000, status, reason: "unauthorized".into(), count: 2 };
+    repo_a.add_rejections(&[r(401)]).await.unwrap();
+    repo_b.add_rejections(&[r(401), r(503)]).await.unwrap();
+    let got = repo_a.rejections(0, 3_600_000, 3_600_000).await.unwrap();
+    assert_eq!(got.iter().map(|r| (r.status, r.count)).collect::<Vec<_>>(), [(401, 4), (503, 2)]);
 }
 
 /// Rewrites the time of a combined-format line.
