@@ -61,6 +61,25 @@ pub struct DeliveryErrorItem {
 
 /// A page of delivery errors, newest first.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "from": "2026-11-25T06:00:00Z", "to": "2026-11-26T06:00:00Z",
+    "items": [{
+        "id": "38217839876541234567890123456789012345678901234567890124",
+        "time": "2026-11-26T03:14:41Z",
+        "stream": "to-opensearch",
+        "stream_arn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/to-opensearch",
+        "destination": "arn:aws:es:us-east-1:123456789012:domain/logs",
+        "delivery_stream_version_id": 2,
+        "error_code": "400",
+        "family": "http_status",
+        "error_type": "mapper_parsing_exception",
+        "http_status": 400,
+        "message": "{\"type\":\"mapper_parsing_exception\",\"reason\":\"failed to parse field [http.response.status_code] of type [long]\"}",
+        "log_group": "/aws/kinesisfirehose/to-opensearch",
+        "log_stream": "DestinationDelivery"
+    }],
+    "next_cursor": "MTc2NDEyNjg4MTAwMDozODIxNzgzOTg3NjU0MTIzNDU2Nzg5"
+}))]
 pub struct DeliveryErrorPage {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
