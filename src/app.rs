@@ -8,6 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cloudwatch::CloudWatch;
 use crate::config::Config;
+use crate::delivery::DeliveryErrors;
+use crate::delivery::rejections::RejectionLog;
+use crate::delivery::repo::DeliveryRepo;
 use crate::enrich::{Enricher, GeoIp, UserAgentParser};
 use crate::firehose::receiver::Receiver;
 use crate::http::auth::ApiKeys;
@@ -29,6 +32,10 @@ pub struct App {
     pub ingestor: Ingestor,
     pub receiver: Receiver,
     pub query: QueryService,
+    /// Delivery errors polled from CloudWatch Logs, and their correlation with ingest.
+    pub delivery: DeliveryErrors,
+    /// firesight's own refused Firehose deliveries, counted for that correlation.
+    pub rejections: Arc<RejectionLog>,
     /// Cancelled when the service stops; long operations check it.
     pub shutdown: CancellationToken,
 }
@@ -52,8 +59,10 @@ impl App {
         let enricher = Arc::new(build_enricher(&config)?);
         let metrics = Arc::new(Metrics::new());
         let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone());
-        let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone());
+        let rejections = Arc::new(RejectionLog::new());
+        let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone(), rejections.clone());
         let query = QueryService::new(store.clone(), config.query.clone(), &metrics);
+        let delivery = DeliveryErrors::new(DeliveryRepo::new(db.clone()), store.clone());
         Ok(Self {
             config: Arc::new(config),
             instance: Arc::new(instance),
@@ -65,6 +74,8 @@ impl App {
             ingestor,
             receiver,
             query,
+            delivery,
+            rejections,
             shutdown,
         })
     }

@@ -8,7 +8,8 @@
 //! - **Read path**: `/v1` queries (search, top-N, timelines, summaries) are translated for the log
 //!   store, with hot aggregates cached.
 //! - **Control path**: Firehose's delivery-error events are polled from [`cloudwatch`] Logs into the
-//!   [`state`] database, correlated with ingest volume, and turned into signed alert webhooks.
+//!   [`state`] database, understood and correlated with ingest volume by [`delivery`], and turned into
+//!   signed alert webhooks.
 //!
 //! [`run`] starts the HTTP edge ([`http`]) and every background [`worker`] switched on by [`config`];
 //! `main` and the tests both call it.
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod cloudwatch;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod document;
 pub mod enrich;
@@ -55,6 +57,14 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     }
     if app.config.store == config::StoreKind::Embedded && app.config.embedded.retention_days > 0 {
         workers.spawn(retention(app.clone(), shutdown.child_token()));
+    }
+    workers.spawn(app.rejections.clone().run(
+        app.delivery.repo().clone(),
+        Duration::from_secs(2),
+        shutdown.child_token(),
+    ));
+    if let Some(poller) = cloudwatch_poller(&app) {
+        workers.spawn(poller.run(shutdown.child_token()));
     }
 
     let router = http::router(app.clone());
@@ -160,6 +170,21 @@ async fn retention(app: App, shutdown: CancellationToken) {
         }
     })
     .await;
+}
+
+/// The delivery-error poller, when CloudWatch is enabled.
+fn cloudwatch_poller(app: &App) -> Option<cloudwatch::Poller> {
+    let cloudwatch = app.cloudwatch.clone()?;
+    let config = app.config.cloudwatch.clone();
+    let limiter = std::sync::Arc::new(cloudwatch::RateLimiter::per_second(config.requests_per_second));
+    Some(cloudwatch::Poller::new(
+        std::sync::Arc::new(cloudwatch),
+        app.delivery.repo().clone(),
+        config,
+        limiter,
+        app.metrics.clone(),
+        app.instance.id.clone(),
+    ))
 }
 
 /// Keeps the log store's schema installed: retries with backoff while the backend is down, then

@@ -56,6 +56,16 @@ pub struct Metrics {
     pub firehose_records: Counter,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_request_duration: Family<RouteLabels, Histogram>,
+    /// Delivery-error events newly stored by the CloudWatch poller.
+    pub cloudwatch_events_stored: Counter,
+    /// Events fetched again (the checkpoint's overlap) and recognised as stored.
+    pub cloudwatch_events_already_stored: Counter,
+    /// Stored events that are not Firehose delivery errors (kept raw).
+    pub cloudwatch_unknown_shapes: Counter,
+    /// CloudWatch Logs requests refused for the quota.
+    pub cloudwatch_throttles: Counter,
+    /// Failed polls other than throttling.
+    pub cloudwatch_poll_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -111,8 +121,39 @@ impl Metrics {
         );
         let firehose_records = Counter::default();
         registry.register("firehose_records", "Records received in Firehose deliveries", firehose_records.clone());
+        let cloudwatch_events_stored = Counter::default();
+        registry.register(
+            "cloudwatch_events_stored",
+            "Firehose delivery-error events newly stored from CloudWatch Logs",
+            cloudwatch_events_stored.clone(),
+        );
+        let cloudwatch_events_already_stored = Counter::default();
+        registry.register(
+            "cloudwatch_events_already_stored",
+            "CloudWatch events fetched again and recognised as stored",
+            cloudwatch_events_already_stored.clone(),
+        );
+        let cloudwatch_unknown_shapes = Counter::default();
+        registry.register(
+            "cloudwatch_unknown_shapes",
+            "CloudWatch events that are not Firehose delivery errors (stored raw)",
+            cloudwatch_unknown_shapes.clone(),
+        );
+        let cloudwatch_throttles = Counter::default();
+        registry.register("cloudwatch_throttles", "CloudWatch Logs requests throttled", cloudwatch_throttles.clone());
+        let cloudwatch_poll_errors = Counter::default();
+        registry.register(
+            "cloudwatch_poll_errors",
+            "CloudWatch polls that failed for a reason other than throttling",
+            cloudwatch_poll_errors.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            cloudwatch_events_stored,
+            cloudwatch_events_already_stored,
+            cloudwatch_unknown_shapes,
+            cloudwatch_throttles,
+            cloudwatch_poll_errors,
             ingest_indexed,
             ingest_duplicates,
             ingest_parse_failures,

@@ -66,3 +66,51 @@ impl FirehoseError {
         }
     }
 }
+
+impl FirehoseError {
+    /// Every [`code`](Self::code), for bounded labels.
+    pub const CODES: [&'static str; 18] = [
+        "unauthorized",
+        "not_configured",
+        "missing_header",
+        "bad_header",
+        "unsupported_encoding",
+        "body_too_large",
+        "decompressed_too_large",
+        "bad_gzip",
+        "bad_json",
+        "request_id_mismatch",
+        "too_many_records",
+        "no_records",
+        "bad_base64",
+        "bad_record",
+        "read_body",
+        "store_unavailable",
+        "shutting_down",
+        "internal",
+    ];
+
+    /// A stable name for the kind of refusal, recorded for correlation.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FirehoseError::Unauthorized => "unauthorized",
+            FirehoseError::NotConfigured => "not_configured",
+            FirehoseError::MissingHeader(_) => "missing_header",
+            FirehoseError::BadHeader { .. } => "bad_header",
+            FirehoseError::UnsupportedEncoding(_) => "unsupported_encoding",
+            FirehoseError::BodyTooLarge { .. } => "body_too_large",
+            FirehoseError::DecompressedTooLarge { .. } => "decompressed_too_large",
+            FirehoseError::BadGzip(_) => "bad_gzip",
+            FirehoseError::BadJson(_) => "bad_json",
+            FirehoseError::RequestIdMismatch { .. } => "request_id_mismatch",
+            FirehoseError::TooManyRecords { .. } => "too_many_records",
+            FirehoseError::NoRecords => "no_records",
+            FirehoseError::BadBase64 { .. } => "bad_base64",
+            FirehoseError::BadRecord { .. } => "bad_record",
+            FirehoseError::ReadBody(_) => "read_body",
+            FirehoseError::StoreUnavailable => "store_unavailable",
+            FirehoseError::ShuttingDown => "shutting_down",
+            FirehoseError::Internal => "internal",
+        }
+    }
+}

@@ -19,6 +19,7 @@ use super::decode;
 use super::errors::FirehoseError;
 use super::models::*;
 use crate::config::FirehoseConfig;
+use crate::delivery::rejections::RejectionLog;
 use crate::document::FirehoseMeta;
 use crate::http::auth::ApiKeys;
 use crate::ingest::{IngestError, Ingestor, WriteReport};
@@ -34,6 +35,8 @@ pub struct Receiver {
     ingestor: Ingestor,
     shutdown: CancellationToken,
     slots: Arc<Semaphore>,
+    /// Counts of refused deliveries, for correlation with delivery errors.
+    rejections: Arc<RejectionLog>,
 }
 
 /// A delivery's request id as known so far (for the answer), and what became of it.
@@ -43,8 +46,14 @@ pub struct Delivery {
 }
 
 impl Receiver {
-    pub fn new(config: &FirehoseConfig, ingestor: Ingestor, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        config: &FirehoseConfig,
+        ingestor: Ingestor,
+        shutdown: CancellationToken,
+        rejections: Arc<RejectionLog>,
+    ) -> Self {
         Self {
+            rejections,
             keys: ApiKeys::new(&config.access_keys, false),
             config: Arc::new(config.clone()),
             ingestor,
@@ -56,6 +65,9 @@ impl Receiver {
     pub async fn receive(&self, headers: &HeaderMap, body: Body) -> Delivery {
         let mut request_id = header_str(headers, HEADER_REQUEST_ID).unwrap_or_default().to_owned();
         let result = self.receive_inner(headers, body, &mut request_id).await;
+        if let Err(e) = &result {
+            self.rejections.record(e.status().as_u16(), e.code());
+        }
         Delivery { request_id, result }
     }
 

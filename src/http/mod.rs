@@ -2,6 +2,7 @@
 //! passes (request id, tracing, metrics, timeout, body limit, API key, problem+json for every error).
 
 pub mod auth;
+pub mod delivery_errors;
 pub mod health;
 pub mod info;
 pub mod logs;
@@ -57,6 +58,8 @@ Errors are `application/problem+json` documents with a stable `code`."
         (name = "logs", description = "Search and export access-log documents"),
         (name = "stats", description = "Aggregates over access logs: top-N, timelines, summaries, visit times, geography. \
 Answers are cached briefly (`ETag`, `Cache-Control`; `If-None-Match` gets 304)."),
+        (name = "delivery-errors", description = "Firehose delivery errors polled from CloudWatch Logs, correlated with \
+ingest volume and grouped into incidents"),
     )
 )]
 struct ApiDoc;
@@ -92,6 +95,10 @@ fn rest_routes() -> OpenApiRouter<App> {
         .routes(routes!(stats::summary))
         .routes(routes!(stats::visit_times))
         .routes(routes!(stats::geo))
+        .routes(routes!(delivery_errors::list))
+        .routes(routes!(delivery_errors::summary))
+        .routes(routes!(delivery_errors::correlation))
+        .routes(routes!(delivery_errors::incidents))
 }
 
 /// Every documented route. The spec and the router come from these definitions.

@@ -149,21 +149,7 @@ pub fn compare(params: &mut Params) -> Result<bool, ParamError> {
 
 /// The time range and filters shared by every endpoint.
 pub fn query(params: &mut Params, resolve: &Resolve) -> Result<Query, ParamError> {
-    let to = match params.one("to")? {
-        None => resolve.aligned_now(),
-        Some(v) => time("to", &v, resolve)?,
-    };
-    let from = match params.one("from")? {
-        None => to - resolve.default_span,
-        Some(v) => time("from", &v, resolve)?,
-    };
-    if from >= to {
-        return Err(err("from", "must be before `to`"));
-    }
-    if to - from > resolve.max_span {
-        return Err(err("from", format!("the range may span at most {} days", resolve.max_span.num_days())));
-    }
-
+    let range = range(params, resolve)?;
     let mut f = Filters::default();
     for v in params.all("status") {
         f.status.push(status(&v)?);
@@ -197,11 +183,30 @@ pub fn query(params: &mut Params, resolve: &Resolve) -> Result<Query, ParamError
         return Err(err("q", "at most 256 characters"));
     }
     f.normalise();
-    Ok(Query { range: TimeRange { from, to }, filters: f })
+    Ok(Query { range, filters: f })
+}
+
+/// `from` and `to` alone: defaults, relative times, and the longest span.
+pub fn range(params: &mut Params, resolve: &Resolve) -> Result<TimeRange, ParamError> {
+    let to = match params.one("to")? {
+        None => resolve.aligned_now(),
+        Some(v) => time("to", &v, resolve)?,
+    };
+    let from = match params.one("from")? {
+        None => to - resolve.default_span,
+        Some(v) => time("from", &v, resolve)?,
+    };
+    if from >= to {
+        return Err(err("from", "must be before `to`"));
+    }
+    if to - from > resolve.max_span {
+        return Err(err("from", format!("the range may span at most {} days", resolve.max_span.num_days())));
+    }
+    Ok(TimeRange { from, to })
 }
 
 /// Caps the number of values per filter so one request cannot build an unbounded backend query.
-fn bounded(values: Vec<String>, name: &str) -> Result<Vec<String>, ParamError> {
+pub fn bounded(values: Vec<String>, name: &str) -> Result<Vec<String>, ParamError> {
     const MAX_VALUES: usize = 100;
     if values.len() > MAX_VALUES {
         return Err(err(name, format!("at most {MAX_VALUES} values")));
