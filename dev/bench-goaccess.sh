@@ -16,7 +16,7 @@ ROUNDS=${ROUNDS:-1}
 command -v goaccess >/dev/null || { echo "goaccess is not installed: apt-get install goaccess" >&2; exit 1; }
 db=$(dev/fixtures.sh 2>/dev/null | sed -n 's/^FIRESIGHT_TEST_GEOLITE2_CITY=//p' | tail -n 1)
 [[ -f $db ]] || { echo "GeoLite2-City missing: run dev/fixtures.sh" >&2; exit 1; }
-cargo build --release --locked --bin firesight >/dev/null
+[[ -n ${NO_BUILD:-} ]] || cargo build --release --locked --bin firesight >/dev/null
 
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
