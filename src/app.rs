@@ -28,7 +28,8 @@ pub struct App {
     pub api_keys: ApiKeys,
     pub ingestor: Ingestor,
     pub receiver: Receiver,
-    pub query: QueryService,
+    /// Behind an `Arc`: the stats handlers take it as their whole state, once per request.
+    pub query: Arc<QueryService>,
     /// Cancelled when the service stops; long operations check it.
     pub shutdown: CancellationToken,
 }
@@ -53,7 +54,7 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone());
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone());
-        let query = QueryService::new(store.clone(), config.query.clone(), &metrics);
+        let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), &metrics));
         Ok(Self {
             config: Arc::new(config),
             instance: Arc::new(instance),

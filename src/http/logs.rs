@@ -43,7 +43,7 @@ fn order(p: &mut Params) -> Result<Order, ApiError> {
     ))]
 pub async fn search(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<LogsPage>, ApiError> {
     let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app))?;
+    let query = params::query(&mut p, &resolve(&app.query))?;
     let size = p.u32_in("size", app.query.config().default_page_size, 1, MAX_PAGE_SIZE)?;
     let cursor = p.one("cursor")?;
     if cursor.as_ref().is_some_and(|c| c.len() > 8192) {
@@ -80,7 +80,7 @@ enum Format {
     ))]
 pub async fn export(State(app): State<App>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
     let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app))?;
+    let query = params::query(&mut p, &resolve(&app.query))?;
     let order = order(&mut p)?;
     let format = match p.choice("format", &["csv", "ndjson"])? {
         Some("ndjson") => Format::Ndjson,
