@@ -31,7 +31,8 @@ pub struct App {
     pub api_keys: ApiKeys,
     pub ingestor: Ingestor,
     pub receiver: Receiver,
-    pub query: QueryService,
+    /// Behind an `Arc`: the stats handlers take it as their whole state, once per request.
+    pub query: Arc<QueryService>,
     /// Delivery errors polled from CloudWatch Logs, and their correlation with ingest.
     pub delivery: DeliveryErrors,
     /// firesight's own refused Firehose deliveries, counted for that correlation.
@@ -61,7 +62,7 @@ impl App {
         let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone());
         let rejections = Arc::new(RejectionLog::new());
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone(), rejections.clone());
-        let query = QueryService::new(store.clone(), config.query.clone(), &metrics);
+        let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), &metrics));
         let delivery = DeliveryErrors::new(DeliveryRepo::new(db.clone()), store.clone());
         Ok(Self {
             config: Arc::new(config),

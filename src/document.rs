@@ -3,9 +3,17 @@
 //! OpenSearch mapping of the same shape is `store::opensearch::mapping`.
 //!
 //! Every optional field is omitted from JSON when absent, so a document carries only what its line had.
+//!
+//! What enrichment looks up (`source.geo`, `source.as`, the parsed `user_agent` fields) is shared with
+//! the enricher's caches behind `Arc`s: copying it into a document is a reference count, not a dozen
+//! string allocations per line. Fields that are nearly always one of a few words (`GET`, `1.1`, `png`,
+//! `2xx`, `combined`) are `Cow`s that borrow those words. Both serialise exactly as the string they hold,
+//! so the JSON is the same as with `String`s.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,7 +48,7 @@ pub struct Event {
     /// When firesight indexed it.
     pub ingested: Option<DateTime<Utc>>,
     /// `firesight.access`.
-    pub dataset: Option<String>,
+    pub dataset: Option<Cow<'static, str>>,
 }
 
 #[skip_serializing_none]
@@ -53,9 +61,9 @@ pub struct Source {
     pub address: Option<String>,
     /// The client's host name when the line had a name instead of an address.
     pub domain: Option<String>,
-    pub geo: Option<Geo>,
+    pub geo: Option<Arc<Geo>>,
     #[serde(rename = "as")]
-    pub asn: Option<AutonomousSystem>,
+    pub asn: Option<Arc<AutonomousSystem>>,
 }
 
 #[skip_serializing_none]
@@ -110,7 +118,7 @@ pub struct User {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Http {
     /// `1.1`, `2.0` (without the `HTTP/` prefix).
-    pub version: Option<String>,
+    pub version: Option<Cow<'static, str>>,
     pub request: HttpRequest,
     pub response: HttpResponse,
 }
@@ -119,7 +127,7 @@ pub struct Http {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HttpRequest {
     /// Upper-case method, e.g. `GET`.
-    pub method: Option<String>,
+    pub method: Option<Cow<'static, str>>,
     /// The Referer header; absent when the line had `-`.
     pub referrer: Option<String>,
 }
@@ -148,7 +156,7 @@ pub struct Url {
     /// The query string, without the `?`.
     pub query: Option<String>,
     /// File extension of the path's last segment, lower case, without the dot.
-    pub extension: Option<String>,
+    pub extension: Option<Cow<'static, str>>,
 }
 
 #[skip_serializing_none]
@@ -156,11 +164,11 @@ pub struct Url {
 pub struct UserAgent {
     pub original: Option<String>,
     /// Browser family, e.g. `Chrome`.
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     /// Browser version, e.g. `32.0.1700`.
-    pub version: Option<String>,
-    pub os: Option<Os>,
-    pub device: Option<Device>,
+    pub version: Option<Arc<str>>,
+    pub os: Option<Arc<Os>>,
+    pub device: Option<Arc<Device>>,
 }
 
 #[skip_serializing_none]
@@ -183,7 +191,7 @@ pub struct Device {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Firesight {
     /// `1xx` .. `5xx`.
-    pub status_class: Option<String>,
+    pub status_class: Option<Cow<'static, str>>,
     /// Host of the referrer URL, lower case.
     pub referrer_host: Option<String>,
     /// The user agent is a known bot, crawler or spider.
@@ -194,7 +202,7 @@ pub struct Firesight {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwarded_for: Vec<String>,
     /// Which input shape the record had: `combined`, `common`, `kinesis_agent_json`, `json`.
-    pub record_format: Option<String>,
+    pub record_format: Option<Cow<'static, str>>,
 }
 
 /// Where the record came from in a Firehose delivery.
@@ -211,7 +219,8 @@ pub struct FirehoseMeta {
 
 impl LogDocument {
     /// `1xx`..`5xx` for a status code.
-    pub fn status_class(status: u16) -> Option<String> {
-        (100..600).contains(&status).then(|| format!("{}xx", status / 100))
+    pub fn status_class(status: u16) -> Option<Cow<'static, str>> {
+        const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+        CLASSES.get(usize::from(status / 100).checked_sub(1)?).map(|class| Cow::Borrowed(*class))
     }
 }

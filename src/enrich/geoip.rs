@@ -27,11 +27,12 @@ use crate::document::{AutonomousSystem, Geo, GeoPoint, Organization};
 pub struct GeoIp {
     geo: Database,
     asn: Option<Database>,
-    cache: BoundedCache<IpAddr, Arc<Answer>>,
+    cache: BoundedCache<IpAddr, Answer>,
     lookup_errors: AtomicU64,
 }
 
-type Answer = (Option<Geo>, Option<AutonomousSystem>);
+/// What an address resolves to. Shared: a hit hands out reference counts, which the document keeps.
+type Answer = (Option<Arc<Geo>>, Option<Arc<AutonomousSystem>>);
 
 /// Cache budget in addresses (both generations). An entry costs about 300 bytes (the strings of a
 /// `Geo`), so this is about 20 MB at most.
@@ -183,19 +184,18 @@ impl GeoIp {
     /// an error. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are looked up as IPv4.
     ///
     /// A Country database fills only the continent and country fields.
-    pub fn lookup(&self, ip: IpAddr) -> (Option<Geo>, Option<AutonomousSystem>) {
+    pub fn lookup(&self, ip: IpAddr) -> (Option<Arc<Geo>>, Option<Arc<AutonomousSystem>>) {
         let ip = ip.to_canonical();
         if !is_global(ip) {
             return (None, None);
         }
-        let answer = self.cache.get_or_insert_with(&ip, || Arc::new(self.lookup_uncached(ip)));
-        (*answer).clone()
+        self.cache.get_or_insert_with(&ip, || self.lookup_uncached(ip))
     }
 
     fn lookup_uncached(&self, ip: IpAddr) -> Answer {
         let geo = self.geo.geo(ip).unwrap_or_else(|e| self.failed(&self.geo, ip, &e));
         let asn = self.asn.as_ref().and_then(|db| db.asn(ip).unwrap_or_else(|e| self.failed(db, ip, &e)));
-        (geo, asn)
+        (geo.map(Arc::new), asn.map(Arc::new))
     }
 
     /// A record that passed the open-time probe can still be corrupt; the line loses its geo data
@@ -417,8 +417,8 @@ mod tests {
             let asn = db.lookup(ip).1.unwrap_or_default();
             let expected = non_empty(&row["asn"]).map(|n| n.parse::<u32>().unwrap());
             assert_eq!(asn.number, expected, "{ip}");
-            let org = asn.organization.and_then(|o| o.name);
-            assert_eq!(org.as_deref(), non_empty(&row["as_org"]), "{ip}");
+            let org = asn.organization.as_ref().and_then(|o| o.name.as_deref());
+            assert_eq!(org, non_empty(&row["as_org"]), "{ip}");
         }
     }
 
@@ -427,7 +427,7 @@ mod tests {
     fn city_record_fills_every_geo_field() {
         let db = open("GeoIP2-City-Test.mmdb");
         assert_eq!(
-            db.lookup("2.125.160.216".parse().unwrap()).0.unwrap(),
+            *db.lookup("2.125.160.216".parse().unwrap()).0.unwrap(),
             Geo {
                 continent_code: Some("EU".into()),
                 continent_name: Some("Europe".into()),
@@ -454,7 +454,7 @@ mod tests {
         assert_eq!(db.database_type(), "GeoIP2-Country");
         let geo = db.lookup("81.2.69.160".parse().unwrap()).0.unwrap();
         assert_eq!(
-            geo,
+            *geo,
             Geo {
                 continent_code: Some("EU".into()),
                 continent_name: Some("Europe".into()),

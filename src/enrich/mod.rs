@@ -10,7 +10,8 @@
 //! Input is a document from the line parser (`source.ip`, `user_agent.original`); output goes to
 //! the log store. Everything here is synchronous and CPU-only: callers run batches inside
 //! `spawn_blocking`. Databases are loaded and regexes compiled once, up front; per line the work is
-//! two cache hits (address, agent), one SHA-256 block and cloning cached strings into the document.
+//! two cache hits (address, agent), one SHA-256 block and handing the cached, shared (`Arc`) answers
+//! to the document.
 
 mod cache;
 mod geoip;
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use crate::document::{Device, LogDocument, Os};
+use crate::document::LogDocument;
 
 pub use geoip::GeoIp;
 pub use user_agent::{DEFAULT_CACHE_BYTES, UaInfo, UserAgentParser};
@@ -97,12 +98,8 @@ impl Enricher {
             if ua.name.is_none() {
                 ua.name = Some(info.name.clone());
                 ua.version = info.version.clone();
-                ua.os = Some(Os {
-                    name: Some(info.os_name.clone()),
-                    version: info.os_version.clone(),
-                    full: Some(info.os_full.clone()),
-                });
-                ua.device = Some(Device { name: Some(info.device_name.clone()) });
+                ua.os = Some(info.os.clone());
+                ua.device = Some(info.device.clone());
             }
             Some(info)
         });
@@ -139,16 +136,26 @@ impl Enricher {
 /// be computed once per distinct agent, and raw address bytes skip formatting it as text (which
 /// cost as much as the hash).
 fn visitor_key(agent_digest: &[u8; 32], client: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hasher = Sha256::new();
     hasher.update(agent_digest);
     hasher.update(client);
-    hex::encode(&hasher.finalize()[..8])
+    let digest = hasher.finalize();
+    // `hex::encode` pushes char by char through an iterator; this is one allocation of the final size.
+    let mut key = String::with_capacity(16);
+    for byte in &digest[..8] {
+        key.push(char::from(HEX[usize::from(byte >> 4)]));
+        key.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    key
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::{AutonomousSystem, Geo, Organization, UserAgent};
+    use std::sync::Arc;
+
+    use crate::document::{AutonomousSystem, Device, Geo, Organization, Os, UserAgent};
     use crate::enrich::fixtures::geoip_path;
 
     const CHROME_MAC: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 \
@@ -178,10 +185,10 @@ mod tests {
         assert_eq!(geo.city_name.as_deref(), Some("Linköping"));
         assert_eq!(
             d.source.asn,
-            Some(AutonomousSystem {
+            Some(Arc::new(AutonomousSystem {
                 number: Some(29518),
                 organization: Some(Organization { name: Some("Bredband2 AB".into()) }),
-            })
+            }))
         );
         assert_eq!(
             d.user_agent,
@@ -189,12 +196,12 @@ mod tests {
                 original: Some(CHROME_MAC.into()),
                 name: Some("Chrome".into()),
                 version: Some("33.0.1750".into()),
-                os: Some(Os {
+                os: Some(Arc::new(Os {
                     name: Some("Mac OS X".into()),
                     version: Some("10.9.1".into()),
                     full: Some("Mac OS X 10.9.1".into()),
-                }),
-                device: Some(Device { name: Some("Mac".into()) }),
+                })),
+                device: Some(Arc::new(Device { name: Some("Mac".into()) })),
             })
         );
         assert_eq!(d.firesight.bot, Some(false));
@@ -242,7 +249,7 @@ mod tests {
     #[test]
     fn upstream_enrichment_is_kept() {
         let mut d = doc(Some("89.160.20.112"), Some(CHROME_MAC));
-        d.source.geo = Some(Geo { country_iso_code: Some("XX".into()), ..Geo::default() });
+        d.source.geo = Some(Arc::new(Geo { country_iso_code: Some("XX".into()), ..Geo::default() }));
         d.user_agent.as_mut().unwrap().name = Some("Lambda's name".into());
         d.firesight.bot = Some(true);
         enricher().enrich(&mut d);

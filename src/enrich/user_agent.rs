@@ -13,6 +13,7 @@ use ua_parser::{Extractor, Regexes};
 
 use super::EnrichError;
 use super::cache::BoundedCache;
+use crate::document::{Device, Os};
 
 /// uap-core's parser database (Apache-2.0), commit `e3c5e634bee0b14f1a129c991483910739ad9f6c`; its
 /// expected results are `tests/fixtures/user_agents/test_*.yaml`.
@@ -32,21 +33,19 @@ pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// agents needs this fallback; it is there for the crawlers uap-core does not list.
 const BOT_KEYWORDS: [&str; 4] = ["bot", "crawl", "spider", "slurp"];
 
-/// What the enricher copies into `user_agent.*` and `firesight.bot` for one user-agent string.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the enricher copies into `user_agent.*` and `firesight.bot` for one user-agent string, in the
+/// document's own shared types so that filling a document only counts references.
+#[derive(Debug, Clone, PartialEq)]
 pub struct UaInfo {
     /// Browser family, e.g. `Chrome`; `Other` when uap-core does not know it.
-    pub name: String,
+    pub name: Arc<str>,
     /// e.g. `32.0.1700`.
-    pub version: Option<String>,
-    /// e.g. `Mac OS X`; `Other` when unknown.
-    pub os_name: String,
-    /// e.g. `10.9.1`.
-    pub os_version: Option<String>,
-    /// Name and version, e.g. `Mac OS X 10.9.1`.
-    pub os_full: String,
-    /// Device family, e.g. `iPhone`, `Spider`; `Other` when unknown (most desktops).
-    pub device_name: String,
+    pub version: Option<Arc<str>>,
+    /// `name` (e.g. `Mac OS X`; `Other` when unknown) is always set; `version` (e.g. `10.9.1`) when
+    /// known; `full` is both, e.g. `Mac OS X 10.9.1`.
+    pub os: Arc<Os>,
+    /// Device family (`name`), e.g. `iPhone`, `Spider`; `Other` when unknown (most desktops).
+    pub device: Arc<Device>,
     /// Device family `Spider`, or one of the bot keywords in the string.
     pub bot: bool,
     /// SHA-256 of the user-agent string, the per-agent half of the visitor key; computed once per
@@ -138,12 +137,10 @@ impl UaInfo {
         };
         UaInfo {
             bot: device_name == "Spider" || has_bot_keyword(ua),
-            name,
-            version,
-            os_name,
-            os_version,
-            os_full,
-            device_name,
+            name: name.into(),
+            version: version.map(Arc::from),
+            os: Arc::new(Os { name: Some(os_name), version: os_version, full: Some(os_full) }),
+            device: Arc::new(Device { name: Some(device_name) }),
             digest: Sha256::digest(ua.as_bytes()).into(),
         }
     }
@@ -236,8 +233,8 @@ mod tests {
             assert_eq!(got.minor.as_deref(), absent_if_empty(&c.minor), "minor of {ua}");
             assert_eq!(got.patch.as_deref(), absent_if_empty(&c.patch), "patch of {ua}");
             let info = p.parse(ua);
-            assert_eq!(info.name, c.family, "{ua}");
-            assert_eq!(info.version, join_version(&c.major, &c.minor, &c.patch), "{ua}");
+            assert_eq!(&*info.name, c.family, "{ua}");
+            assert_eq!(info.version.as_deref(), join_version(&c.major, &c.minor, &c.patch).as_deref(), "{ua}");
         }
     }
 
@@ -257,8 +254,8 @@ mod tests {
             assert_eq!(got.patch.as_deref(), absent_if_empty(&c.patch), "patch of {ua}");
             assert_eq!(got.patch_minor.as_deref(), absent_if_empty(&c.patch_minor), "patch_minor of {ua}");
             let info = p.parse(ua);
-            assert_eq!(info.os_name, c.family, "{ua}");
-            assert_eq!(info.os_version, join_version(&c.major, &c.minor, &c.patch), "{ua}");
+            assert_eq!(info.os.name.as_deref(), Some(c.family.as_str()), "{ua}");
+            assert_eq!(info.os.version, join_version(&c.major, &c.minor, &c.patch), "{ua}");
         }
     }
 
@@ -342,7 +339,7 @@ mod tests {
                 bot_lines += n;
             }
             // On this log every bot is already a uap-core Spider; the keyword fallback adds none.
-            assert_eq!(info.bot, info.device_name == "Spider", "{ua}");
+            assert_eq!(info.bot, info.device.name.as_deref() == Some("Spider"), "{ua}");
             if DEVIATIONS.iter().any(|(key, ..)| ua.contains(key)) {
                 assert!(info.bot, "{ua}");
             }
@@ -365,11 +362,14 @@ mod tests {
     #[test]
     fn unknown_agent_is_other_everywhere() {
         let info = parser().parse("UniversalFeedParser/4.2-pre-314-svn +http://feedparser.org/");
-        assert_eq!((info.name.as_str(), info.os_name.as_str(), info.device_name.as_str()), ("Other", "Other", "Other"));
-        assert_eq!((info.version.as_deref(), info.os_version.as_deref()), (None, None));
-        assert_eq!(info.os_full, "Other");
+        assert_eq!(
+            (&*info.name, info.os.name.as_deref(), info.device.name.as_deref()),
+            ("Other", Some("Other"), Some("Other"))
+        );
+        assert_eq!((info.version.as_deref(), info.os.version.as_deref()), (None, None));
+        assert_eq!(info.os.full.as_deref(), Some("Other"));
         assert!(!info.bot);
-        assert_eq!(parser().parse("").name, "Other");
+        assert_eq!(&*parser().parse("").name, "Other");
     }
 
     #[test]
@@ -378,12 +378,12 @@ mod tests {
             "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 (KHTML, like Gecko) \
              Chrome/33.0.1750.91 Safari/537.36",
         );
-        assert_eq!(info.name, "Chrome");
+        assert_eq!(&*info.name, "Chrome");
         assert_eq!(info.version.as_deref(), Some("33.0.1750"));
-        assert_eq!(info.os_name, "Mac OS X");
-        assert_eq!(info.os_version.as_deref(), Some("10.9.1"));
-        assert_eq!(info.os_full, "Mac OS X 10.9.1");
-        assert_eq!(info.device_name, "Mac");
+        assert_eq!(info.os.name.as_deref(), Some("Mac OS X"));
+        assert_eq!(info.os.version.as_deref(), Some("10.9.1"));
+        assert_eq!(info.os.full.as_deref(), Some("Mac OS X 10.9.1"));
+        assert_eq!(info.device.name.as_deref(), Some("Mac"));
         assert!(!info.bot);
     }
 
@@ -391,13 +391,13 @@ mod tests {
     fn bots_by_spider_family_and_by_keyword() {
         let p = parser();
         let googlebot = p.parse("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)");
-        assert_eq!((googlebot.device_name.as_str(), googlebot.bot), ("Spider", true));
+        assert_eq!((googlebot.device.name.as_deref(), googlebot.bot), (Some("Spider"), true));
         // A phone model regex matches before uap-core's catch-all Spider regex.
         let phone_crawler = "Mozilla/5.0 (Linux; Android 9; SM-G960F Build/PPR1.180610.011) \
                              AppleWebKit/537.36 (KHTML, like Gecko) Chrome/74.0.3729.157 \
                              Mobile Safari/537.36 (compatible; ExampleCrawler/1.0)";
         let info = p.parse(phone_crawler);
-        assert_ne!(info.device_name, "Spider");
+        assert_ne!(info.device.name.as_deref(), Some("Spider"));
         assert!(info.bot);
         let cubot = p.parse(
             "Mozilla/5.0 (Linux; Android 9; CUBOT_X19 Build/PPR1) AppleWebKit/537.36 \
@@ -422,6 +422,6 @@ mod tests {
         let a = p.parse("curl/7.68.0");
         let b = p.parse("curl/7.68.0");
         assert!(Arc::ptr_eq(&a, &b));
-        assert_eq!(a.name, "curl");
+        assert_eq!(&*a.name, "curl");
     }
 }

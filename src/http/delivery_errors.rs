@@ -38,7 +38,7 @@ pub struct DeliveryErrorFilters {
 }
 
 fn error_query(p: &mut Params, app: &App) -> Result<ErrorQuery, ApiError> {
-    let range = params::range(p, &resolve(app))?;
+    let range = params::range(p, &resolve(&app.query))?;
     let mut families = Vec::new();
     for name in p.all("family") {
         let family = Family::parse(&name).ok_or_else(|| {

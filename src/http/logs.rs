@@ -43,7 +43,7 @@ fn order(p: &mut Params) -> Result<Order, ApiError> {
     ))]
 pub async fn search(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<LogsPage>, ApiError> {
     let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app))?;
+    let query = params::query(&mut p, &resolve(&app.query))?;
     let size = p.u32_in("size", app.query.config().default_page_size, 1, MAX_PAGE_SIZE)?;
     let cursor = p.one("cursor")?;
     if cursor.as_ref().is_some_and(|c| c.len() > 8192) {
@@ -80,7 +80,7 @@ enum Format {
     ))]
 pub async fn export(State(app): State<App>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
     let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app))?;
+    let query = params::query(&mut p, &resolve(&app.query))?;
     let order = order(&mut p)?;
     let format = match p.choice("format", &["csv", "ndjson"])? {
         Some("ndjson") => Format::Ndjson,
@@ -165,15 +165,15 @@ fn csv_row(out: &mut Vec<u8>, id: &str, doc: &LogDocument) {
         doc.source.ip.map(|ip| ip.to_string()).or_else(|| doc.source.address.clone()).unwrap_or_default(),
         geo.and_then(|g| g.country_iso_code.clone()).unwrap_or_default(),
         geo.and_then(|g| g.city_name.clone()).unwrap_or_default(),
-        doc.http.request.method.clone().unwrap_or_default(),
+        doc.http.request.method.as_deref().unwrap_or_default().to_owned(),
         doc.url.path.clone().unwrap_or_default(),
         doc.url.query.clone().unwrap_or_default(),
-        doc.http.version.clone().unwrap_or_default(),
+        doc.http.version.as_deref().unwrap_or_default().to_owned(),
         doc.http.response.status_code.map(|s| s.to_string()).unwrap_or_default(),
         doc.http.response.body.bytes.map(|b| b.to_string()).unwrap_or_default(),
         doc.http.request.referrer.clone().unwrap_or_default(),
         ua.and_then(|u| u.original.clone()).unwrap_or_default(),
-        ua.and_then(|u| u.name.clone()).unwrap_or_default(),
+        ua.and_then(|u| u.name.as_deref()).unwrap_or_default().to_owned(),
         ua.and_then(|u| u.os.as_ref()).and_then(|o| o.name.clone()).unwrap_or_default(),
         ua.and_then(|u| u.device.as_ref()).and_then(|d| d.name.clone()).unwrap_or_default(),
         doc.firesight.bot.map(|b| b.to_string()).unwrap_or_default(),

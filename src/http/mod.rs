@@ -9,6 +9,7 @@ pub mod logs;
 pub mod problem;
 pub mod stats;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, MatchedPath, Request, State};
@@ -29,6 +30,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::App;
 use crate::metrics::{HttpLabels, RouteLabels};
+use crate::query::service::QueryService;
 use auth::ApiKeys;
 use problem::{ApiError, PROBLEM_JSON, problem_for_status, problem_response};
 
@@ -37,6 +39,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 impl FromRef<App> for ApiKeys {
     fn from_ref(app: &App) -> Self {
         app.api_keys.clone()
+    }
+}
+
+impl FromRef<App> for Arc<QueryService> {
+    fn from_ref(app: &App) -> Self {
+        app.query.clone()
     }
 }
 

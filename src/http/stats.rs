@@ -1,23 +1,28 @@
 //! `/v1/stats/*`: aggregate endpoints. Each handler parses and validates its parameters, calls one
 //! `QueryService` method and answers the cached JSON with `ETag` and `Cache-Control` (304 on a matching
 //! `If-None-Match`).
+//!
+//! Cached answers are these endpoints' common case, so the handlers take only what they use: the query
+//! service as state and the one request header they read.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::IntoParams;
 
 use super::problem::{ApiError, Problem};
-use crate::app::App;
 use crate::query::cache::CachedBody;
 use crate::query::model::{
     Dimension, GeoRequest, MAX_TIMELINE_BUCKETS, MAX_TOP_LIMIT, Split, TimelineRequest, TopRequest, VisitTimesRequest,
 };
 use crate::query::params::{self, Params, Resolve};
 use crate::query::response::{GeoResponse, SummaryResponse, TimelineResponse, TopResponse, VisitTimesResponse};
+use crate::query::service::QueryService;
 
 /// The filters every `/v1/logs` and `/v1/stats` endpoint takes. Values of one parameter are ORed
 /// (repeat it or separate with commas), different parameters are ANDed.
@@ -61,8 +66,8 @@ pub struct FilterParams {
     compare: Option<String>,
 }
 
-pub(crate) fn resolve(app: &App) -> Resolve {
-    let q = app.query.config();
+pub(crate) fn resolve(query: &QueryService) -> Resolve {
+    let q = query.config();
     Resolve {
         now: chrono::Utc::now(),
         align_secs: i64::from(q.align_secs),
@@ -71,14 +76,23 @@ pub(crate) fn resolve(app: &App) -> Resolve {
     }
 }
 
+/// The request's `If-None-Match` header; extracting the whole `HeaderMap` would copy it per request.
+pub struct IfNoneMatch(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(IfNoneMatch(parts.headers.get(header::IF_NONE_MATCH).cloned()))
+    }
+}
+
 /// The cached JSON, or 304 when the client already has it.
-fn answer(body: Arc<CachedBody>, request: &HeaderMap) -> Response {
-    let etag = HeaderValue::from_str(&body.etag).expect("etags are ASCII");
-    let cache_control = HeaderValue::from_str(&format!("private, max-age={}", body.ttl.as_secs())).expect("ascii");
-    let not_modified = request
-        .get(header::IF_NONE_MATCH)
+fn answer(body: Arc<CachedBody>, if_none_match: Option<&HeaderValue>) -> Response {
+    let etag = body.etag.to_str().expect("etags are ASCII");
+    let not_modified = if_none_match
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == body.etag || t.trim() == "*"));
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -86,8 +100,8 @@ fn answer(body: Arc<CachedBody>, request: &HeaderMap) -> Response {
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r
     };
-    response.headers_mut().insert(header::ETAG, etag);
-    response.headers_mut().insert(header::CACHE_CONTROL, cache_control);
+    response.headers_mut().insert(header::ETAG, body.etag.clone());
+    response.headers_mut().insert(header::CACHE_CONTROL, body.cache_control.clone());
     response
 }
 
@@ -111,19 +125,19 @@ fn answer(body: Arc<CachedBody>, request: &HeaderMap) -> Response {
         (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn top(
-    State(app): State<App>,
+    State(query_service): State<Arc<QueryService>>,
     Path(dimension): Path<String>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let dimension = params::dimension("dimension", &dimension)?;
     let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app))?;
+    let query = params::query(&mut p, &resolve(&query_service))?;
     let compare = params::compare(&mut p)?;
     let limit = p.u32_in("limit", 10, 1, MAX_TOP_LIMIT)?;
     p.finish()?;
-    let body = app.query.top(TopRequest { query, dimension, limit }, compare).await?;
-    Ok(answer(body, &headers))
+    let body = query_service.top(TopRequest { query, dimension, limit }, compare).await?;
+    Ok(answer(body, if_none_match.as_ref()))
 }
 
 /// Requests over time.
@@ -146,12 +160,12 @@ pub async fn top(
         (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn timeline(
-    State(app): State<App>,
+    State(query_service): State<Arc<QueryService>>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app))?;
+    let query = params::query(&mut p, &resolve(&query_service))?;
     let compare = params::compare(&mut p)?;
     let interval_secs = params::interval(&mut p, &query.range, 100, MAX_TIMELINE_BUCKETS)?;
     let split_limit = p.u32_in("split_limit", 5, 1, 20)?;
@@ -167,8 +181,8 @@ pub async fn timeline(
         ),
     };
     p.finish()?;
-    let body = app.query.timeline(TimelineRequest { query, interval_secs, split }, compare).await?;
-    Ok(answer(body, &headers))
+    let body = query_service.timeline(TimelineRequest { query, interval_secs, split }, compare).await?;
+    Ok(answer(body, if_none_match.as_ref()))
 }
 
 /// Headline figures.
@@ -186,16 +200,16 @@ pub async fn timeline(
         (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn summary(
-    State(app): State<App>,
+    State(query_service): State<Arc<QueryService>>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app))?;
+    let query = params::query(&mut p, &resolve(&query_service))?;
     let compare = params::compare(&mut p)?;
     p.finish()?;
-    let body = app.query.summary(query, compare).await?;
-    Ok(answer(body, &headers))
+    let body = query_service.summary(query, compare).await?;
+    Ok(answer(body, if_none_match.as_ref()))
 }
 
 /// When visitors come: requests by hour of day and day of week.
@@ -215,20 +229,20 @@ pub async fn summary(
         (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn visit_times(
-    State(app): State<App>,
+    State(query_service): State<Arc<QueryService>>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app))?;
+    let query = params::query(&mut p, &resolve(&query_service))?;
     let compare = params::compare(&mut p)?;
     let time_zone = p.one("tz")?.unwrap_or_else(|| "UTC".to_owned());
     if time_zone.parse::<chrono_tz::Tz>().is_err() {
         return Err(ApiError::validation("tz", "must be an IANA time zone such as Europe/Berlin or UTC"));
     }
     p.finish()?;
-    let body = app.query.visit_times(VisitTimesRequest { query, time_zone }, compare).await?;
-    Ok(answer(body, &headers))
+    let body = query_service.visit_times(VisitTimesRequest { query, time_zone }, compare).await?;
+    Ok(answer(body, if_none_match.as_ref()))
 }
 
 /// Requests per country and top cities, for maps.
@@ -247,12 +261,16 @@ pub async fn visit_times(
         (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn geo(State(app): State<App>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn geo(
+    State(query_service): State<Arc<QueryService>>,
+    RawQuery(raw): RawQuery,
+    IfNoneMatch(if_none_match): IfNoneMatch,
+) -> Result<Response, ApiError> {
     let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app))?;
+    let query = params::query(&mut p, &resolve(&query_service))?;
     let compare = params::compare(&mut p)?;
     let city_limit = p.u32_in("city_limit", 50, 1, 1000)?;
     p.finish()?;
-    let body = app.query.geo(GeoRequest { query, city_limit }, compare).await?;
-    Ok(answer(body, &headers))
+    let body = query_service.geo(GeoRequest { query, city_limit }, compare).await?;
+    Ok(answer(body, if_none_match.as_ref()))
 }

@@ -7,6 +7,7 @@
 pub mod backfill;
 pub mod ids;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,20 +52,23 @@ pub fn prepare(lines: Vec<SourceLine>, enricher: &Enricher, source: &str, now: D
             prepared.dead.push(dead_letter(line, reason, "decode", source, now));
             continue;
         }
-        match crate::parse::parse_line(&line.text) {
+        match crate::parse::parse_owned(std::mem::take(&mut line.text)) {
             Ok(mut doc) => {
                 if let Some(time) = line.fallback_time.filter(|_| doc_has_no_time(&doc)) {
                     doc.timestamp = time;
                 }
                 enricher.enrich(&mut doc);
                 doc.event.ingested = Some(now);
-                doc.event.dataset.get_or_insert_with(|| "firesight.access".to_owned());
+                doc.event.dataset.get_or_insert(Cow::Borrowed("firesight.access"));
                 if let Some(meta) = &line.firehose {
                     doc.firehose = Some(FirehoseMeta::clone(meta));
                 }
                 prepared.docs.push(IndexDoc { id: line.id, doc });
             }
-            Err(e) => prepared.dead.push(dead_letter(line, e.to_string(), "parse", source, now)),
+            Err((e, text)) => {
+                line.text = text;
+                prepared.dead.push(dead_letter(line, e.to_string(), "parse", source, now));
+            }
         }
     }
     prepared

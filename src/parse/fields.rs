@@ -2,6 +2,7 @@
 //! target, the referrer's host, and choosing the client among the addresses a line carries
 //! (X-Forwarded-For list, remote address, virtual-host prefix).
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use memchr::{memchr, memchr2, memchr3, memrchr};
@@ -21,6 +22,30 @@ fn split_once_byte(s: &str, needle: u8) -> Option<(&str, &str)> {
 fn rsplit_once_byte(s: &str, needle: u8) -> Option<(&str, &str)> {
     let at = memrchr(needle, s.as_bytes())?;
     Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// The values nearly every line has, borrowed by the document instead of allocated per line.
+const METHODS: [&str; 9] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
+const VERSIONS: [&str; 5] = ["1.1", "1.0", "2.0", "2", "3"];
+const EXTENSIONS: [&str; 24] = [
+    "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "css", "js", "map", "json", "xml", "rss", "html", "htm", "php",
+    "txt", "pdf", "woff", "woff2", "ttf", "gz", "zip", "mp4",
+];
+
+/// A method in upper case (`get` gives `GET`).
+pub(crate) fn method(token: &str) -> Cow<'static, str> {
+    match METHODS.iter().find(|known| known.eq_ignore_ascii_case(token)) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(token.to_ascii_uppercase()),
+    }
+}
+
+/// An HTTP version as written, without `HTTP/`.
+pub(crate) fn version(version: &str) -> Cow<'static, str> {
+    match VERSIONS.iter().find(|known| **known == version) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(version.to_owned()),
+    }
 }
 
 /// `None` for the `-` (and empty) placeholder that access logs write for a missing value.
@@ -104,10 +129,16 @@ fn absolute_path(target: &str) -> Option<&str> {
 }
 
 /// Lower-case extension of the last path segment (`/a/B.PNG` gives `png`).
-pub(crate) fn extension(path: &str) -> Option<String> {
+pub(crate) fn extension(path: &str) -> Option<Cow<'static, str>> {
     let segment = rsplit_once_byte(path, b'/').map_or(path, |(_, segment)| segment);
     let (_, ext) = rsplit_once_byte(segment, b'.')?;
-    (!ext.is_empty()).then(|| ext.to_ascii_lowercase())
+    if ext.is_empty() {
+        return None;
+    }
+    Some(match EXTENSIONS.iter().find(|known| known.eq_ignore_ascii_case(ext)) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(ext.to_ascii_lowercase()),
+    })
 }
 
 /// Lower-case host of an absolute URL (`https://User@Example.COM:8443/x` gives `example.com`).

@@ -2,6 +2,9 @@
 //! into JSON (ECS-shaped or flat). The field names accepted are listed in the [module
 //! documentation](super).
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::fields::{self, present};
@@ -132,12 +135,12 @@ fn lambda(map: Map<String, Value>, original: &str) -> Result<LogDocument, ParseE
     let mut f = Fields(map);
     let mut doc = LogDocument { timestamp: f.timestamp()?, ..LogDocument::default() };
     doc.event.original = f.string(&["event.original"]).unwrap_or_else(|| original.to_owned());
-    doc.event.dataset = f.string(&["event.dataset"]);
+    doc.event.dataset = f.string(&["event.dataset"]).map(Cow::Owned);
     doc.event.ingested = f.string(&["event.ingested"]).and_then(|s| time::parse_text_timestamp(&s));
 
     f.client(&mut doc);
-    doc.source.geo = f.geo();
-    doc.source.asn = f.autonomous_system();
+    doc.source.geo = f.geo().map(Arc::new);
+    doc.source.asn = f.autonomous_system().map(Arc::new);
     let domain = f.string(DESTINATION_FIELDS);
     let port = f.number(DESTINATION_PORT_FIELDS, |_| ParseError::BadField {
         field: "destination.port".to_owned(),
@@ -152,9 +155,9 @@ fn lambda(map: Map<String, Value>, original: &str) -> Result<LogDocument, ParseE
     let request_line = f.string(REQUEST_FIELDS);
     let request = request_line.as_deref().map(fields::split_request).unwrap_or_default();
     let method = f.string(METHOD_FIELDS).or_else(|| request.method.map(str::to_owned));
-    doc.http.request.method = method.map(|m| m.to_ascii_uppercase());
+    doc.http.request.method = method.as_deref().map(fields::method);
     let version = f.string(VERSION_FIELDS).or_else(|| request.version.map(str::to_owned));
-    doc.http.version = version.map(|v| v.strip_prefix("HTTP/").map_or_else(|| v.clone(), str::to_owned));
+    doc.http.version = version.as_deref().map(|v| fields::version(v.strip_prefix("HTTP/").unwrap_or(v)));
     let target = f.string(TARGET_FIELDS).or_else(|| match (request.method, request_line.as_deref()) {
         (Some(_), _) => request.target.map(str::to_owned),
         // `request` holding just a path.
@@ -175,7 +178,7 @@ fn lambda(map: Map<String, Value>, original: &str) -> Result<LogDocument, ParseE
     f.firesight(&mut doc);
     doc.firesight.status_class = doc.http.response.status_code.and_then(LogDocument::status_class);
     doc.firesight.referrer_host = doc.http.request.referrer.as_deref().and_then(fields::referrer_host);
-    doc.firesight.record_format = Some("json".to_owned());
+    doc.firesight.record_format = Some(Cow::Borrowed("json"));
     doc.extra = into_extra(f.0);
     Ok(doc)
 }
@@ -312,7 +315,7 @@ impl Fields {
     fn url(&mut self, target: Option<String>) -> Url {
         let path = self.string(PATH_FIELDS);
         let query = self.string(QUERY_FIELDS).map(|q| q.strip_prefix('?').map_or_else(|| q.clone(), str::to_owned));
-        let extension = self.string(&["url.extension"]);
+        let extension = self.string(&["url.extension"]).map(Cow::Owned);
         let mut url = match target {
             Some(target) => fields::url_parts(&target),
             None => {
@@ -343,15 +346,15 @@ impl Fields {
 
     fn user_agent(&mut self) -> Option<UserAgent> {
         let original = self.string(USER_AGENT_FIELDS);
-        let name = self.string(&["user_agent.name"]);
-        let version = self.string(&["user_agent.version"]);
+        let name = self.string(&["user_agent.name"]).map(Arc::from);
+        let version = self.string(&["user_agent.version"]).map(Arc::from);
         let os = Os {
             name: self.string(&["user_agent.os.name"]),
             version: self.string(&["user_agent.os.version"]),
             full: self.string(&["user_agent.os.full"]),
         };
-        let device = self.string(&["user_agent.device.name"]).map(|name| Device { name: Some(name) });
-        let os = (os != Os::default()).then_some(os);
+        let device = self.string(&["user_agent.device.name"]).map(|name| Arc::new(Device { name: Some(name) }));
+        let os = (os != Os::default()).then(|| Arc::new(os));
         let ua = UserAgent { original, name, version, os, device };
         (ua != UserAgent::default()).then_some(ua)
     }

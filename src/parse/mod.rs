@@ -135,6 +135,33 @@ pub fn parse_line(line: &str) -> Result<LogDocument, ParseError> {
     }
 }
 
+/// [`parse_line`] taking the line by value, for the ingest path: a text line's document keeps the line's
+/// own buffer as `event.original` instead of copying it (a few hundred bytes per line).
+///
+/// # Errors
+///
+/// As [`parse_line`], with the line handed back (it goes to the dead-letter store).
+pub fn parse_owned(mut line: String) -> Result<LogDocument, (ParseError, String)> {
+    let trimmed = trim_line_end(&line);
+    let parsed = match trimmed.trim_start().as_bytes().first() {
+        None => Err(ParseError::Empty),
+        Some(b'{') => parse_json_record(trimmed),
+        Some(_) => {
+            let len = trimmed.len();
+            match text::scan(trimmed.trim_start()) {
+                Ok(record) => {
+                    let mut doc = record.into_document(String::new());
+                    line.truncate(len);
+                    doc.event.original = line;
+                    return Ok(doc);
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    parsed.map_err(|e| (e, line))
+}
+
 /// [`parse_line`] for raw bytes; invalid UTF-8 is replaced (`event.original` is lossy UTF-8).
 ///
 /// # Errors

@@ -2,6 +2,8 @@
 //! conversion into a [`LogDocument`]. Text lines and Kinesis Agent records both end up here, so the
 //! two formats fill the document the same way.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 use super::fields::{self, present};
@@ -41,11 +43,8 @@ impl Record<'_> {
         doc.destination = client.vhost.map(fields::destination);
         doc.user = self.authuser.and_then(present).map(|name| User { name: Some(name.to_owned()) });
         doc.http = Http {
-            version: request.version.map(str::to_owned),
-            request: HttpRequest {
-                method: request.method.map(str::to_ascii_uppercase),
-                referrer: referrer.map(str::to_owned),
-            },
+            version: request.version.map(fields::version),
+            request: HttpRequest { method: request.method.map(fields::method), referrer: referrer.map(str::to_owned) },
             response: HttpResponse { status_code: self.status, body: ResponseBody { bytes: self.bytes } },
         };
         if let Some(target) = request.target {
@@ -56,7 +55,7 @@ impl Record<'_> {
             status_class: self.status.and_then(LogDocument::status_class),
             referrer_host: referrer.and_then(fields::referrer_host),
             forwarded_for: client.chain.iter().map(|&a| a.to_owned()).collect(),
-            record_format: Some(self.format.to_owned()),
+            record_format: Some(Cow::Borrowed(self.format)),
             ..Firesight::default()
         };
         doc

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -53,6 +54,26 @@ fn every_line_of_the_real_log_parses_but_the_truncated_one() {
     assert_eq!(failures, [(8899, ParseError::Unterminated("user agent"))]);
     assert_eq!(failures[0].1.to_string(), "unterminated quoted user agent");
     assert_eq!(log.lines().count(), 10_000);
+}
+
+#[test]
+fn parsing_an_owned_line_gives_the_same_document() {
+    let log = elastic_log();
+    let nginx = fixture("edge_cases/elastic-beats/nginx_access_test.log");
+    let mut lines: Vec<String> = log.lines().chain(nginx.lines()).map(str::to_owned).collect();
+    lines.extend(["", " \r\n", "1.2.3.4 - - [bad] \"GET / HTTP/1.1\" 200 1\r\n"].map(str::to_owned));
+    lines.push(format!("{}\n", elastic_line(&log, 1)));
+    lines.push(r#"{"host":"64.242.88.10","datetime":"07/Mar/2004:16:10:02 -0800","request":"GET / HTTP/1.1","response":"200","bytes":"6291"}"#.to_owned());
+    lines.push(r#"{"time":"2024-05-10T10:34:56Z","method":"get","protocol":"HTTP/2.0","url":"/a.PNG"}"#.to_owned());
+    for line in lines {
+        match (parse_line(&line), parse_owned(line.clone())) {
+            (Ok(by_ref), Ok(owned)) => assert_eq!(by_ref, owned, "{line:?}"),
+            (Err(by_ref), Err((owned, given_back))) => {
+                assert_eq!((by_ref, given_back.as_str()), (owned, line.as_str()))
+            }
+            (by_ref, owned) => panic!("{line:?}: {by_ref:?} but {owned:?}"),
+        }
+    }
 }
 
 #[test]
@@ -208,7 +229,7 @@ fn real_log_counts_agree_with_a_naive_split() {
 
         *parsed_status.entry(doc.http.response.status_code.map(|s| s.to_string()).unwrap_or_default()).or_default() +=
             1;
-        *parsed_method.entry(doc.http.request.method.clone().unwrap_or_default()).or_default() += 1;
+        *parsed_method.entry(doc.http.request.method.as_deref().unwrap_or_default().to_owned()).or_default() += 1;
         parsed_bytes += doc.http.response.body.bytes.unwrap_or_default();
         parsed_dash_dash += usize::from(doc.http.request.referrer.is_none() && doc.user_agent.is_none());
         parsed_clients.insert(doc.source.ip.map(|ip| ip.to_string()).unwrap_or_default());
@@ -568,8 +589,8 @@ fn lambda_json_with_ecs_nested_fields() {
             original: Some("Mozilla/5.0 (iPhone)".into()),
             name: Some("Mobile Safari".into()),
             version: None,
-            os: Some(Os { name: Some("iOS".into()), ..Os::default() }),
-            device: Some(Device { name: Some("iPhone".into()) }),
+            os: Some(Arc::new(Os { name: Some("iOS".into()), ..Os::default() })),
+            device: Some(Arc::new(Device { name: Some("iPhone".into()) })),
         })
     );
     assert_eq!(doc.firesight.status_class.as_deref(), Some("4xx"));
@@ -641,7 +662,7 @@ fn lambda_json_with_dotted_ecs_keys() {
     let berlin = parsed(&expected[2].to_string());
     assert_eq!(
         berlin.source.geo,
-        Some(Geo {
+        Some(Arc::new(Geo {
             continent_name: Some("Europe".into()),
             country_iso_code: Some("DE".into()),
             region_iso_code: Some("DE-BE".into()),
@@ -649,9 +670,12 @@ fn lambda_json_with_dotted_ecs_keys() {
             city_name: Some("Berlin".into()),
             location: Some(GeoPoint { lat: 52.4908, lon: 13.3275 }),
             ..Geo::default()
-        })
+        }))
     );
-    assert_eq!(berlin.user_agent.and_then(|ua| ua.os).and_then(|os| os.full).as_deref(), Some("Mac OS X 10.12"));
+    assert_eq!(
+        berlin.user_agent.and_then(|ua| ua.os).and_then(|os| os.full.clone()).as_deref(),
+        Some("Mac OS X 10.12")
+    );
 }
 
 #[test]

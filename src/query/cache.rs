@@ -1,26 +1,75 @@
 //! The aggregate cache: finished JSON answers keyed by the normalised request (filters sorted, relative
 //! times already resolved and aligned), bounded in bytes. Concurrent misses for one key make one store
 //! call (`try_get_with`). Ranges that touch "now" live briefly, closed ranges longer.
+//!
+//! A hit is on every dashboard refresh's path, so it does no more than it must: the key is the typed
+//! request itself (hashed and compared field by field, never serialised), and the answer is kept as the
+//! finished body and header values, which a response shares rather than copies.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::HeaderValue;
 use moka::Expiry;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
 use prometheus_client::metrics::counter::Counter;
 use sha2::{Digest, Sha256};
 
+use super::model::{Filters, GeoRequest, Query, StatusFilter, TimelineRequest, TopRequest, VisitTimesRequest};
 use crate::metrics::Metrics;
 
-/// One finished answer.
+/// What an aggregate answer is cached under: the endpoint, its normalised request and whether it
+/// compares with the previous period.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CacheKey {
+    Top(TopRequest, bool),
+    Timeline(TimelineRequest, bool),
+    Summary(Query, bool),
+    VisitTimes(VisitTimesRequest, bool),
+    Geo(GeoRequest, bool),
+}
+
+impl CacheKey {
+    /// Approximate bytes the key holds, for the cache's size bound.
+    fn weight(&self) -> usize {
+        let (query, extra) = match self {
+            CacheKey::Top(r, _) => (&r.query, 0),
+            CacheKey::Timeline(r, _) => (&r.query, 0),
+            CacheKey::Summary(q, _) => (q, 0),
+            CacheKey::VisitTimes(r, _) => (&r.query, r.time_zone.len()),
+            CacheKey::Geo(r, _) => (&r.query, 0),
+        };
+        std::mem::size_of::<CacheKey>() + filter_bytes(&query.filters) + extra
+    }
+}
+
+fn filter_bytes(f: &Filters) -> usize {
+    let strings = |v: &[String]| v.iter().map(|s| s.len() + std::mem::size_of::<String>()).sum::<usize>();
+    strings(&f.method)
+        + strings(&f.path)
+        + strings(&f.country)
+        + strings(&f.city)
+        + strings(&f.browser)
+        + strings(&f.os)
+        + strings(&f.device)
+        + strings(&f.referrer_host)
+        + f.path_prefix.as_ref().map_or(0, String::len)
+        + f.q.as_ref().map_or(0, String::len)
+        + f.status.len() * std::mem::size_of::<StatusFilter>()
+        + f.client_ip.len() * std::mem::size_of::<ipnet::IpNet>()
+}
+
+/// One finished answer, with the header values every response of it carries.
 #[derive(Debug)]
 pub struct CachedBody {
     pub body: Bytes,
-    /// Strong validator over the body.
-    pub etag: String,
+    /// Strong validator over the body, quoted.
+    pub etag: HeaderValue,
+    /// `private, max-age=<ttl>`.
+    pub cache_control: HeaderValue,
     /// How long this answer stays fresh (also the `Cache-Control` max-age).
     pub ttl: Duration,
 }
@@ -28,21 +77,28 @@ pub struct CachedBody {
 impl CachedBody {
     pub fn new(body: Bytes, ttl: Duration) -> Self {
         let digest = Sha256::digest(&body);
-        Self { etag: format!("\"{}\"", hex::encode(&digest[..12])), body, ttl }
+        let etag = format!("\"{}\"", hex::encode(&digest[..12]));
+        let cache_control = format!("private, max-age={}", ttl.as_secs());
+        Self {
+            etag: HeaderValue::try_from(etag).expect("hex is a valid header value"),
+            cache_control: HeaderValue::try_from(cache_control).expect("ASCII is a valid header value"),
+            body,
+            ttl,
+        }
     }
 }
 
 struct PerEntryTtl;
 
-impl Expiry<String, Arc<CachedBody>> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &String, value: &Arc<CachedBody>, _created_at: Instant) -> Option<Duration> {
+impl Expiry<CacheKey, Arc<CachedBody>> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &CacheKey, value: &Arc<CachedBody>, _created_at: Instant) -> Option<Duration> {
         Some(value.ttl)
     }
 }
 
 #[derive(Clone)]
 pub struct AggregateCache {
-    cache: Cache<String, Arc<CachedBody>>,
+    cache: Cache<CacheKey, Arc<CachedBody>>,
     hits: Counter,
     misses: Counter,
 }
@@ -58,8 +114,8 @@ impl AggregateCache {
         let evicted = evictions.clone();
         let cache = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|key: &String, value: &Arc<CachedBody>| {
-                (key.len() + value.body.len() + 128).try_into().unwrap_or(u32::MAX)
+            .weigher(|key: &CacheKey, value: &Arc<CachedBody>| {
+                (key.weight() + value.body.len() + 128).try_into().unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
             .eviction_listener(move |_key, _value, cause| {
@@ -72,7 +128,21 @@ impl AggregateCache {
     }
 
     /// The cached answer for `key`, or the one `load` produces (once, however many callers wait).
-    pub async fn get_or_load<F, E>(&self, key: String, load: F) -> Result<Arc<CachedBody>, Arc<E>>
+    pub async fn get_or_load<F, E>(&self, key: CacheKey, load: F) -> Result<Arc<CachedBody>, Arc<E>>
+    where
+        F: Future<Output = Result<CachedBody, E>>,
+        E: Send + Sync + 'static,
+    {
+        if let Some(hit) = self.cache.get(&key).await {
+            self.hits.inc();
+            return Ok(hit);
+        }
+        // Loading holds the store calls and moka's own state; boxed, so that the future of every request
+        // (mostly hits, and moved around by the layers above) does not carry that size.
+        Box::pin(self.load(key, load)).await
+    }
+
+    async fn load<F, E>(&self, key: CacheKey, load: F) -> Result<Arc<CachedBody>, Arc<E>>
     where
         F: Future<Output = Result<CachedBody, E>>,
         E: Send + Sync + 'static,
@@ -104,6 +174,12 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+    use crate::query::model::TimeRange;
+
+    fn key() -> CacheKey {
+        let range = TimeRange { from: chrono::DateTime::UNIX_EPOCH, to: chrono::DateTime::UNIX_EPOCH };
+        CacheKey::Summary(Query { range, filters: Filters::default() }, false)
+    }
 
     #[tokio::test]
     async fn concurrent_misses_load_once() {
@@ -116,7 +192,7 @@ mod tests {
             let loads = loads.clone();
             tasks.push(tokio::spawn(async move {
                 cache
-                    .get_or_load("k".to_owned(), async {
+                    .get_or_load(key(), async {
                         loads.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         Ok::<_, std::io::Error>(CachedBody::new(Bytes::from_static(b"{}"), Duration::from_secs(60)))
@@ -137,10 +213,10 @@ mod tests {
     async fn errors_are_not_cached() {
         let metrics = Metrics::new();
         let cache = AggregateCache::new(1 << 20, &metrics);
-        let r = cache.get_or_load("k".to_owned(), async { Err::<CachedBody, _>("down") }).await;
+        let r = cache.get_or_load(key(), async { Err::<CachedBody, _>("down") }).await;
         assert!(r.is_err());
         let r = cache
-            .get_or_load("k".to_owned(), async {
+            .get_or_load(key(), async {
                 Ok::<_, &str>(CachedBody::new(Bytes::from_static(b"1"), Duration::from_secs(5)))
             })
             .await;

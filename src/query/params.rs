@@ -72,7 +72,8 @@ impl Resolve {
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     pairs: Vec<(String, String)>,
-    used: BTreeSet<String>,
+    /// Names the parsers asked for; every one is a literal of theirs.
+    used: BTreeSet<&'static str>,
 }
 
 impl Params {
@@ -88,8 +89,8 @@ impl Params {
     }
 
     /// Every value of a repeatable parameter; comma-separated values count as several.
-    pub fn all(&mut self, name: &str) -> Vec<String> {
-        self.used.insert(name.to_owned());
+    pub fn all(&mut self, name: &'static str) -> Vec<String> {
+        self.used.insert(name);
         self.pairs
             .iter()
             .filter(|(k, _)| k == name)
@@ -100,8 +101,8 @@ impl Params {
     }
 
     /// The single value of a parameter; repeating it is an error.
-    pub fn one(&mut self, name: &str) -> Result<Option<String>, ParamError> {
-        self.used.insert(name.to_owned());
+    pub fn one(&mut self, name: &'static str) -> Result<Option<String>, ParamError> {
+        self.used.insert(name);
         let mut values = self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned());
         let first = values.next();
         if values.next().is_some() {
@@ -112,14 +113,14 @@ impl Params {
 
     /// Fails on the first parameter no parser asked for, listing what this endpoint accepts.
     pub fn finish(&self) -> Result<(), ParamError> {
-        if let Some((name, _)) = self.pairs.iter().find(|(k, _)| !self.used.contains(k)) {
-            let allowed: Vec<&str> = self.used.iter().map(String::as_str).collect();
+        if let Some((name, _)) = self.pairs.iter().find(|(k, _)| !self.used.contains(k.as_str())) {
+            let allowed: Vec<&str> = self.used.iter().copied().collect();
             return Err(err(name, format!("unknown parameter; this endpoint accepts: {}", allowed.join(", "))));
         }
         Ok(())
     }
 
-    pub fn u32_in(&mut self, name: &str, default: u32, min: u32, max: u32) -> Result<u32, ParamError> {
+    pub fn u32_in(&mut self, name: &'static str, default: u32, min: u32, max: u32) -> Result<u32, ParamError> {
         match self.one(name)? {
             None => Ok(default),
             Some(v) => match v.parse::<u32>() {
@@ -129,7 +130,7 @@ impl Params {
         }
     }
 
-    pub fn choice<'a>(&mut self, name: &str, allowed: &[&'a str]) -> Result<Option<&'a str>, ParamError> {
+    pub fn choice<'a>(&mut self, name: &'static str, allowed: &[&'a str]) -> Result<Option<&'a str>, ParamError> {
         match self.one(name)? {
             None => Ok(None),
             Some(v) => allowed

@@ -10,7 +10,7 @@ use chrono::Utc;
 use futures::Stream;
 use serde::Serialize;
 
-use super::cache::{AggregateCache, CachedBody};
+use super::cache::{AggregateCache, CacheKey, CachedBody};
 use super::model::*;
 use super::response::*;
 use crate::config::QueryConfig;
@@ -64,19 +64,11 @@ impl QueryService {
         }
     }
 
-    async fn cached<K, T, F>(
-        &self,
-        endpoint: &str,
-        key: &K,
-        range: &TimeRange,
-        build: F,
-    ) -> Result<Arc<CachedBody>, QueryError>
+    async fn cached<T, F>(&self, key: CacheKey, range: &TimeRange, build: F) -> Result<Arc<CachedBody>, QueryError>
     where
-        K: Serialize,
         T: Serialize,
         F: Future<Output = Result<T, StoreError>>,
     {
-        let key = format!("{endpoint}:{}", serde_json::to_string(key).expect("query keys serialise"));
         let ttl = self.ttl(range);
         self.cache
             .get_or_load(key, async move {
@@ -90,7 +82,7 @@ impl QueryService {
 
     pub async fn top(&self, request: TopRequest, compare: bool) -> Result<Arc<CachedBody>, QueryError> {
         let range = request.query.range;
-        self.cached("top", &(&request, compare), &range, async {
+        self.cached(CacheKey::Top(request.clone(), compare), &range, async {
             let previous = previous_request(&request.query, compare, |query| TopRequest { query, ..request.clone() });
             let (current, previous) = tokio::join!(self.store.top(&request), async {
                 match &previous {
@@ -106,7 +98,7 @@ impl QueryService {
 
     pub async fn timeline(&self, request: TimelineRequest, compare: bool) -> Result<Arc<CachedBody>, QueryError> {
         let range = request.query.range;
-        self.cached("timeline", &(&request, compare), &range, async {
+        self.cached(CacheKey::Timeline(request.clone(), compare), &range, async {
             let previous =
                 previous_request(&request.query, compare, |query| TimelineRequest { query, ..request.clone() });
             let (current, previous) = tokio::join!(self.store.timeline(&request), async {
@@ -128,7 +120,7 @@ impl QueryService {
 
     pub async fn summary(&self, query: Query, compare: bool) -> Result<Arc<CachedBody>, QueryError> {
         let range = query.range;
-        self.cached("summary", &(&query, compare), &range, async {
+        self.cached(CacheKey::Summary(query.clone(), compare), &range, async {
             let previous = previous_request(&query, compare, |q| q);
             let (current, previous) = tokio::join!(self.store.summary(&query), async {
                 match &previous {
@@ -144,7 +136,7 @@ impl QueryService {
 
     pub async fn visit_times(&self, request: VisitTimesRequest, compare: bool) -> Result<Arc<CachedBody>, QueryError> {
         let range = request.query.range;
-        self.cached("visit_times", &(&request, compare), &range, async {
+        self.cached(CacheKey::VisitTimes(request.clone(), compare), &range, async {
             let previous =
                 previous_request(&request.query, compare, |query| VisitTimesRequest { query, ..request.clone() });
             let (current, previous) = tokio::join!(self.store.visit_times(&request), async {
@@ -160,7 +152,7 @@ impl QueryService {
 
     pub async fn geo(&self, request: GeoRequest, compare: bool) -> Result<Arc<CachedBody>, QueryError> {
         let range = request.query.range;
-        self.cached("geo", &(&request, compare), &range, async {
+        self.cached(CacheKey::Geo(request.clone(), compare), &range, async {
             let previous = previous_request(&request.query, compare, |query| GeoRequest { query, ..request.clone() });
             let (current, previous) = tokio::join!(self.store.geo(&request), async {
                 match &previous {

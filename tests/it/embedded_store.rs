@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use firesight::config::OpenSearchConfig;
@@ -75,13 +76,13 @@ fn real_log() -> Vec<IndexDoc> {
             && !country.is_empty()
         {
             let city = Some(city.clone()).filter(|c| !c.is_empty());
-            doc.source.geo = Some(Geo {
+            doc.source.geo = Some(Arc::new(Geo {
                 country_iso_code: Some(country.clone()),
                 country_name: Some(format!("Country {country}")),
                 location: Some(place(city.as_deref().unwrap_or(country), &ip)),
                 city_name: city,
                 ..Geo::default()
-            });
+            }));
         }
         docs.push(IndexDoc { id: firesight::ingest::ids::backfill_id(b"embedded-store", n as u64), doc });
     }
@@ -175,13 +176,13 @@ fn value(d: &LogDocument, dimension: Dimension) -> Option<String> {
     match dimension {
         Dimension::Country => geo?.country_iso_code.clone(),
         Dimension::City => geo?.city_name.clone(),
-        Dimension::Browser => agent?.name.clone(),
+        Dimension::Browser => agent?.name.as_deref().map(str::to_owned),
         Dimension::Os => agent?.os.as_ref()?.name.clone(),
         Dimension::Device => agent?.device.as_ref()?.name.clone(),
         Dimension::Path => d.url.path.clone(),
         Dimension::ReferrerHost => d.firesight.referrer_host.clone(),
         Dimension::Status => d.http.response.status_code.map(|s| s.to_string()),
-        Dimension::Method => d.http.request.method.clone(),
+        Dimension::Method => d.http.request.method.as_deref().map(str::to_owned),
         Dimension::ClientIp => d.source.ip.map(|ip| ip.to_string()),
     }
 }

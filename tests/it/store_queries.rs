@@ -7,6 +7,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -84,13 +85,13 @@ fn parsed_real_log() -> Vec<(String, LogDocument)> {
             && !country.is_empty()
         {
             let city = Some(city.clone()).filter(|c| !c.is_empty());
-            doc.source.geo = Some(Geo {
+            doc.source.geo = Some(Arc::new(Geo {
                 country_iso_code: Some(country.clone()),
                 country_name: Some(format!("Country {country}")),
                 location: Some(place(city.as_deref().unwrap_or(country), &ip)),
                 city_name: city,
                 ..Geo::default()
-            });
+            }));
         }
         let id = firesight::ingest::ids::doc_id(&[b"store-queries", &(n as u64).to_le_bytes()]);
         docs.push((id, doc));
@@ -130,13 +131,13 @@ fn status(d: &LogDocument) -> Option<String> {
     d.http.response.status_code.map(|s| s.to_string())
 }
 fn method(d: &LogDocument) -> Option<String> {
-    d.http.request.method.clone()
+    d.http.request.method.as_deref().map(str::to_owned)
 }
 fn path(d: &LogDocument) -> Option<String> {
     d.url.path.clone()
 }
 fn browser(d: &LogDocument) -> Option<String> {
-    d.user_agent.as_ref()?.name.clone()
+    d.user_agent.as_ref()?.name.as_deref().map(str::to_owned)
 }
 fn os_name(d: &LogDocument) -> Option<String> {
     d.user_agent.as_ref()?.os.as_ref()?.name.clone()

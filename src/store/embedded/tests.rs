@@ -2,6 +2,7 @@
 //! by hand.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -54,19 +55,19 @@ fn doc(d: &D) -> IndexDoc {
     doc.url.original = Some(format!("{}?x=1", d.path));
     doc.user_agent = Some(UserAgent {
         original: Some(d.agent.into()),
-        name: d.browser.map(str::to_owned),
-        os: Some(Os { name: Some("Linux".into()), ..Os::default() }),
-        device: Some(Device { name: Some("Other".into()) }),
+        name: d.browser.map(Arc::from),
+        os: Some(Arc::new(Os { name: Some("Linux".into()), ..Os::default() })),
+        device: Some(Arc::new(Device { name: Some("Other".into()) })),
         ..UserAgent::default()
     });
     if d.country.is_some() || d.city.is_some() {
-        doc.source.geo = Some(Geo {
+        doc.source.geo = Some(Arc::new(Geo {
             country_iso_code: d.country.map(str::to_owned),
             country_name: d.country.map(|c| format!("Land {c}")),
             city_name: d.city.map(str::to_owned),
             location: d.city.map(|c| GeoPoint { lat: c.len() as f64, lon: -(d.ip.len() as f64) }),
             ..Geo::default()
-        });
+        }));
     }
     doc.firesight.bot = d.bot;
     doc.firesight.visitor = Some(d.visitor.into());

@@ -12,7 +12,9 @@
 //! over no index (where OpenSearch cannot open a PIT) is a plain zero-hit search. The page that finds no
 //! further hit closes the PIT.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,7 +24,7 @@ use serde_json::{Map, Value, json};
 
 use super::fields::{Field, FieldMap};
 use super::filters::filter_dsl;
-use crate::document::{Device, GeoPoint, LogDocument, Os, UserAgent};
+use crate::document::{Device, Geo, GeoPoint, LogDocument, Os, UserAgent};
 use crate::query::model::{Order, Query, StoredDoc};
 use crate::store::StoreError;
 
@@ -150,23 +152,25 @@ pub fn foreign_doc(source: &Value, sort_millis: Option<i64>, fields: &FieldMap) 
     let city = text(Field::City);
     let location = get(Field::Location).and_then(geo_point);
     if country.is_some() || country_name.is_some() || city.is_some() || location.is_some() {
-        let geo = doc.source.geo.get_or_insert_with(Default::default);
-        geo.country_iso_code = country;
-        geo.country_name = country_name;
-        geo.city_name = city;
-        geo.location = location;
+        doc.source.geo = Some(Arc::new(Geo {
+            country_iso_code: country,
+            country_name,
+            city_name: city,
+            location,
+            ..Geo::default()
+        }));
     }
     let status = get(Field::Status).and_then(as_u64).and_then(|s| u16::try_from(s).ok());
     doc.http.response.status_code = status;
     doc.http.response.body.bytes = get(Field::Bytes).and_then(as_u64);
-    doc.http.request.method = text(Field::Method);
+    doc.http.request.method = text(Field::Method).map(Cow::Owned);
     doc.url.path = text(Field::Path);
     let agent = UserAgent {
         original: text(Field::UserAgent),
-        name: text(Field::Browser),
+        name: text(Field::Browser).map(Arc::from),
         version: None,
-        os: text(Field::Os).map(|name| Os { name: Some(name), ..Os::default() }),
-        device: text(Field::Device).map(|name| Device { name: Some(name) }),
+        os: text(Field::Os).map(|name| Arc::new(Os { name: Some(name), ..Os::default() })),
+        device: text(Field::Device).map(|name| Arc::new(Device { name: Some(name) })),
     };
     if agent != UserAgent::default() {
         doc.user_agent = Some(agent);
