@@ -288,6 +288,7 @@ async fn backfill_cli_indexes_a_gzip_file_once() {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_firesight"));
         cmd.current_dir(dir.path())
             .args(["ingest", "--quiet", gz.to_str().unwrap()])
+            .env("FIRESIGHT_STORE", "opensearch")
             .env("FIRESIGHT_OPENSEARCH__URL", &os)
             .env("FIRESIGHT_OPENSEARCH__INDEX_PREFIX", &prefix)
             .env("FIRESIGHT_OPENSEARCH__REPLICAS", "0")
