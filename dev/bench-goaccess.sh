@@ -16,6 +16,8 @@ ROUNDS=${ROUNDS:-1}
 command -v goaccess >/dev/null || { echo "goaccess is not installed: apt-get install goaccess" >&2; exit 1; }
 db=$(dev/fixtures.sh 2>/dev/null | sed -n 's/^FIRESIGHT_TEST_GEOLITE2_CITY=//p' | tail -n 1)
 [[ -f $db ]] || { echo "GeoLite2-City missing: run dev/fixtures.sh" >&2; exit 1; }
+# BIN: another build of firesight (e.g. target/profiling/firesight); NO_BUILD=1 skips the release build.
+BIN=${BIN:-target/release/firesight}
 [[ -n ${NO_BUILD:-} ]] || cargo build --release --locked --bin firesight >/dev/null
 
 work=$(mktemp -d)
@@ -45,9 +47,9 @@ for round in $(seq "$ROUNDS"); do
     export FIRESIGHT_DATA_DIR=$data FIRESIGHT_GEOIP__CITY_DB=$db FIRESIGHT_LOG__LEVEL=warn FIRESIGHT_API_KEYS=bench \
         FIRESIGHT_STORE=embedded FIRESIGHT_LISTEN=127.0.0.1:$port
     t0=$(now)
-    /usr/bin/time -f '%M' -o "$work/ingest.rss" target/release/firesight ingest --quiet "$log" > "$work/ingest.out"
+    /usr/bin/time -f '%M' -o "$work/ingest.rss" "$BIN" ingest --quiet "$log" > "$work/ingest.out"
     t1=$(now)
-    target/release/firesight serve & pid=$!
+    "$BIN" serve & pid=$!
     until curl -fsS "http://127.0.0.1:$port/health/live" >/dev/null 2>&1; do sleep 0.01; done
     range="from=2015-05-17T00:00:00Z&to=2015-05-21T00:00:00Z"
     for panel in "stats/summary?$range" "stats/timeline?$range&interval=1h" "stats/top/country?$range&limit=10" \

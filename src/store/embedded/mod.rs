@@ -42,7 +42,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::schema::Schema;
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
 use crate::query::model::{
@@ -395,7 +395,32 @@ impl EmbeddedStore {
         Ok(false)
     }
 
+    /// The tantivy documents of a batch (`None` for a timestamp no day can hold), built on up to
+    /// `writer_threads` threads before the writers are locked: this is the batch's serial part otherwise.
+    fn build_documents(&self, docs: &[IndexDoc]) -> Vec<Option<TantivyDocument>> {
+        let fields = self.fields;
+        let build = move |chunk: &[IndexDoc]| {
+            let mut json = Vec::with_capacity(2048);
+            chunk
+                .iter()
+                .map(|item| {
+                    day_of(&item.doc.timestamp).map(|_| schema::to_document(&fields, &item.id, &item.doc, &mut json))
+                })
+                .collect::<Vec<_>>()
+        };
+        let threads = self.options.writer_threads.min(docs.len() / 1_000).max(1);
+        if threads == 1 {
+            return build(docs);
+        }
+        std::thread::scope(|scope| {
+            let parts: Vec<_> =
+                docs.chunks(docs.len().div_ceil(threads)).map(|c| scope.spawn(move || build(c))).collect();
+            parts.into_iter().flat_map(|p| p.join().expect("building documents does not panic")).collect()
+        })
+    }
+
     fn index_blocking(&self, docs: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
+        let mut built = self.build_documents(docs);
         let mut guard = self.lock_writers();
         let writers = &mut *guard;
         writers.tick += 1;
@@ -403,9 +428,8 @@ impl EmbeddedStore {
         let mut in_batch: HashSet<&str> = HashSet::with_capacity(docs.len());
         // Days written by this batch, with the id hashes to record once committed.
         let mut touched: BTreeMap<NaiveDate, Vec<u64>> = BTreeMap::new();
-        let mut json = Vec::with_capacity(2048);
-        for item in docs {
-            match self.add_one(writers, &mut touched, &mut in_batch, &mut json, item) {
+        for (item, doc) in docs.iter().zip(built.iter_mut()) {
+            match self.add_one(writers, &mut touched, &mut in_batch, item, doc) {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(e) => {
                     Self::roll_back(writers, touched.keys());
@@ -443,10 +467,10 @@ impl EmbeddedStore {
         writers: &mut Writers,
         touched: &mut BTreeMap<NaiveDate, Vec<u64>>,
         in_batch: &mut HashSet<&'a str>,
-        json: &mut Vec<u8>,
         item: &'a IndexDoc,
+        doc: &mut Option<TantivyDocument>,
     ) -> Result<ItemOutcome, StoreError> {
-        let Some(date) = day_of(&item.doc.timestamp) else {
+        let (Some(date), Some(doc)) = (day_of(&item.doc.timestamp), doc.take()) else {
             return Ok(ItemOutcome::Rejected { status: 400, reason: "timestamp outside the years 1 to 9999".into() });
         };
         if !in_batch.insert(item.id.as_str()) {
@@ -460,7 +484,7 @@ impl EmbeddedStore {
                 return Ok(ItemOutcome::Duplicate);
             }
         }
-        w.writer.add_document(schema::to_document(&self.fields, &item.id, &item.doc, json)).map_err(unavailable)?;
+        w.writer.add_document(doc).map_err(unavailable)?;
         touched.entry(date).or_default().push(h);
         Ok(ItemOutcome::Created)
     }

@@ -166,7 +166,8 @@ fn within(value: Option<&str>, limit: usize) -> Option<&str> {
 
 /// The tantivy document of one canonical document. `json` is a scratch buffer.
 pub fn to_document(f: &Fields, id: &str, doc: &LogDocument, json: &mut Vec<u8>) -> TantivyDocument {
-    let mut d = TantivyDocument::with_capacity(1024);
+    // About 25 values per document (a larger capacity costs an allocation the size of a page, per document).
+    let mut d = TantivyDocument::with_capacity(32);
     d.add_text(f.id, id);
     d.add_i64(f.ts, millis(&doc.timestamp));
     if let Some(ip) = doc.source.ip {
