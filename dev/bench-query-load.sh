@@ -13,13 +13,15 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 eval "$(dev/services.sh env)"
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
-cargo build --release --locked --bin firesight >/dev/null
+# BIN: another build of firesight (e.g. target/profiling/firesight); NO_BUILD=1 skips the release build.
+BIN=${BIN:-target/release/firesight}
+[[ -n ${NO_BUILD:-} ]] || cargo build --release --locked --bin firesight >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 data=$(mktemp -d)
 FIRESIGHT_LISTEN=127.0.0.1:$port FIRESIGHT_DATA_DIR=$data FIRESIGHT_API_KEYS=bench \
 FIRESIGHT_STORE=opensearch FIRESIGHT_OPENSEARCH__URL=$FIRESIGHT_TEST_OPENSEARCH_URL FIRESIGHT_OPENSEARCH__INDEX_PREFIX=bench-query-$DOCS \
-FIRESIGHT_LOG__LEVEL=warn target/release/firesight serve &
+FIRESIGHT_LOG__LEVEL=warn "$BIN" serve &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && break; sleep 0.1; done
