@@ -177,6 +177,62 @@ pub struct DeadLetter {
     pub source: String,
 }
 
+// Conventions both adapters share, so that they answer alike.
+
+/// Milliseconds since the epoch, rounded up: how both adapters bound a time range (`[from, to)` on
+/// whole milliseconds, as OpenSearch's `epoch_millis` receives it).
+pub(crate) fn ceil_millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis() + i64::from(!t.timestamp_subsec_nanos().is_multiple_of(1_000_000))
+}
+
+/// A timeline's buckets, `(first start, width, count)` in epoch milliseconds: from the range's start
+/// aligned down to a multiple of the interval since the epoch, to its end.
+pub(crate) fn bucket_grid(
+    range: &crate::query::model::TimeRange,
+    interval_secs: u64,
+) -> Result<(i64, i64, usize), StoreError> {
+    use crate::query::model::MAX_TIMELINE_BUCKETS;
+    if interval_secs == 0 {
+        return Err(StoreError::BadRequest("the interval must be positive".into()));
+    }
+    let interval = i64::try_from(interval_secs)
+        .ok()
+        .and_then(|s| s.checked_mul(1000))
+        .ok_or_else(|| StoreError::BadRequest("the interval is too long".into()))?;
+    let (from, to) = (ceil_millis(range.from), ceil_millis(range.to));
+    if to <= from {
+        return Ok((from, interval, 0));
+    }
+    let first = from.div_euclid(interval) * interval;
+    let count = (to - first + interval - 1) / interval;
+    if count as u64 > MAX_TIMELINE_BUCKETS {
+        return Err(StoreError::BadRequest(format!(
+            "{count} intervals; a timeline may have at most {MAX_TIMELINE_BUCKETS}"
+        )));
+    }
+    Ok((first, interval, count as usize))
+}
+
+/// A search cursor as clients see it: base64url (no padding) of its JSON.
+pub(crate) fn encode_cursor<C: Serialize>(cursor: &C) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("cursors serialise"))
+}
+
+/// Reads back what [`encode_cursor`] wrote; anything else is the client's mistake.
+pub(crate) fn decode_cursor<C: serde::de::DeserializeOwned>(text: &str) -> Result<C, StoreError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| invalid_cursor())?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid_cursor())
+}
+
+/// The answer to a cursor this service did not write.
+pub(crate) fn invalid_cursor() -> StoreError {
+    StoreError::BadRequest("invalid cursor: pass the next_cursor of the previous page as is".into())
+}
+
 /// Builds the configured adapter. Does not contact the backend.
 pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
     match config.store {

@@ -16,11 +16,11 @@ use tantivy::{DocId, u64_to_f64, u64_to_i64};
 
 use super::scan::{Fetch, KeyCounts, Ords, Part, Runs, best, fold_segments, for_each_aligned, nonzero, u64_column};
 use super::schema::{ip_from_key, name};
-use super::{DAY_MS, EmbeddedStore, filters::ceil_millis};
+use super::{DAY_MS, EmbeddedStore};
 use crate::query::model::{
-    CityCount, CountryCount, Dimension, GeoRequest, GeoResult, HourCount, KeyCount, MAX_TIMELINE_BUCKETS,
-    MAX_TOP_LIMIT, Query, Split, SummaryResult, TimeRange, TimelineBucket, TimelineRequest, TimelineResult, TopRequest,
-    TopResult, VisitTimesRequest, VisitTimesResult,
+    CityCount, CountryCount, Dimension, GeoRequest, GeoResult, HourCount, KeyCount, MAX_TOP_LIMIT, Query, Split,
+    SummaryResult, TimelineBucket, TimelineRequest, TimelineResult, TopRequest, TopResult, VisitTimesRequest,
+    VisitTimesResult,
 };
 use crate::store::StoreError;
 
@@ -143,29 +143,7 @@ fn top_entries(keys: &KeyCounts, n: usize) -> Vec<usize> {
 // ------------------------------------------------------------------------------------------------
 // timeline helpers
 
-/// Bucket starts (epoch ms) from the range's start aligned down to a multiple of the interval since
-/// the epoch, to its end: `(first, interval_ms, count)`.
-pub fn buckets(range: &TimeRange, interval_secs: u64) -> Result<(i64, i64, usize), StoreError> {
-    if interval_secs == 0 {
-        return Err(StoreError::BadRequest("the interval must be positive".into()));
-    }
-    let interval = i64::try_from(interval_secs)
-        .ok()
-        .and_then(|s| s.checked_mul(1000))
-        .ok_or_else(|| StoreError::BadRequest("the interval is too long".into()))?;
-    let (from, to) = (ceil_millis(range.from), ceil_millis(range.to));
-    if to <= from {
-        return Ok((from, interval, 0));
-    }
-    let first = from.div_euclid(interval) * interval;
-    let count = (to - first + interval - 1) / interval;
-    if count as u64 > MAX_TIMELINE_BUCKETS {
-        return Err(StoreError::BadRequest(format!(
-            "{count} intervals; a timeline may have at most {MAX_TIMELINE_BUCKETS}"
-        )));
-    }
-    Ok((first, interval, count as usize))
-}
+pub(crate) use crate::store::bucket_grid as buckets;
 
 /// Which of `n` consecutive slices of `width` from `first` a time falls in; remembers the last slice,
 /// as neighbouring documents mostly share it, to spare a division per document.
@@ -832,6 +810,7 @@ impl EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::model::TimeRange;
 
     fn range(from: &str, to: &str) -> TimeRange {
         TimeRange { from: from.parse().unwrap(), to: to.parse().unwrap() }

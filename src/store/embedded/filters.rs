@@ -14,7 +14,6 @@
 use std::net::IpAddr;
 use std::ops::Bound;
 
-use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use tantivy::Term;
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
@@ -23,10 +22,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use super::schema::{Fields, ip_key, tokens};
 use crate::query::model::{Filters, StatusFilter};
 
-/// Milliseconds since the epoch, rounded up (what OpenSearch's `epoch_millis` bounds receive).
-pub fn ceil_millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis() + i64::from(!t.timestamp_subsec_nanos().is_multiple_of(1_000_000))
-}
+pub(crate) use crate::store::ceil_millis;
 
 /// The clauses of a request's filters (time excluded), to be ANDed.
 pub fn filter_clauses(filters: &Filters, f: &Fields) -> Vec<Box<dyn Query>> {
@@ -191,10 +187,10 @@ mod tests {
 
     #[test]
     fn ceil_millis_rounds_up_partial_milliseconds_only() {
-        assert_eq!(ceil_millis(DateTime::from_timestamp(1_000, 0).unwrap()), 1_000_000);
-        assert_eq!(ceil_millis(DateTime::from_timestamp(1_000, 1).unwrap()), 1_000_001);
-        assert_eq!(ceil_millis(DateTime::from_timestamp(1_000, 2_000_000).unwrap()), 1_000_002);
-        assert_eq!(ceil_millis(DateTime::from_timestamp(-1, 500_000).unwrap()), -999);
+        assert_eq!(ceil_millis(chrono::DateTime::from_timestamp(1_000, 0).unwrap()), 1_000_000);
+        assert_eq!(ceil_millis(chrono::DateTime::from_timestamp(1_000, 1).unwrap()), 1_000_001);
+        assert_eq!(ceil_millis(chrono::DateTime::from_timestamp(1_000, 2_000_000).unwrap()), 1_000_002);
+        assert_eq!(ceil_millis(chrono::DateTime::from_timestamp(-1, 500_000).unwrap()), -999);
     }
 
     #[test]

@@ -12,8 +12,6 @@
 //! by (timestamp, id ordinal) — ordinals sort like ids within a segment — and only those become ids
 //! and, for the hits returned, stored documents.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use tantivy::columnar::TermOrdHit;
 use tantivy::schema::Value;
@@ -38,14 +36,11 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("cursors serialise"))
+        crate::store::encode_cursor(self)
     }
 
     pub fn decode(text: &str) -> Result<Cursor, StoreError> {
-        let invalid =
-            || StoreError::BadRequest("invalid cursor: pass the next_cursor of the previous page as is".into());
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).map_err(|_| invalid())?;
-        serde_json::from_slice(&bytes).map_err(|_| invalid())
+        crate::store::decode_cursor(text)
     }
 }
 
@@ -175,6 +170,8 @@ fn day_hits(part: &Part, order: Order, after: Option<&Cursor>, want: usize) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {

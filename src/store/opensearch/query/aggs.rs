@@ -10,11 +10,11 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
 use super::fields::{Field, FieldMap, absent};
-use super::filters::{ceil_millis, filter_dsl, status_class_query};
+use super::filters::{filter_dsl, status_class_query};
 use crate::query::model::{
-    CityCount, CountryCount, Dimension, GeoRequest, GeoResult, HourCount, KeyCount, MAX_TIMELINE_BUCKETS,
-    MAX_TOP_LIMIT, Query, Split, SummaryResult, TimeRange, TimelineBucket, TimelineRequest, TimelineResult, TopRequest,
-    TopResult, VisitTimesRequest, VisitTimesResult,
+    CityCount, CountryCount, Dimension, GeoRequest, GeoResult, HourCount, KeyCount, MAX_TOP_LIMIT, Query, Split,
+    SummaryResult, TimeRange, TimelineBucket, TimelineRequest, TimelineResult, TopRequest, TopResult,
+    VisitTimesRequest, VisitTimesResult,
 };
 use crate::store::StoreError;
 
@@ -160,28 +160,10 @@ pub fn parse_top(answer: &Value) -> TopResult {
 // ---------------------------------------------------------------------------------------------------
 // timeline
 
-/// Start (epoch ms) of every bucket from the range's start, aligned down to a multiple of the interval
-/// since the epoch, to its end.
+/// Start (epoch ms) of every bucket of the timeline grid ([`crate::store::bucket_grid`]).
 pub fn bucket_starts(range: &TimeRange, interval_secs: u64) -> Result<Vec<i64>, StoreError> {
-    if interval_secs == 0 {
-        return Err(StoreError::BadRequest("the interval must be positive".into()));
-    }
-    let interval = i64::try_from(interval_secs)
-        .ok()
-        .and_then(|s| s.checked_mul(1000))
-        .ok_or_else(|| StoreError::BadRequest("the interval is too long".into()))?;
-    let (from, to) = (ceil_millis(range.from), ceil_millis(range.to));
-    if to <= from {
-        return Ok(Vec::new());
-    }
-    let first = from.div_euclid(interval) * interval;
-    let count = (to - first + interval - 1) / interval;
-    if count as u64 > MAX_TIMELINE_BUCKETS {
-        return Err(StoreError::BadRequest(format!(
-            "{count} intervals; a timeline may have at most {MAX_TIMELINE_BUCKETS}"
-        )));
-    }
-    Ok((0..count).map(|i| first + i * interval).collect())
+    let (first, interval, count) = crate::store::bucket_grid(range, interval_secs)?;
+    Ok((0..count as i64).map(|i| first + i * interval).collect())
 }
 
 /// The first step of a dimension split: the top `n` values over the whole range.

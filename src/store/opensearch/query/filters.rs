@@ -22,7 +22,6 @@
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
@@ -37,10 +36,7 @@ pub fn filter_dsl(query: &Query, fields: &FieldMap) -> Result<Value, StoreError>
     Ok(json!({ "bool": { "filter": clauses } }))
 }
 
-/// Milliseconds since the epoch, rounded up.
-pub fn ceil_millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis() + i64::from(!t.timestamp_subsec_nanos().is_multiple_of(1_000_000))
-}
+pub(crate) use crate::store::ceil_millis;
 
 fn time_range(range: &TimeRange, fields: &FieldMap) -> Result<Value, StoreError> {
     let ts = fields.require(Field::Timestamp)?;
@@ -210,11 +206,11 @@ mod tests {
 
     #[test]
     fn ceil_millis_rounds_up_partial_milliseconds_only() {
-        let t = DateTime::from_timestamp(1_000, 0).unwrap();
+        let t = chrono::DateTime::from_timestamp(1_000, 0).unwrap();
         assert_eq!(ceil_millis(t), 1_000_000);
-        let t = DateTime::from_timestamp(1_000, 1).unwrap();
+        let t = chrono::DateTime::from_timestamp(1_000, 1).unwrap();
         assert_eq!(ceil_millis(t), 1_000_001);
-        let t = DateTime::from_timestamp(1_000, 2_000_000).unwrap();
+        let t = chrono::DateTime::from_timestamp(1_000, 2_000_000).unwrap();
         assert_eq!(ceil_millis(t), 1_000_002);
     }
 

@@ -16,8 +16,6 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -42,17 +40,14 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("cursors serialise"))
+        crate::store::encode_cursor(self)
     }
 
     pub fn decode(text: &str) -> Result<Cursor, StoreError> {
-        let invalid =
-            || StoreError::BadRequest("invalid cursor: pass the next_cursor of the previous page as is".into());
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).map_err(|_| invalid())?;
-        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        let cursor: Cursor = crate::store::decode_cursor(text)?;
         let well_formed =
             !cursor.pit.is_empty() && matches!(cursor.search_after.as_slice(), [Value::Number(_), Value::String(_)]);
-        if well_formed { Ok(cursor) } else { Err(invalid()) }
+        if well_formed { Ok(cursor) } else { Err(crate::store::invalid_cursor()) }
     }
 }
 
@@ -249,6 +244,8 @@ fn geo_point(v: &Value) -> Option<GeoPoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
