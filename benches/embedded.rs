@@ -11,7 +11,9 @@
 //!   whole range, uncached, one after the other and as five concurrent requests on a two-worker runtime;
 //!   right after ingest, then after the store is closed (background merges finished) and reopened.
 
-use std::path::PathBuf;
+mod common;
+use common::{geolite, real_log};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,19 +22,6 @@ use firesight::ingest::{SourceLine, ids, prepare};
 use firesight::query::model::{Dimension, Filters, Query, Split, TimeRange, TimelineRequest, TopRequest};
 use firesight::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use firesight::store::{IndexDoc, ItemOutcome, LogStore};
-
-fn real_log() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/access_logs/elastic_examples_apache_logs.log");
-    String::from_utf8_lossy(&std::fs::read(path).unwrap()).lines().map(str::to_owned).collect()
-}
-
-fn geolite() -> PathBuf {
-    let path = std::env::var_os("FIRESIGHT_TEST_GEOLITE2_CITY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.dev/fixtures/GeoLite2-City.mmdb")));
-    assert!(path.is_file(), "run dev/fixtures.sh first ({} missing)", path.display());
-    path
-}
 
 /// The parsed log, grouped by UTC day.
 fn log_by_day() -> std::collections::BTreeMap<chrono::NaiveDate, Vec<IndexDoc>> {

@@ -7,8 +7,10 @@
 //!   already-enriched documents (same chunking, two in flight) in the same run; records/s and the ratio.
 //!   Needs `dev/services.sh up`.
 
+mod common;
+use common::{geolite, real_log};
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,19 +20,6 @@ use firesight::enrich::{Enricher, GeoIp, UserAgentParser};
 use firesight::ingest::{SourceLine, ids, prepare};
 use firesight::store::LogStore;
 use firesight::store::opensearch::{OpenSearchStore, encode_docs};
-
-fn real_log() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/access_logs/elastic_examples_apache_logs.log");
-    String::from_utf8_lossy(&std::fs::read(path).unwrap()).lines().map(str::to_owned).collect()
-}
-
-fn geolite() -> PathBuf {
-    let path = std::env::var_os("FIRESIGHT_TEST_GEOLITE2_CITY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.dev/fixtures/GeoLite2-City.mmdb")));
-    assert!(path.is_file(), "run dev/fixtures.sh first ({} missing)", path.display());
-    path
-}
 
 fn enricher() -> Enricher {
     Enricher::new(Some(GeoIp::open(&geolite(), None).unwrap()), UserAgentParser::new().unwrap())

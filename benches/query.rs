@@ -7,7 +7,9 @@
 //! Needs `dev/services.sh up` and `dev/fixtures.sh`. The data set stays in the `bench-query-<N>` indices
 //! so later runs skip loading it.
 
-use std::path::PathBuf;
+mod common;
+use common::{geolite, real_log};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,19 +25,6 @@ use serde_json::Value;
 
 const FROM: &str = "2015-05-17T00:00:00Z";
 const TO: &str = "2015-05-21T00:00:00Z";
-
-fn real_log() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/access_logs/elastic_examples_apache_logs.log");
-    String::from_utf8_lossy(&std::fs::read(path).unwrap()).lines().map(str::to_owned).collect()
-}
-
-fn geolite() -> PathBuf {
-    let path = std::env::var_os("FIRESIGHT_TEST_GEOLITE2_CITY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.dev/fixtures/GeoLite2-City.mmdb")));
-    assert!(path.is_file(), "run dev/fixtures.sh first");
-    path
-}
 
 async fn load(os: &str, prefix: &str, n: usize, http: &reqwest::Client) {
     let count: Value =
