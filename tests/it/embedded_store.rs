@@ -6,13 +6,10 @@
 //! drops whole days.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
-use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use firesight::config::OpenSearchConfig;
-use firesight::document::{Geo, GeoPoint, LogDocument};
-use firesight::enrich::{Enricher, UserAgentParser};
+use firesight::document::LogDocument;
 use firesight::query::model::*;
 use firesight::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use firesight::store::opensearch::OpenSearchStore;
@@ -40,53 +37,9 @@ impl Drop for Cleanup {
     }
 }
 
-/// A deterministic stand-in location per place (no GeoIP database here), a little apart per client.
-fn place(name: &str, ip: &IpAddr) -> GeoPoint {
-    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    let jitter = match ip {
-        IpAddr::V4(v4) => f64::from(v4.octets()[3]),
-        IpAddr::V6(v6) => f64::from(v6.octets()[15]),
-    } / 1000.0;
-    let round = |x: f64| (x * 1000.0).round() / 1000.0;
-    GeoPoint {
-        lat: round((h % 12_000) as f64 / 100.0 - 60.0 + jitter),
-        lon: round((h / 12_000 % 34_000) as f64 / 100.0 - 170.0 + jitter),
-    }
-}
-
-/// The real log, parsed and enriched, ids as backfill gives them; geolocation from the fixture's
-/// reference of GeoLite2's answers.
+/// The real log, parsed and enriched, with the stand-in geolocation of the store-queries tests.
 fn real_log() -> Vec<IndexDoc> {
-    let enricher = Enricher::new(None, UserAgentParser::new().unwrap());
-    let reference =
-        std::fs::read_to_string(harness::fixture("geoip/elastic_examples_apache_logs.ip_geo_reference.csv")).unwrap();
-    let geo: HashMap<String, (String, String)> = reference
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let cols: Vec<&str> = l.split(',').collect();
-            Some((cols.first()?.to_string(), (cols.get(2)?.to_string(), cols.get(3)?.to_string())))
-        })
-        .collect();
-    let mut docs = Vec::new();
-    for (n, line) in harness::real_log_lines().iter().enumerate() {
-        let Ok(mut doc) = firesight::parse::parse_line(line) else { continue };
-        enricher.enrich(&mut doc);
-        if let (Some(ip), Some((country, city))) = (doc.source.ip, doc.source.address.as_ref().and_then(|a| geo.get(a)))
-            && !country.is_empty()
-        {
-            let city = Some(city.clone()).filter(|c| !c.is_empty());
-            doc.source.geo = Some(Arc::new(Geo {
-                country_iso_code: Some(country.clone()),
-                country_name: Some(format!("Country {country}")),
-                location: Some(place(city.as_deref().unwrap_or(country), &ip)),
-                city_name: city,
-                ..Geo::default()
-            }));
-        }
-        docs.push(IndexDoc { id: firesight::ingest::ids::backfill_id(b"embedded-store", n as u64), doc });
-    }
-    docs
+    crate::store_queries::parsed_real_log().into_iter().map(|(id, doc)| IndexDoc { id, doc }).collect()
 }
 
 /// `[2015-05-17T00:00Z, 2015-05-21T00:00Z)`: the whole real log.

@@ -65,7 +65,7 @@ fn place(name: &str, ip: &IpAddr) -> GeoPoint {
 }
 
 /// The real log, parsed and enriched; geolocation from the fixture's reference of the GeoLite2 answers.
-fn parsed_real_log() -> Vec<(String, LogDocument)> {
+pub fn parsed_real_log() -> Vec<(String, LogDocument)> {
     let enricher = Enricher::new(None, UserAgentParser::new().unwrap());
     let reference =
         std::fs::read_to_string(harness::fixture("geoip/elastic_examples_apache_logs.ip_geo_reference.csv")).unwrap();
