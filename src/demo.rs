@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::ingest::{Ingestor, SourceLine, WriteReport, ids, prepare};
+use crate::ingest::{Ingestor, Prepared, SourceLine, WriteReport, ids, prepare};
 use crate::query::model::{Filters, Query, TimeRange};
 use crate::store::LogStore;
 
@@ -68,15 +68,10 @@ pub async fn load(ingestor: &Ingestor, now: DateTime<Utc>) -> anyhow::Result<Dem
         doc.doc.timestamp += shift;
     }
     let mut total = WriteReport::default();
-    let dead = std::mem::take(&mut prepared.dead);
-    let mut batches: Vec<_> = prepared.docs.chunks(BATCH_LINES).map(<[_]>::to_vec).collect();
-    if let Some(first) = batches.first_mut() {
-        // Dead letters ride with the first batch.
-        let batch = crate::ingest::Prepared { docs: std::mem::take(first), dead };
-        add(&mut total, ingestor.write(batch, "demo", tokio::time::Instant::now() + WRITE_DEADLINE).await?);
-    }
-    for docs in batches.into_iter().skip(1) {
-        let batch = crate::ingest::Prepared { docs, dead: Vec::new() };
+    // Dead letters ride with the first batch.
+    let mut dead = Some(std::mem::take(&mut prepared.dead));
+    for docs in prepared.docs.chunks(BATCH_LINES) {
+        let batch = Prepared { docs: docs.to_vec(), dead: dead.take().unwrap_or_default() };
         add(&mut total, ingestor.write(batch, "demo", tokio::time::Instant::now() + WRITE_DEADLINE).await?);
     }
     ingestor.store.refresh().await.map_err(|e| anyhow::anyhow!(crate::telemetry::chain(&e)))?;
