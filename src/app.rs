@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::Alerts;
 use crate::cloudwatch::CloudWatch;
 use crate::config::Config;
 use crate::delivery::DeliveryErrors;
@@ -37,6 +38,8 @@ pub struct App {
     pub delivery: DeliveryErrors,
     /// firesight's own refused Firehose deliveries, counted for that correlation.
     pub rejections: Arc<RejectionLog>,
+    /// Alert rules, incidents and webhook delivery.
+    pub alerts: Alerts,
     /// Cancelled when the service stops; long operations check it.
     pub shutdown: CancellationToken,
 }
@@ -64,6 +67,8 @@ impl App {
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone(), rejections.clone());
         let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), &metrics));
         let delivery = DeliveryErrors::new(DeliveryRepo::new(db.clone()), store.clone());
+        let alerts =
+            Alerts::new(&config.alerts, db.clone(), DeliveryRepo::new(db.clone()), store.clone(), &instance.id);
         Ok(Self {
             config: Arc::new(config),
             instance: Arc::new(instance),
@@ -77,6 +82,7 @@ impl App {
             query,
             delivery,
             rejections,
+            alerts,
             shutdown,
         })
     }

@@ -14,6 +14,7 @@
 //! [`run`] starts the HTTP edge ([`http`]) and every background [`worker`] switched on by [`config`];
 //! `main` and the tests both call it.
 
+pub mod alerts;
 pub mod app;
 pub mod cloudwatch;
 pub mod config;
@@ -63,6 +64,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         Duration::from_secs(2),
         shutdown.child_token(),
     ));
+    if app.config.alerts.enabled {
+        workers.spawn(app.alerts.clone().run_evaluator(shutdown.child_token()));
+        workers.spawn(app.alerts.clone().run_dispatcher(shutdown.child_token()));
+    }
     if let Some(poller) = cloudwatch_poller(&app) {
         workers.spawn(poller.run(shutdown.child_token()));
     }

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes with their OpenAPI documentation side by side, and the layers every request
 //! passes (request id, tracing, metrics, timeout, body limit, API key, problem+json for every error).
 
+pub mod alerts;
 pub mod auth;
 pub mod delivery_errors;
 pub mod health;
@@ -57,8 +58,8 @@ delivery errors, and get alerted when the pipeline breaks.\n\nEvery `/v1` route 
 `Authorization: Bearer <key>` (except `/v1/firehose`, which checks Firehose's `X-Amz-Firehose-Access-Key`). \
 Errors are `application/problem+json` documents with a stable `code`."
     ),
-    modifiers(&SecurityAddon),
-    components(schemas(problem::Problem)),
+    modifiers(&SecurityAddon, &WebhooksAddon),
+    components(schemas(problem::Problem, crate::alerts::model::AlertEvent)),
     tags(
         (name = "health", description = "Liveness, readiness and metrics; no API key needed"),
         (name = "service", description = "About this service"),
@@ -68,6 +69,9 @@ Errors are `application/problem+json` documents with a stable `code`."
 Answers are cached briefly (`ETag`, `Cache-Control`; `If-None-Match` gets 304)."),
         (name = "delivery-errors", description = "Firehose delivery errors polled from CloudWatch Logs, correlated with \
 ingest volume and grouped into incidents"),
+        (name = "alerts", description = "Alert rules over delivery errors, ingest silence and 5xx rates; incidents; \
+signed webhooks (Standard Webhooks) delivered through an outbox with retries. The events webhooks receive are \
+described under `webhooks`."),
     )
 )]
 struct ApiDoc;
@@ -89,6 +93,48 @@ impl Modify for SecurityAddon {
     }
 }
 
+/// The events firesight POSTs to webhook endpoints, as OpenAPI 3.1 `webhooks`.
+struct WebhooksAddon;
+
+impl Modify for WebhooksAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathsBuilder};
+        use utoipa::openapi::request_body::RequestBodyBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let signed = "Signed per the Standard Webhooks specification: headers `webhook-id` (the event id, \
+the same on every retry and redelivery: deduplicate with it), `webhook-timestamp` (unix seconds) and \
+`webhook-signature` (`v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\">`, keyed with the \
+base64-decoded part of the hook's `whsec_` secret). Answer 2xx within the timeout; anything else is retried.";
+        let mut paths = PathsBuilder::new();
+        for (name, summary) in [
+            ("alert.firing", "A rule's condition holds: an incident opened"),
+            ("alert.resolved", "A rule's condition cleared: its incident resolved"),
+            ("alert.test", "Sent by POST /v1/alerts/webhooks/{id}/test"),
+        ] {
+            let body = RequestBodyBuilder::new()
+                .description(Some(
+                    "`json` hooks receive this document; `slack` hooks receive `{\"text\": \"...\"}` (Slack mrkdwn), \
+signed the same way.",
+                ))
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("AlertEvent"))).build(),
+                )
+                .required(Some(utoipa::openapi::Required::True))
+                .build();
+            let operation = OperationBuilder::new()
+                .summary(Some(summary))
+                .description(Some(signed))
+                .tag("alerts")
+                .request_body(Some(body))
+                .response("200", ResponseBuilder::new().description("Any 2xx: delivered").build())
+                .build();
+            paths = paths.path(name, PathItem::new(HttpMethod::Post, operation));
+        }
+        openapi.webhooks = Some(paths.build());
+    }
+}
+
 /// The REST routes: JSON in, JSON or problem+json out, the edge's body limit and timeout.
 fn rest_routes() -> OpenApiRouter<App> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -107,6 +153,16 @@ fn rest_routes() -> OpenApiRouter<App> {
         .routes(routes!(delivery_errors::summary))
         .routes(routes!(delivery_errors::correlation))
         .routes(routes!(delivery_errors::incidents))
+        .routes(routes!(alerts::create_webhook, alerts::list_webhooks))
+        .routes(routes!(alerts::get_webhook, alerts::update_webhook, alerts::delete_webhook))
+        .routes(routes!(alerts::test_webhook))
+        .routes(routes!(alerts::list_attempts))
+        .routes(routes!(alerts::create_rule, alerts::list_rules))
+        .routes(routes!(alerts::get_rule, alerts::update_rule, alerts::delete_rule))
+        .routes(routes!(alerts::list_incidents))
+        .routes(routes!(alerts::get_incident))
+        .routes(routes!(alerts::get_event))
+        .routes(routes!(alerts::redeliver))
 }
 
 /// Every documented route. The spec and the router come from these definitions.

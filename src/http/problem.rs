@@ -45,6 +45,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("no route for this path")]
     NotFound,
+    /// A named resource that does not exist (`no webhook with id ...`).
+    #[error("{0}")]
+    Missing(String),
     #[error("this path does not accept that method")]
     MethodNotAllowed,
     #[error("{detail}")]
@@ -72,7 +75,7 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not Found"),
+            ApiError::NotFound | ApiError::Missing(_) => (StatusCode::NOT_FOUND, "not_found", "Not Found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method Not Allowed"),
             ApiError::Validation { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter", "Invalid Parameter"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", "Bad Request"),

@@ -1,0 +1,62 @@
+//! Webhook bodies: the event itself (`json`), or a Slack incoming-webhook message (`slack`). Both are
+//! derived from the stored event, so every retry and redelivery sends the same bytes.
+
+use super::model::*;
+use super::rules::RuleKind;
+
+pub fn body(format: PayloadFormat, event: &AlertEvent) -> Vec<u8> {
+    match format {
+        PayloadFormat::Json => serde_json::to_vec(event).expect("events serialise"),
+        PayloadFormat::Slack => {
+            serde_json::to_vec(&serde_json::json!({ "text": slack_text(event) })).expect("messages serialise")
+        }
+    }
+}
+
+/// The Slack message: what fired or resolved, the value against the threshold, the window, the top
+/// codes and the links (clickable when they are absolute).
+pub fn slack_text(event: &AlertEvent) -> String {
+    let d = &event.data;
+    let f = &d.findings;
+    let headline = match event.kind.as_str() {
+        EVENT_FIRING => format!(":rotating_light: *Firing*: {}", escape(&d.rule.name)),
+        EVENT_RESOLVED => format!(":white_check_mark: *Resolved*: {}", escape(&d.rule.name)),
+        _ => format!(":test_tube: *Test*: {}", escape(&d.rule.name)),
+    };
+    let measure = match d.rule.kind {
+        RuleKind::DeliveryErrors => format!("{} delivery errors (threshold {})", f.value, f.threshold),
+        RuleKind::IngestSilence => format!("{} records ingested (expected at least {})", f.value, f.threshold),
+        RuleKind::ErrorRate => format!("{:.2}% of responses were 5xx (threshold {}%)", f.value, f.threshold),
+    };
+    let mut text = format!(
+        "{headline}\n{measure} in the {} window {} – {}",
+        f.window.duration,
+        f.window.from.format("%Y-%m-%d %H:%M:%S UTC"),
+        f.window.to.format("%H:%M:%S UTC"),
+    );
+    if let Some(resolved) = d.resolved_at {
+        text.push_str(&format!(
+            "\nOpen from {} to {}",
+            d.opened_at.format("%H:%M:%S"),
+            resolved.format("%H:%M:%S UTC")
+        ));
+    }
+    if !f.top_codes.is_empty() {
+        let codes: Vec<String> = f.top_codes.iter().map(|c| format!("`{}` ({})", escape(&c.code), c.count)).collect();
+        text.push_str(&format!("\nTop codes: {}", codes.join(", ")));
+    }
+    let links: Vec<String> = f
+        .links
+        .iter()
+        .map(|(name, url)| if url.starts_with("http") { format!("<{url}|{name}>") } else { format!("{name}: {url}") })
+        .collect();
+    if !links.is_empty() {
+        text.push_str(&format!("\n{}", links.join(" · ")));
+    }
+    text
+}
+
+/// Slack's three control characters.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
