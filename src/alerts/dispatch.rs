@@ -49,9 +49,10 @@ impl Dispatcher {
         Self { repo, client, policy, schedule, timeout, instance: instance.into() }
     }
 
-    /// How long a claim lasts: past the request timeout with room to record the outcome.
+    /// How long a claim lasts: twice the request timeout (connect and answer) with room to record the
+    /// outcome. A killed sender's claims lapse after it.
     fn lease_ms(&self) -> i64 {
-        (self.timeout + Duration::from_secs(30)).as_millis() as i64
+        (self.timeout * 2 + Duration::from_secs(5)).as_millis() as i64
     }
 
     /// Claims and sends one batch of due deliveries.
