@@ -679,3 +679,92 @@ async fn private_targets_bad_input_and_secrets_are_refused_or_hidden() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+/// A combined-format line at `time` answering `status`.
+fn access_line(i: usize, time: chrono::DateTime<Utc>, status: u16) -> Vec<u8> {
+    format!(
+        "203.0.113.{} - - [{}] \"GET /shop/item/{i} HTTP/1.1\" {status} 512 \"-\" \"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\"",
+        i % 250,
+        time.format("%d/%b/%Y:%H:%M:%S +0000")
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_rules_fire_on_the_5xx_share_and_on_ingest_silence() {
+    let app = TestApp::builder()
+        .set("STORE", "embedded")
+        .set("ALERTS__EVALUATION_INTERVAL_SECS", "1")
+        .set("ALERTS__ALLOW_PRIVATE_TARGETS", "127.0.0.0/8")
+        .spawn()
+        .await;
+    let receiver = Receiver::start().await;
+    hook(&app.base, &receiver, "/hook", "json").await;
+    let firehose = crate::firehose_client::FirehoseClient::new(&app.base);
+
+    // Forty requests half a minute ago, ten of them 5xx: a 25% error rate.
+    let then = Utc::now() - chrono::TimeDelta::seconds(30);
+    let records: Vec<Vec<u8>> = (0..40)
+        .map(|i| {
+            access_line(
+                i,
+                then,
+                match i % 4 {
+                    0 if i < 32 => 500,
+                    0 => 503,
+                    _ => 200,
+                },
+            )
+        })
+        .collect();
+    let reply = firehose.deliver(&harness::unique("req-"), &records).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let rate_rule = rule(
+        &app.base,
+        json!({"name": "5xx above 20%", "kind": "error_rate", "threshold": 20, "window": "5m", "cooldown": "0s",
+               "min_requests": 20}),
+    )
+    .await;
+    // The forty requests are the baseline of a 15 s window that is quiet now.
+    let silence_rule =
+        rule(&app.base, json!({"name": "weblogs silent", "kind": "ingest_silence", "threshold": 1, "window": "15s"}))
+            .await;
+
+    let got = receiver
+        .wait_for("both rules firing", Duration::from_secs(60), |g| of_type(g, "alert.firing").len() == 2)
+        .await;
+    let firing = |rule_id: &str| {
+        got.iter()
+            .find(|r| r.body["type"] == "alert.firing" && r.body["data"]["rule"]["id"] == rule_id)
+            .unwrap()
+            .clone()
+    };
+    let rate = firing(&rate_rule);
+    let findings = &rate.body["data"]["findings"];
+    assert_eq!(findings["counts"], json!({"requests": 40, "errors_5xx": 10}), "{findings}");
+    assert_eq!(findings["value"], 25.0);
+    assert_eq!(findings["top_codes"], json!([{"code": "500", "count": 8}, {"code": "503", "count": 2}]));
+    let logs = findings["links"]["logs"].as_str().unwrap();
+    assert!(logs.contains("status=5xx"), "{logs}");
+    assert_eq!(get(&app.base, logs).await["items"].as_array().unwrap().len(), 10, "the link lists the 5xx requests");
+    let silence = firing(&silence_rule);
+    let findings = &silence.body["data"]["findings"];
+    assert_eq!(findings["counts"], json!({"records": 0, "baseline_records": 40}), "{findings}");
+
+    // Traffic is back: the silence resolves; the error rate stays open.
+    let reply = firehose.deliver(&harness::unique("req-"), &[access_line(1, Utc::now(), 200)]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let got = receiver
+        .wait_for("silence resolved", Duration::from_secs(60), |g| !of_type(g, "alert.resolved").is_empty())
+        .await;
+    let resolved = of_type(&got, "alert.resolved");
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].body["data"]["rule"]["id"], silence_rule.as_str());
+    assert_eq!(resolved[0].body["data"]["findings"]["counts"]["records"], 1);
+    let open = get(&app.base, "/v1/alerts/incidents?status=open").await;
+    let open_rules: Vec<&str> =
+        open["items"].as_array().unwrap().iter().map(|i| i["rule_id"].as_str().unwrap()).collect();
+    assert_eq!(open_rules, [rate_rule.as_str()]);
+    assert!(got.iter().all(|r| r.verified.is_ok()), "{got:#?}");
+    app.stop().await;
+}
