@@ -67,8 +67,14 @@ impl App {
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone(), rejections.clone());
         let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), &metrics));
         let delivery = DeliveryErrors::new(DeliveryRepo::new(db.clone()), store.clone());
-        let alerts =
-            Alerts::new(&config.alerts, db.clone(), DeliveryRepo::new(db.clone()), store.clone(), &instance.id);
+        let alerts = Alerts::new(
+            &config.alerts,
+            db.clone(),
+            DeliveryRepo::new(db.clone()),
+            store.clone(),
+            &instance.id,
+            &metrics,
+        );
         Ok(Self {
             config: Arc::new(config),
             instance: Arc::new(instance),

@@ -3,6 +3,7 @@
 //! gives up after it. Claims carry a lease longer than the request timeout, so a replica never sends
 //! an attempt another one holds, and a killed process's claims lapse and are picked up again.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -11,6 +12,7 @@ use super::model::*;
 use super::repo::{AlertRepo, AttemptRecord, Claimed, Next, StoredWebhook};
 use super::signing;
 use super::target::{TargetPolicy, literal_permitted};
+use super::{AlertMetrics, OutcomeLabels};
 use crate::state::StateDbError;
 use crate::worker::Outcome;
 
@@ -27,6 +29,7 @@ pub struct Dispatcher {
     schedule: Vec<Duration>,
     timeout: Duration,
     instance: String,
+    metrics: Arc<AlertMetrics>,
 }
 
 impl Dispatcher {
@@ -36,6 +39,7 @@ impl Dispatcher {
         schedule: Vec<Duration>,
         timeout: Duration,
         instance: impl Into<String>,
+        metrics: Arc<AlertMetrics>,
     ) -> Self {
         let client = reqwest::Client::builder()
             .dns_resolver(policy.resolver())
@@ -46,7 +50,7 @@ impl Dispatcher {
             .user_agent(concat!("firesight/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
             .build()
             .expect("the webhook HTTP client builds");
-        Self { repo, client, policy, schedule, timeout, instance: instance.into() }
+        Self { repo, client, policy, schedule, timeout, instance: instance.into(), metrics }
     }
 
     /// How long a claim lasts: twice the request timeout (connect and answer) with room to record the
@@ -97,6 +101,12 @@ impl Dispatcher {
                 None => Next::GiveUp,
             }
         };
+        let outcome = match next {
+            Next::Delivered => "delivered",
+            Next::RetryAt(_) => "retry",
+            Next::GiveUp => "failed",
+        };
+        self.metrics.webhook_attempts.get_or_create(&OutcomeLabels { outcome }).inc();
         match next {
             Next::GiveUp => tracing::warn!(
                 webhook = %hook.webhook.id, event = %claimed.event_id, attempts = claimed.attempts + 1,

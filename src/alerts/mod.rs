@@ -31,6 +31,39 @@ use repo::{AlertRepo, StoredRule, StoredWebhook, new_id};
 use rules::{RuleKind, check_threshold, format_duration, parse_duration};
 use target::{TargetError, TargetPolicy};
 
+/// Alerting's Prometheus metrics (registered on the service's [`Metrics`](crate::metrics::Metrics)).
+#[derive(Default)]
+pub struct AlertMetrics {
+    /// Webhook requests by outcome: `delivered`, `retry` (failed, will retry), `failed` (gave up).
+    pub webhook_attempts:
+        prometheus_client::metrics::family::Family<OutcomeLabels, prometheus_client::metrics::counter::Counter>,
+    /// Events written to the outbox by type (`alert.firing`, `alert.resolved`).
+    pub events: prometheus_client::metrics::family::Family<EventLabels, prometheus_client::metrics::counter::Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct EventLabels {
+    pub event: &'static str,
+}
+
+impl AlertMetrics {
+    pub fn registered(metrics: &crate::metrics::Metrics) -> Arc<Self> {
+        let m = Arc::new(Self::default());
+        metrics.register(
+            "webhook_attempts",
+            "Webhook requests by outcome (delivered, retry, failed)",
+            m.webhook_attempts.clone(),
+        );
+        metrics.register("alert_events", "Alert events written to the outbox, by type", m.events.clone());
+        m
+    }
+}
+
 const MAX_NAME: usize = 200;
 const MAX_DESCRIPTION: usize = 500;
 const MAX_FILTER_VALUES: usize = 100;
@@ -69,13 +102,21 @@ impl Alerts {
         delivery: DeliveryRepo,
         store: Arc<dyn LogStore>,
         instance: &str,
+        metrics: &crate::metrics::Metrics,
     ) -> Self {
+        let metrics = AlertMetrics::registered(metrics);
         let repo = AlertRepo::new(db);
         let policy = TargetPolicy::new(config.allow_private_targets.clone());
         let schedule = config.retry_pauses().expect("the retry schedule was validated with the configuration");
-        let dispatcher =
-            Dispatcher::new(repo.clone(), policy.clone(), schedule, Duration::from_secs(config.timeout_secs), instance);
-        let evaluator = Evaluator::new(repo.clone(), delivery, store, config.public_url.clone());
+        let dispatcher = Dispatcher::new(
+            repo.clone(),
+            policy.clone(),
+            schedule,
+            Duration::from_secs(config.timeout_secs),
+            instance,
+            metrics.clone(),
+        );
+        let evaluator = Evaluator::new(repo.clone(), delivery, store, config.public_url.clone(), metrics);
         Self { repo, policy, dispatcher, evaluator, config: config.clone() }
     }
 

@@ -435,6 +435,15 @@ async fn a_receiver_down_for_a_while_gets_the_event_once_with_its_history_on_pos
     assert_eq!(event["deliveries"][0]["status"], "delivered", "{event}");
     assert_eq!(event["deliveries"][0]["attempts"], items.len() as u64);
 
+    let metrics = http().get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let counter = |line: &str| -> u64 {
+        let found = metrics.lines().find(|l| l.starts_with(line)).unwrap_or_else(|| panic!("{line} in {metrics}"));
+        found.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(counter("firesight_webhook_attempts_total{outcome=\"delivered\"}"), 1);
+    assert_eq!(counter("firesight_webhook_attempts_total{outcome=\"retry\"}"), items.len() as u64 - 1);
+    assert_eq!(counter("firesight_alert_events_total{event=\"alert.firing\"}"), 1);
+
     // A redelivery sends the same event, under the same id, once more.
     let (status, redelivery) =
         call(&app.base, reqwest::Method::POST, &format!("/v1/alerts/events/{}/redeliver", got[0].msg_id), None).await;
