@@ -180,7 +180,8 @@ impl Dispatcher {
                 }
             }
             Err(e) if e.is_timeout() => failed(format!("no answer within {} s", self.timeout.as_secs())),
-            Err(e) => failed(crate::telemetry::chain(&e)),
+            // Without the URL: its path may be the receiver's credential.
+            Err(e) => failed(crate::telemetry::chain(&e.without_url())),
         }
     }
 }

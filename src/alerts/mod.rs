@@ -148,7 +148,9 @@ impl Alerts {
         };
         let secret = signing::new_secret();
         self.repo.insert_webhook(&webhook, &secret).await?;
-        tracing::info!(webhook = %webhook.id, url = %webhook.url, "webhook created");
+        // Only the host: a webhook URL's path is often its credential (Slack's are).
+        let host = url::Url::parse(&webhook.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        tracing::info!(webhook = %webhook.id, %host, "webhook created");
         Ok(CreatedWebhook { webhook, secret })
     }
 
