@@ -355,6 +355,9 @@ function draw(entry) {
         h('button', { type: 'button', onclick: () => reloadPanel(entry) }, 'Try again')),
     );
     setPanelState(entry, 'error');
+  } else if (entry.data === null && waitingForKey) {
+    body.append(h('div', { class: 'state' }, 'Waiting for an API key.'));
+    setPanelState(entry, 'waiting');
   } else if (entry.data === null) {
     body.append(h('div', { class: 'state loading' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading…'));
     setPanelState(entry, 'loading');
@@ -1118,11 +1121,14 @@ function bindControls() {
 // The API key: asked once, kept in this tab's session storage, asked again when refused
 
 let apiKeyAccepted = false;
+let waitingForKey = false;
 
 function askForKey(message) {
   apiKeyAccepted = false;
+  waitingForKey = true;
   clearTimeout(refreshTimer);
   controller?.abort();
+  for (const entry of panels) if (entry.data === null && !entry.error) draw(entry);
   document.body.dataset.state = 'key';
   const dialog = $('#key-dialog');
   $('#key-error').textContent = message;
@@ -1143,6 +1149,7 @@ async function submitKey(event) {
     apiKey = key;
     sessionStorage.setItem(KEY_STORAGE, key);
     apiKeyAccepted = true;
+    waitingForKey = false;
     $('#key-dialog').close();
     applyInfo(info);
     refreshAll();
