@@ -16,15 +16,15 @@ use crate::harness::{API_KEY, http};
 
 /// The real binary, started in `dir` (its default data directory `./firesight-data` lands there) with
 /// no `FIRESIGHT_*` setting but `env`.
-struct Process {
+pub(crate) struct Process {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     /// What the process printed on standard output.
     stdout: std::sync::mpsc::Receiver<String>,
 }
 
 impl Process {
-    fn start(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Process {
+    pub(crate) fn start(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_firesight"));
         command.current_dir(dir).arg("serve").arg("--listen").arg(format!("127.0.0.1:{port}")).args(args);
@@ -48,7 +48,7 @@ impl Process {
         Process { child, base: format!("http://127.0.0.1:{port}"), stdout }
     }
 
-    async fn wait_live(&mut self) {
+    pub(crate) async fn wait_live(&mut self) {
         for _ in 0..600 {
             assert!(self.child.try_wait().unwrap().is_none(), "firesight exited during start");
             if http().get(format!("{}/health/live", self.base)).send().await.is_ok_and(|r| r.status().is_success()) {
@@ -59,7 +59,7 @@ impl Process {
         panic!("firesight did not become live");
     }
 
-    async fn get(&self, key: &str, path: &str) -> Value {
+    pub(crate) async fn get(&self, key: &str, path: &str) -> Value {
         let response = http().get(format!("{}{path}", self.base)).bearer_auth(key).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         response.json().await.unwrap()

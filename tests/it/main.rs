@@ -1,6 +1,7 @@
 //! One integration-test binary: every test starts the real service (`firesight::run` on port 0)
 //! against the real local services that `dev/services.sh up` starts.
 
+mod dashboard;
 mod dataset;
 mod delivery_errors;
 mod embedded_default;
