@@ -128,9 +128,10 @@ function toLocalInput(date) {
   return `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())}T${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
 }
 
-// A log line's time, local, sortable: 2026-11-26 07:21:04.
-function fmtLogTime(date) {
-  return `${toLocalInput(date).replace('T', ' ')}:${pad2(date.getSeconds())}`;
+// A log line's time, local, sortable: 2026-11-26 07:21:04 (the date goes above the time on a phone).
+function logTime(date) {
+  const [day, time] = toLocalInput(date).split('T');
+  return [h('span', { class: 'date' }, day), ' ', `${time}:${pad2(date.getSeconds())}`];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -214,7 +215,7 @@ function readView() {
   const query = new URLSearchParams(location.search);
   const result = { range: DEFAULT_RANGE, from: null, to: null, compare: query.get('compare') === '1', filters: [] };
   const range = query.get('range');
-  if (range === 'custom' && query.get('from')) {
+  if (range === 'custom' && isTime(query.get('from')) && (!query.get('to') || isTime(query.get('to')))) {
     result.range = 'custom';
     result.from = query.get('from');
     result.to = query.get('to') || null;
@@ -228,6 +229,11 @@ function readView() {
     }
   }
   return result;
+}
+
+// What the API takes as a time: RFC 3339 or relative to now.
+function isTime(text) {
+  return Boolean(text) && (/^now(-\d+[smhdw])?$/.test(text) || !Number.isNaN(Date.parse(text)));
 }
 
 function viewQuery(v) {
@@ -290,9 +296,10 @@ function apiParams(extra = {}, { compare = false, filters = true } = {}) {
 class AuthError extends Error {}
 
 class ApiError extends Error {
-  constructor(status, message) {
-    super(message);
+  constructor(status, message, { field = null, requestId = null } = {}) {
+    super(field ? `${field}: ${message}` : message);
     this.status = status;
+    this.requestId = requestId;
   }
 }
 
@@ -311,15 +318,14 @@ async function api(path, params, { signal, key = apiKey } = {}) {
   }
   if (response.status === 401) throw new AuthError('The API key was refused.');
   if (!response.ok) {
-    let detail = `${response.status} ${response.statusText}`;
+    let problem = {};
     try {
-      const problem = await response.json();
-      detail = problem.detail || problem.title || detail;
-      if (problem.request_id) detail += ` (request id ${problem.request_id})`;
+      problem = await response.json();
     } catch {
-      // not a problem document: keep the status line
+      // not a problem document: the status line says it
     }
-    throw new ApiError(response.status, detail);
+    const detail = problem.detail || problem.title || `${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, detail, { field: problem.field, requestId: problem.request_id });
   }
   return response;
 }
@@ -347,11 +353,15 @@ function setPanelState(entry, state) {
 
 function draw(entry) {
   const { body } = entry;
+  // A bucket that had the keyboard focus gets it back once the panel is drawn again.
+  const focused = body.contains(document.activeElement) ? document.activeElement : null;
+  const focusKey = focused?.dataset?.key;
   body.replaceChildren();
   if (entry.error) {
     body.append(
       h('div', { class: 'state error' },
-        h('p', {}, `Could not load this panel: ${entry.error.message}`),
+        h('p', {}, `Could not load this panel: ${entry.error.message}`,
+          entry.error.requestId ? h('small', { class: 'request-id' }, `request id ${entry.error.requestId}`) : null),
         h('button', { type: 'button', onclick: () => reloadPanel(entry) }, 'Try again')),
     );
     setPanelState(entry, 'error');
@@ -367,6 +377,10 @@ function draw(entry) {
   } else {
     entry.render(entry.data, body);
     setPanelState(entry, 'ready');
+  }
+  if (focused) {
+    const again = focusKey !== undefined ? [...body.querySelectorAll('[data-key]')].find((n) => n.dataset.key === focusKey && n.tagName === focused.tagName) : null;
+    (again || entry.section.querySelector('h2')).focus({ preventScroll: true });
   }
   entry.onDraw();
 }
@@ -411,6 +425,7 @@ async function refreshAll({ automatic = false } = {}) {
   controller = new AbortController();
   clearTimeout(refreshTimer);
   document.body.dataset.state = 'loading';
+  document.body.dataset.refresh = automatic ? 'auto' : 'view';
   renderControls();
   hideBanner();
   const due = automatic ? panels.filter((p) => p.auto()) : panels;
@@ -425,8 +440,16 @@ async function refreshAll({ automatic = false } = {}) {
     throw error;
   }
   if (round !== generation) return;
-  lastUpdated = new Date();
-  renderUpdated();
+  const failed = due.filter((p) => p.error);
+  if (failed.length === due.length && due.length > 1) {
+    // The same refusal everywhere is about the view (a bad range in a shared link), not a panel.
+    showBanner(`The dashboard could not load this view: ${failed[0].error.message}`, failed[0].error.status === 400
+      ? { label: 'Back to the last 24 hours', action: () => changeView((v) => Object.assign(v, { range: DEFAULT_RANGE, from: null, to: null })) }
+      : { label: 'Try again', action: () => refreshAll() });
+  } else {
+    lastUpdated = new Date();
+    renderUpdated();
+  }
   document.body.dataset.state = 'ready';
   document.body.dataset.generation = String(round);
   scheduleRefresh();
@@ -595,7 +618,7 @@ function topPanel(id, dim, { limit = 8, labelOf = (b) => b.key, clsOf = () => ''
   return panel(id, {
     load: (signal) => getJson(`/stats/top/${dim}`, apiParams({ limit }, { compare: true }), { signal }),
     isEmpty: (data) => data.buckets.length === 0,
-    emptyText: (data) => (data.total === 0 ? 'No requests match.' : emptyText),
+    emptyText: (data) => (data.total === 0 ? 'No requests match the range and filters.' : emptyText),
     render: (data, body) => body.append(topList(data, dim, { labelOf, clsOf })),
   });
 }
@@ -712,7 +735,7 @@ panel('panel-timeline', {
 panel('panel-countries', {
   load: (signal) => getJson('/stats/geo', apiParams({ city_limit: 1 }, { compare: true }), { signal }),
   isEmpty: (data) => data.countries.length === 0,
-  emptyText: () => 'No requests in this range have a location (countries need a GeoIP database: FIRESIGHT_GEOIP__CITY_DB).',
+  emptyText: () => 'No located requests match. (Countries come from a GeoIP database: FIRESIGHT_GEOIP__CITY_DB.)',
   render(data, body) {
     const labelOf = (c) => c.name || countryName(c.iso_code);
     const compare = view.compare && data.countries.some((c) => c.previous_count > 0);
@@ -909,28 +932,36 @@ const logsPanel = panel('panel-logs', {
   isEmpty: (data) => data.items.length === 0,
   emptyText: () => 'No requests match the range and filters.',
   render(data, body) {
-    const columns = ['Time', 'Client', 'Country', 'Method', 'Path', 'Status', 'Size', 'Browser', 'OS', 'Referrer'];
+    // Columns marked `wide` make room for the path on a phone.
+    const columns = [
+      ['Time', 'nowrap'], ['Client', 'mono wide'], ['Country', ''], ['Method', 'wide'], ['Path', 'path'], ['Status', ''],
+      ['Size', 'num wide'], ['Browser', 'nowrap wide'], ['OS', 'nowrap wide'], ['Referrer', 'path ref wide'],
+    ];
     const rows = data.items.map((item) => {
       const status = item.http?.response?.status_code;
       const geo = item.source?.geo || {};
       const ua = item.user_agent || {};
       const path = item.url?.original || item.url?.path || '';
+      const bytes = item.http?.response?.body?.bytes;
+      const cells = [
+        [logTime(new Date(item['@timestamp']))],
+        [item.source?.ip || item.source?.address || ''],
+        [geo.country_iso_code || '–', geo.country_iso_code ? countryName(geo.country_iso_code) : null],
+        [item.http?.request?.method || ''],
+        [path, path],
+        [status ? h('span', { class: `status s${String(status)[0]}` }, String(status)) : ''],
+        [bytes !== undefined ? fmtBytes(bytes) : ''],
+        [[ua.name || '', item.firesight?.bot ? h('span', { class: 'badge neutral', title: 'A known bot' }, 'bot') : null]],
+        [ua.os?.name || ''],
+        [item.firesight?.referrer_host || '', item.http?.request?.referrer || null],
+      ];
       return h('tr', { dataset: { id: item.id, country: geo.country_iso_code || '', status: status ?? '' } },
-        h('td', { class: 'nowrap' }, fmtLogTime(new Date(item['@timestamp']))),
-        h('td', { class: 'mono' }, item.source?.ip || item.source?.address || ''),
-        h('td', { title: geo.country_iso_code ? countryName(geo.country_iso_code) : '' }, geo.country_iso_code || '–'),
-        h('td', {}, item.http?.request?.method || ''),
-        h('td', { class: 'path', title: path }, path),
-        h('td', {}, status ? h('span', { class: `status s${String(status)[0]}` }, String(status)) : ''),
-        h('td', { class: 'num' }, item.http?.response?.body?.bytes !== undefined ? fmtBytes(item.http.response.body.bytes) : ''),
-        h('td', { class: 'nowrap' }, ua.name || '', item.firesight?.bot ? h('span', { class: 'badge neutral', title: 'A known bot' }, 'bot') : null),
-        h('td', { class: 'nowrap' }, ua.os?.name || ''),
-        h('td', { class: 'path', title: item.http?.request?.referrer || '' }, item.firesight?.referrer_host || ''));
+        cells.map(([content, title], i) => h('td', { class: columns[i][1], title }, content)));
     });
     body.append(h('div', { class: 'table-scroll' },
       h('table', { class: 'data logs' },
         h('caption', { class: 'visually-hidden' }, 'Requests matching the filters, newest first'),
-        h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c === 'Size' ? 'num' : '' }, c)))),
+        h('thead', {}, h('tr', {}, columns.map(([name, cls]) => h('th', { scope: 'col', class: cls.replace(/\b(mono|nowrap)\b/g, '').trim() }, name)))),
         h('tbody', {}, rows))));
   },
 });
@@ -987,13 +1018,21 @@ function renderControls() {
   for (const button of document.querySelectorAll('#range-buttons button')) {
     button.setAttribute('aria-pressed', button.dataset.range === view.range ? 'true' : 'false');
   }
+  $('#range-buttons [data-range="custom"]').setAttribute('aria-expanded', customOpen ? 'true' : 'false');
+  const rangeTitle = view.range === 'custom' ? 'Custom range' : RANGES[view.range].title;
+  const filterText = view.filters.map((f) => filterValueLabel(f.dim, f.value)).join(', ');
+  document.title = `${rangeTitle}${filterText ? ` · ${filterText}` : ''} · firesight`;
   $('#compare').checked = view.compare;
   $('#auto-refresh').checked = autoRefreshOn();
   const chips = view.filters.map((f) => h('li', { class: 'chip', dataset: { dim: f.dim, value: f.value } },
     h('span', {}, h('span', { class: 'chip-dim' }, `${FILTERS[f.dim].label}: `), filterValueLabel(f.dim, f.value)),
     h('button', {
       type: 'button', class: 'chip-remove', 'aria-label': `Remove filter ${FILTERS[f.dim].label} ${f.value}`, title: 'Remove this filter',
-      onclick: () => toggleFilter(f.dim, f.value),
+      onclick: () => {
+        toggleFilter(f.dim, f.value);
+        // The removed chip's button is gone: keep the keyboard in the filter bar.
+        ($('#filters .chip-remove') || $('#search-input')).focus();
+      },
     }, '×')));
   $('#filters').replaceChildren(...chips);
   $('#no-filters').hidden = view.filters.length > 0;
@@ -1165,9 +1204,9 @@ function applyInfo(info) {
   $('#service-info').textContent = `firesight ${info.version} · ${info.store} store · ${info.state_db}`;
 }
 
-function showBanner(message, retry) {
+function showBanner(message, button) {
   const banner = $('#banner');
-  banner.replaceChildren(h('span', {}, message), retry ? h('button', { type: 'button', onclick: retry }, 'Try again') : null);
+  banner.replaceChildren(h('span', {}, message), button ? h('button', { type: 'button', onclick: button.action }, button.label) : null);
   banner.hidden = false;
 }
 
@@ -1194,9 +1233,12 @@ async function connect() {
       askForKey(apiKey ? 'The saved API key was refused; enter it again.' : '');
     } else {
       document.body.dataset.state = 'error';
-      showBanner(error.message, () => {
-        hideBanner();
-        connect();
+      showBanner(error.message, {
+        label: 'Try again',
+        action: () => {
+          hideBanner();
+          connect();
+        },
       });
     }
   }
