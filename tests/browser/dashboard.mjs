@@ -68,8 +68,10 @@ async function newPage(options = {}) {
   page.setDefaultTimeout(30_000);
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {
-    // A refused key is part of the test; anything else the console reports (CSP violations too) is not.
-    if (message.type() === 'error' && !message.text().includes('status of 401')) problems.push(`console: ${message.text()}`);
+    // Chromium logs every 4xx answer; the refused key (401) and the refused range (400) are part of the
+    // test and the page handles them. Anything else the console reports (CSP violations too) is not.
+    const expected = /^Failed to load resource: the server responded with a status of 40[01] /.test(message.text());
+    if (message.type() === 'error' && !expected) problems.push(`console: ${message.text()}`);
   });
   return page;
 }
@@ -146,7 +148,7 @@ try {
     const headers = response.headers();
     assert.match(headers['content-security-policy'], /script-src 'self'/);
     assert.equal(headers['x-content-type-options'], 'nosniff');
-    assert.equal(await page.title(), 'firesight');
+    assert.match(await page.title(), /firesight$/);
   });
 
   await step('asks for the API key and refuses a wrong one', async () => {
@@ -205,6 +207,7 @@ try {
     assert.match(page.url(), /[?&]country=US/);
     const chip = page.locator('#filters .chip[data-dim="country"][data-value="US"]');
     assert.match(await chip.textContent(), /Country: United States \(US\)/);
+    assert.equal(await page.title(), 'Last 7 days · United States (US) · firesight');
     const us = DEMO.countries.US;
     assert.equal(await figure(page, 'requests'), us);
     assert.equal(await timelineTotal(page), us);
@@ -314,6 +317,18 @@ try {
     await enterKey(page, apiKey);
     await page.waitForFunction(() => document.body.dataset.state === 'ready');
     assert.equal(await figure(page, 'requests'), DEMO.countries.FR);
+  });
+
+  await step('a view the API refuses (a range too long) says so once and offers a way back', async () => {
+    await page.goto(`${base}/?range=custom&from=2000-01-01T00:00:00Z&country=FR`);
+    await page.locator('#banner').waitFor({ state: 'visible' });
+    assert.match(await page.textContent('#banner'), /could not load this view: from: .*at most/);
+    assert.equal(await panelState(page, 'summary'), 'error');
+    await shot(page, 'error-state.png', false);
+    await act(page, () => page.click('#banner button'));
+    assert.ok(await page.locator('#banner').isHidden());
+    assert.match(page.url(), /range=24h&country=FR/);
+    assert.equal(await panelState(page, 'summary'), 'ready');
   });
 
   await step('auto-refresh can be switched off and on; refresh now reloads', async () => {
