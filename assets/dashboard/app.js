@@ -31,7 +31,7 @@ const FILTERS = {
   path_prefix: { label: 'Path prefix', single: true },
   referrer_host: { label: 'Referrer' },
   client_ip: { label: 'Client IP' },
-  bot: { label: 'Bot', single: true },
+  bot: { label: 'Bots', single: true },
   q: { label: 'Search', single: true },
 };
 
@@ -111,7 +111,7 @@ function countryName(code) {
 
 function filterValueLabel(dim, value) {
   if (dim === 'country') return `${countryName(value)} (${value})`;
-  if (dim === 'bot') return value === 'true' ? 'bots only' : 'no bots';
+  if (dim === 'bot') return value === 'true' ? 'only' : 'excluded';
   return value;
 }
 
@@ -680,16 +680,30 @@ panel('panel-summary', {
       figure('bytes', 'Data sent', data.bytes, fmtBytes(data.bytes), countDelta('bytes'),
         data.bytes_p50 ? `median ${fmtBytes(data.bytes_p50)}` : null),
       figure('error_rate_4xx', 'Client errors (4xx)', data.error_rate_4xx, fmtPercent(data.error_rate_4xx, { precise: true }), rateDelta('error_rate_4xx'),
-        `${fmtInt(data.status_4xx)} requests`),
+        plural(data.status_4xx, 'request', 'requests')),
       figure('error_rate_5xx', 'Server errors (5xx)', data.error_rate_5xx, fmtPercent(data.error_rate_5xx, { precise: true }), rateDelta('error_rate_5xx'),
-        `${fmtInt(data.status_5xx)} requests`),
+        plural(data.status_5xx, 'request', 'requests')),
       figure('bot_share', 'Bot share', data.bot_share, fmtPercent(data.bot_share, { precise: true }), previous ? deltaBadge(data.bot_share - previous.bot_share, { points: true, invert: true }) : null,
-        `${fmtInt(data.bot_requests)} requests`),
+        plural(data.bot_requests, 'request', 'requests')),
     );
-    body.append(figures);
+    body.append(figures, botSwitch());
     renderResolvedRange(data);
   },
 });
+
+// All traffic, people only, or bots only: the API's `bot` filter.
+function botSwitch() {
+  const current = view.filters.find((f) => f.dim === 'bot')?.value ?? '';
+  const choices = [['', 'All traffic'], ['false', 'Without bots'], ['true', 'Bots only']];
+  return h('div', { class: 'segmented small', role: 'group', 'aria-label': 'Bots' },
+    choices.map(([value, label]) => h('button', {
+      type: 'button', 'aria-pressed': value === current ? 'true' : 'false', dataset: { bot: value },
+      onclick: () => changeView((v) => {
+        v.filters = v.filters.filter((f) => f.dim !== 'bot');
+        if (value) v.filters.push({ dim: 'bot', value });
+      }),
+    }, label)));
+}
 
 function renderResolvedRange(data) {
   const from = new Date(data.from);

@@ -28,6 +28,7 @@ const DEMO = {
   requests: 9999,
   status4xx: 217,
   notFound: 213,
+  bots: 1462,
   bytes: '2.75 GB',
   countries: { US: 3897, FR: 865, DE: 549 },
 };
@@ -198,6 +199,18 @@ try {
     await shot(page, 'overview.png');
     // The picture in the README: the top of the page at 1280 px.
     await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1500 } });
+  });
+
+  await step('bots can be left out or shown alone', async () => {
+    await act(page, () => page.click('#panel-summary [data-bot="false"]'));
+    assert.equal(await figure(page, 'requests'), DEMO.requests - DEMO.bots);
+    assert.equal(await figure(page, 'bot_share'), 0);
+    assert.match(await page.textContent('#filters'), /Bots: excluded/);
+    await act(page, () => page.click('#panel-summary [data-bot="true"]'));
+    assert.equal(await figure(page, 'requests'), DEMO.bots);
+    await act(page, () => page.click('#panel-summary [data-bot=""]'));
+    assert.equal(await figure(page, 'requests'), DEMO.requests);
+    assert.doesNotMatch(page.url(), /bot=/);
   });
 
   await step('clicking a country filters every panel to it', async () => {
