@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The one test command. On a fresh machine of the project's kind it installs what is missing, starts
-# the real services the integration tests talk to (OpenSearch, PostgreSQL, moto), then runs every check
-# CI runs: formatting, clippy with warnings as errors, and all tests.
+# The one test command. On a fresh machine of the project's kind it installs what is missing (with the
+# browser the dashboard test drives: Debian's Chromium and playwright-core from npm), starts the real
+# services the integration tests talk to (OpenSearch, PostgreSQL, moto), then runs every check CI runs:
+# formatting, clippy with warnings as errors, and all tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 dev/services.sh up
 dev/fixtures.sh
+dev/browser.sh
 eval "$(dev/services.sh env)"
 
 cargo fmt --all -- --check

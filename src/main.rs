@@ -116,6 +116,7 @@ fn main() -> ExitCode {
             // A newcomer's first run: a key for this run only, shown once on the terminal (never logged).
             let key = format!("demo-{}", uuid::Uuid::new_v4().simple());
             println!("firesight demo: API key for this run: {key}");
+            println!("  Dashboard: http://{}/ (enter the key when it asks)", config.listen);
             println!(
                 "  curl -H 'Authorization: Bearer {key}' 'http://{}/v1/stats/summary?from=now-24h'",
                 config.listen

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod dashboard;
 pub mod delivery_errors;
 pub mod health;
 pub mod info;
@@ -198,6 +199,7 @@ pub fn router(app: App) -> Router {
 
     rest.merge(firehose)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        .merge(dashboard::routes())
         // A route layer sees the matched route template, which keeps the metric labels bounded.
         .route_layer(middleware::from_fn_with_state(app.clone(), record_metrics))
         .fallback(|| async { ApiError::NotFound })

@@ -2,6 +2,7 @@
 //! against the real local services that `dev/services.sh up` starts.
 
 mod alerts;
+mod dashboard;
 mod dataset;
 mod delivery_errors;
 mod embedded_default;

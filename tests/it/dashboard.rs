@@ -1,0 +1,95 @@
+//! The built-in dashboard as a user meets it: the real binary serving the demo, the page driven in
+//! headless Chromium by `tests/browser/dashboard.mjs` (playwright-core). The script checks the panels
+//! against the demo log's numbers, filters by a country, changes the time range, pages, exports CSV and
+//! renders on a phone-sized screen; its screenshots land in `target/dashboard-artifacts/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::dataset::geolite2_city;
+use crate::embedded_default::Process;
+use crate::harness::{API_KEY, http};
+
+const SETUP: &str = "run dev/browser.sh (or everything with dev/test.sh)";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Debian's Chromium, or `FIRESIGHT_TEST_CHROMIUM`; fails with the setup command when it is missing.
+fn chromium() -> PathBuf {
+    let path =
+        std::env::var_os("FIRESIGHT_TEST_CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
+    assert!(path.is_file(), "Chromium not found at {}: {SETUP}", path.display());
+    path
+}
+
+/// Node.js with the browser test's npm packages installed; fails with the setup command otherwise.
+fn require_node() {
+    let version = Command::new("node").arg("--version").output();
+    assert!(version.is_ok_and(|o| o.status.success()), "Node.js (`node`) not found: {SETUP}");
+    let playwright = repo().join("tests/browser/node_modules/playwright-core/package.json");
+    assert!(playwright.is_file(), "playwright-core is not installed in tests/browser: {SETUP}");
+}
+
+fn artifacts() -> PathBuf {
+    std::env::var_os("FIRESIGHT_TEST_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/dashboard-artifacts"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_demo_in_a_real_browser() {
+    let chromium = chromium();
+    require_node();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("API_KEYS", API_KEY.to_owned()), ("GEOIP__CITY_DB", geolite2_city().display().to_string())];
+    let mut service = Process::start(dir.path(), &["--demo"], &env);
+    service.wait_live().await;
+    let mut loaded = serde_json::Value::Null;
+    for _ in 0..600 {
+        loaded = service.get(API_KEY, "/v1/stats/summary?from=now-7d").await;
+        if loaded["requests"] == 9_999 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(loaded["requests"], 9_999, "the demo did not load: {loaded}");
+
+    // The page needs no key (it asks for one); the API behind it still does.
+    let page = http().get(format!("{}/", service.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert!(page.text().await.unwrap().contains("/dashboard/app.js"));
+    let script = http().get(format!("{}/dashboard/app.js", service.base)).send().await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(http().get(format!("{}/v1/info", service.base)).send().await.unwrap().status(), 401);
+
+    let artifact_dir = artifacts();
+    let base = service.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .current_dir(repo())
+            .arg("tests/browser/dashboard.mjs")
+            .arg(&base)
+            .arg(API_KEY)
+            .arg(&artifact_dir)
+            .env("FIRESIGHT_TEST_CHROMIUM", chromium)
+            .output()
+            .expect("run node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser test failed ({}); screenshots in {}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        output.status,
+        artifacts().display()
+    );
+    println!("{stdout}");
+}
