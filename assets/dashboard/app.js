@@ -850,13 +850,28 @@ function heatColor(ratio) {
 panel('panel-delivery', {
   async load(signal) {
     const params = apiParams({}, { filters: false });
-    const [summary, incidents] = await Promise.all([
+    const [summary, incidents, alerts] = await Promise.all([
       getJson('/delivery-errors/summary', params, { signal }),
       getJson('/delivery-errors/incidents', params, { signal }),
+      // Alert rules' open incidents are current state, whatever the range.
+      getJson('/alerts/incidents', new URLSearchParams({ status: 'open', size: '20' }), { signal }),
     ]);
-    return { summary, incidents };
+    return { summary, incidents, alerts };
   },
-  render({ summary, incidents }, body) {
+  render({ summary, incidents, alerts }, body) {
+    if (alerts.items.length) {
+      const measure = (a) => (a.kind === 'error_rate'
+        ? `${a.last_value.toFixed(1)}% 5xx (threshold ${a.findings.threshold}%)`
+        : a.kind === 'ingest_silence'
+          ? `${fmtInt(a.last_value)} records in ${a.findings.window.duration}`
+          : `${fmtInt(a.last_value)} delivery errors in ${a.findings.window.duration}`);
+      body.append(h('h3', {}, 'Firing alerts'), h('ul', { class: 'incidents alerts', dataset: { figure: 'firing_alerts', value: alerts.items.length } },
+        alerts.items.map((a) => h('li', { class: 'open' },
+          h('span', { class: 'badge bad' }, 'firing'),
+          h('strong', {}, a.rule_name),
+          h('span', {}, measure(a)),
+          h('span', { class: 'muted' }, `since ${dateTimeFormat.format(new Date(a.opened_at))}`)))));
+    }
     const open = incidents.incidents.filter((i) => i.ongoing);
     const figures = h('div', { class: 'figures small' },
       h('div', { class: 'figure', dataset: { figure: 'delivery_errors', value: summary.total } },

@@ -196,6 +196,9 @@ try {
     assert.equal(await page.locator('#panel-logs tbody tr').count(), 50);
     assert.equal(await page.getAttribute('#panel-delivery [data-figure="delivery_errors"]', 'data-value'), '0');
     assert.match(await page.textContent('#panel-delivery'), /CloudWatch polling is off/);
+    // The test service runs one alert rule that the demo's three 5xx answers keep firing.
+    assert.equal(await page.getAttribute('#panel-delivery [data-figure="firing_alerts"]', 'data-value'), '1');
+    assert.match(await page.textContent('#panel-delivery .alerts'), /any 5xx this week.*% 5xx/);
     await shot(page, 'overview.png');
     // The picture in the README: the top of the page at 1280 px.
     await page.screenshot({ path: path.join(artifacts, 'dashboard.png'), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1500 } });

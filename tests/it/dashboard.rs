@@ -44,7 +44,11 @@ async fn the_dashboard_shows_the_demo_in_a_real_browser() {
     let chromium = chromium();
     require_node();
     let dir = tempfile::tempdir().unwrap();
-    let env = [("API_KEYS", API_KEY.to_owned()), ("GEOIP__CITY_DB", geolite2_city().display().to_string())];
+    let env = [
+        ("API_KEYS", API_KEY.to_owned()),
+        ("GEOIP__CITY_DB", geolite2_city().display().to_string()),
+        ("ALERTS__EVALUATION_INTERVAL_SECS", "1".to_owned()),
+    ];
     let mut service = Process::start(dir.path(), &["--demo"], &env);
     service.wait_live().await;
     let mut loaded = serde_json::Value::Null;
@@ -56,6 +60,25 @@ async fn the_dashboard_shows_the_demo_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(loaded["requests"], 9_999, "the demo did not load: {loaded}");
+    // An alert rule the demo keeps firing (three 5xx answers in the week), for the delivery-health panel.
+    let created = http()
+        .post(format!("{}/v1/alerts/rules", service.base))
+        .bearer_auth(API_KEY)
+        .json(&serde_json::json!({"name": "any 5xx this week", "kind": "error_rate", "threshold": 0, "window": "7d",
+                                  "min_requests": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let mut open = serde_json::Value::Null;
+    for _ in 0..300 {
+        open = service.get(API_KEY, "/v1/alerts/incidents?status=open").await;
+        if open["items"].as_array().is_some_and(|i| i.len() == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(open["items"][0]["findings"]["counts"]["errors_5xx"], 3, "{open}");
 
     // The page needs no key (it asks for one); the API behind it still does.
     let page = http().get(format!("{}/", service.base)).send().await.unwrap();
