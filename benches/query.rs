@@ -29,7 +29,8 @@ const TO: &str = "2015-05-21T00:00:00Z";
 async fn load(os: &str, prefix: &str, n: usize, http: &reqwest::Client) {
     let count: Value =
         http.get(format!("{os}/{prefix}-*/_count?allow_no_indices=true")).send().await.unwrap().json().await.unwrap();
-    if count["count"].as_u64() == Some(n as u64) {
+    // One line of the real log in 10,000 does not parse (it goes to the dead letters).
+    if count["count"].as_u64().is_some_and(|c| c <= n as u64 && c >= (n - n / 1000) as u64) {
         println!("data set present: {n} documents in {prefix}-*");
         return;
     }
@@ -147,9 +148,11 @@ async fn run(n: usize) {
             let _ = r.bytes().await.unwrap();
             let a = t.elapsed();
             let t = Instant::now();
+            // Uncompressed, as firesight asks for it: the same bytes on the wire either way.
             let r = http
                 .post(&search_url)
                 .header("content-type", "application/json")
+                .header("accept-encoding", "identity")
                 .body(body.as_ref().clone())
                 .send()
                 .await
