@@ -147,36 +147,6 @@ async fn e2e_bench(n: usize) {
             (id, gzip(body.to_string().as_bytes()))
         })
         .collect();
-    let started = Instant::now();
-    let queue = Arc::new(std::sync::Mutex::new(deliveries));
-    let mut senders = Vec::new();
-    for _ in 0..2 {
-        let queue = queue.clone();
-        let http = http.clone();
-        let url = url.clone();
-        senders.push(tokio::spawn(async move {
-            loop {
-                let Some((id, body)) = queue.lock().unwrap().pop() else { break };
-                let r = http
-                    .post(&url)
-                    .header("X-Amz-Firehose-Protocol-Version", "1.0")
-                    .header("X-Amz-Firehose-Request-Id", &id)
-                    .header("X-Amz-Firehose-Access-Key", "bench-key")
-                    .header("Content-Encoding", "gzip")
-                    .header("Content-Type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-            }
-        }));
-    }
-    for s in senders {
-        s.await.unwrap();
-    }
-    let via = started.elapsed();
-
     // The same documents, parsed and enriched before the clock starts, sent straight to _bulk.
     let prepared = prepare(replicated(n), &enricher(), "bench", chrono::Utc::now());
     // The same bulk request sizes the endpoint sends: each 10,000-record delivery in store-sized chunks.
@@ -185,32 +155,25 @@ async fn e2e_bench(n: usize) {
         .chunks(10_000)
         .flat_map(|delivery| delivery.chunks(6_990).map(|c| encode_docs(&direct_prefix, c)).collect::<Vec<_>>())
         .collect();
-    let started = Instant::now();
-    let queue = Arc::new(std::sync::Mutex::new(bodies));
-    let mut senders = Vec::new();
-    for _ in 0..2 {
-        let queue = queue.clone();
-        let http = http.clone();
-        let os = os.clone();
-        senders.push(tokio::spawn(async move {
-            loop {
-                let Some(body) = queue.lock().unwrap().pop() else { break };
-                let r = http
-                    .post(format!("{os}/_bulk"))
-                    .header("content-type", "application/x-ndjson")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let v: serde_json::Value = r.json().await.unwrap();
-                assert_eq!(v["errors"], false);
-            }
-        }));
+    // Four rounds, each a quarter of the deliveries and the same quarter sent directly, the order
+    // alternating: neither side always runs first, after the other's merges or on a warmer node.
+    let rounds = 4;
+    let per_round = deliveries.len().div_ceil(rounds);
+    let bodies_per_delivery = bodies.len().div_ceil(deliveries.len().max(1));
+    let mut deliveries = deliveries;
+    let mut bodies = bodies;
+    let (mut via, mut direct_time) = (Duration::ZERO, Duration::ZERO);
+    for round in 0..rounds {
+        let d: Vec<(String, Vec<u8>)> = deliveries.drain(..per_round.min(deliveries.len())).collect();
+        let b: Vec<Vec<u8>> = bodies.drain(..(per_round * bodies_per_delivery).min(bodies.len())).collect();
+        if round % 2 == 0 {
+            via += send_deliveries(&http, &url, d).await;
+            direct_time += send_bulks(&http, &os, b).await;
+        } else {
+            direct_time += send_bulks(&http, &os, b).await;
+            via += send_deliveries(&http, &url, d).await;
+        }
     }
-    for s in senders {
-        s.await.unwrap();
-    }
-    let direct_time = started.elapsed();
 
     store.refresh().await.unwrap();
     direct.refresh().await.unwrap();
@@ -238,6 +201,71 @@ async fn e2e_bench(n: usize) {
         let _ = http.delete(format!("{os}/{p}-*,{p}_deadletter")).send().await;
         let _ = http.delete(format!("{os}/_index_template/{p}-template,{p}_deadletter-template")).send().await;
     }
+}
+
+/// Sends Firehose deliveries to the endpoint, two in flight; the time it took.
+async fn send_deliveries(http: &reqwest::Client, url: &str, deliveries: Vec<(String, Vec<u8>)>) -> Duration {
+    let started = Instant::now();
+    let queue = Arc::new(std::sync::Mutex::new(deliveries));
+    let mut senders = Vec::new();
+    for _ in 0..2 {
+        let queue = queue.clone();
+        let http = http.clone();
+        let url = url.to_owned();
+        senders.push(tokio::spawn(async move {
+            loop {
+                let Some((id, body)) = queue.lock().unwrap().pop() else { break };
+                let r = http
+                    .post(&url)
+                    .header("X-Amz-Firehose-Protocol-Version", "1.0")
+                    .header("X-Amz-Firehose-Request-Id", &id)
+                    .header("X-Amz-Firehose-Access-Key", "bench-key")
+                    .header("Content-Encoding", "gzip")
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    started.elapsed()
+}
+
+/// Sends `_bulk` bodies straight to OpenSearch, two in flight; the time it took.
+async fn send_bulks(http: &reqwest::Client, os: &str, bodies: Vec<Vec<u8>>) -> Duration {
+    let started = Instant::now();
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let mut senders = Vec::new();
+    for _ in 0..2 {
+        let queue = queue.clone();
+        let http = http.clone();
+        let os = os.to_owned();
+        senders.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = queue.lock().unwrap().pop() else { break };
+                // Uncompressed answers, as firesight asks for them.
+                let r = http
+                    .post(format!("{os}/_bulk"))
+                    .header("content-type", "application/x-ndjson")
+                    .header("accept-encoding", "identity")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let v: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(v["errors"], false);
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    started.elapsed()
 }
 
 fn main() {
