@@ -205,10 +205,14 @@ pub fn to_document(f: &Fields, id: &str, doc: &LogDocument, json: &mut Vec<u8>) 
         d.add_f64(f.lat, location.lat);
         d.add_f64(f.lon, location.lon);
     }
-    for text in [doc.url.path.as_deref(), doc.url.original.as_deref(), agent.and_then(|a| a.original.as_deref())]
-        .into_iter()
-        .flatten()
-    {
+    // `url.original` is the path plus `?query` in nearly every line; its words then include the path's
+    // (`?` separates words), and the field keeps no frequencies, so the path is tokenised only when
+    // the original does not start with it.
+    let original = doc.url.original.as_deref();
+    let path = doc.url.path.as_deref().filter(|p| {
+        !original.is_some_and(|o| o.strip_prefix(*p).is_some_and(|rest| rest.is_empty() || rest.starts_with('?')))
+    });
+    for text in [path, original, agent.and_then(|a| a.original.as_deref())].into_iter().flatten() {
         d.add_text(f.text, text);
     }
     json.clear();
