@@ -426,6 +426,9 @@ pub struct AlertsConfig {
     /// Webhook targets on private, loopback or link-local addresses (`FIRESIGHT_ALERTS__ALLOW_PRIVATE_TARGETS`):
     /// `false` refuses them, `true` allows them all, a comma-separated list of CIDRs allows those.
     pub allow_private_targets: PrivateTargets,
+    /// Days of alert history kept (`FIRESIGHT_ALERTS__HISTORY_DAYS`): finished deliveries and their
+    /// attempts, events, resolved incidents. Pruned hourly; 0 keeps everything.
+    pub history_days: u32,
     /// Base URL put in front of the `/v1` links in alert events (`FIRESIGHT_ALERTS__PUBLIC_URL`), e.g.
     /// `https://firesight.example.com`; unset leaves the links relative.
     pub public_url: Option<String>,
@@ -440,6 +443,7 @@ impl Default for AlertsConfig {
             timeout_secs: 10,
             dispatch_interval_secs: 1,
             allow_private_targets: PrivateTargets::None,
+            history_days: 90,
             public_url: None,
         }
     }

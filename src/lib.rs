@@ -8,8 +8,9 @@
 //! - **Read path**: `/v1` queries (search, top-N, timelines, summaries) are translated for the log
 //!   store, with hot aggregates cached.
 //! - **Control path**: Firehose's delivery-error events are polled from [`cloudwatch`] Logs into the
-//!   [`state`] database, understood and correlated with ingest volume by [`delivery`], and turned into
-//!   signed alert webhooks.
+//!   [`state`] database, understood and correlated with ingest volume by [`delivery`]; [`alerts`]
+//!   evaluates rules over them and over the access logs, opens and resolves incidents, and delivers
+//!   signed webhooks through an outbox.
 //!
 //! [`run`] starts the HTTP edge ([`http`]) and every background [`worker`] switched on by [`config`];
 //! `main` and the tests both call it.
@@ -67,6 +68,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     if app.config.alerts.enabled {
         workers.spawn(app.alerts.clone().run_evaluator(shutdown.child_token()));
         workers.spawn(app.alerts.clone().run_dispatcher(shutdown.child_token()));
+        workers.spawn(app.alerts.clone().run_pruner(shutdown.child_token()));
     }
     if let Some(poller) = cloudwatch_poller(&app) {
         workers.spawn(poller.run(shutdown.child_token()));

@@ -393,6 +393,35 @@ impl Alerts {
         .await;
     }
 
+    /// Prunes alert history older than `history_days`, hourly (nothing when it is 0).
+    pub async fn run_pruner(self, shutdown: CancellationToken) {
+        let days = self.config.history_days;
+        if days == 0 {
+            return;
+        }
+        let pacing = crate::worker::Pacing {
+            idle: Duration::from_secs(3600),
+            backoff_base: Duration::from_secs(5),
+            backoff_cap: Duration::from_secs(300),
+        };
+        crate::worker::run("alert_pruner", pacing, shutdown, || async {
+            let before = Utc::now() - chrono::TimeDelta::days(i64::from(days));
+            match self.repo.prune(before.timestamp_millis()).await {
+                Ok(deleted) => {
+                    if deleted > 0 {
+                        tracing::info!(deleted, history_days = days, "pruned alert history");
+                    }
+                    crate::worker::Outcome::CaughtUp
+                }
+                Err(e) => {
+                    tracing::warn!(error = crate::telemetry::chain(&e), "alert history pruning failed; retrying");
+                    crate::worker::Outcome::Failed
+                }
+            }
+        })
+        .await;
+    }
+
     /// The delivery loop.
     pub async fn run_dispatcher(self, shutdown: CancellationToken) {
         let pacing = crate::worker::Pacing {

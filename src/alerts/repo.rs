@@ -636,6 +636,26 @@ impl AlertRepo {
         Ok(())
     }
 
+    /// Deletes history older than `before_ms`: finished deliveries with their attempts, events left
+    /// without deliveries, resolved incidents. Pending and in-flight deliveries and open incidents stay.
+    /// Returns the rows deleted.
+    pub async fn prune(&self, before_ms: i64) -> Result<u64, StateDbError> {
+        let mut tx = self.pool().begin().await?;
+        let mut deleted = 0;
+        for sql in [
+            "DELETE FROM alert_attempts WHERE started_at < $1 AND delivery_id IN \
+             (SELECT id FROM alert_deliveries WHERE status IN ('delivered', 'failed') AND updated_at < $1)",
+            "DELETE FROM alert_deliveries WHERE status IN ('delivered', 'failed') AND updated_at < $1",
+            "DELETE FROM alert_events WHERE created_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM alert_deliveries d WHERE d.event_id = alert_events.id)",
+            "DELETE FROM alert_incidents WHERE status = 'resolved' AND resolved_at < $1",
+        ] {
+            deleted += sqlx::query(sql).bind(before_ms).execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     /// A webhook's attempts, newest first, before the id `before`.
     pub async fn attempts(
         &self,
@@ -717,4 +737,51 @@ async fn insert_delivery(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn repo() -> (AlertRepo, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::connect(&format!("sqlite://{}/state.db", dir.path().display())).await.unwrap();
+        db.migrate().await.unwrap();
+        (AlertRepo::new(db), dir)
+    }
+
+    #[tokio::test]
+    async fn pruning_keeps_what_is_still_on_its_way() {
+        let (repo, _dir) = repo().await;
+        let now = Utc::now();
+        let hook = Webhook {
+            id: new_id("hook"),
+            url: "https://hooks.example.com/".into(),
+            description: String::new(),
+            enabled: true,
+            events: vec![EVENT_FIRING.to_owned()],
+            format: PayloadFormat::Json,
+            created_at: now,
+            updated_at: now,
+        };
+        repo.insert_webhook(&hook, &crate::alerts::signing::new_secret()).await.unwrap();
+        let event = crate::alerts::sample_event(now);
+        let t = now.timestamp_millis();
+        // One delivered (with its attempt), one still pending.
+        let done = repo.insert_test_event(&event, &hook.id, "me", t, 60_000).await.unwrap();
+        let record = AttemptRecord { started_ms: t, latency_ms: 3, status_code: Some(204), error: None, success: true };
+        assert!(repo.finish(&done, "me", &record, Next::Delivered, t).await.unwrap());
+        let waiting = repo.insert_test_event(&event, &hook.id, "me", t, 60_000).await.unwrap();
+        let record =
+            AttemptRecord { started_ms: t, latency_ms: 3, status_code: Some(500), error: None, success: false };
+        assert!(repo.finish(&waiting, "me", &record, Next::RetryAt(t + 3_600_000), t).await.unwrap());
+
+        assert_eq!(repo.prune(t - 1).await.unwrap(), 0, "nothing is old yet");
+        // An attempt, a delivery and an event of the delivered one; the pending one stays whole.
+        assert_eq!(repo.prune(t + 1).await.unwrap(), 3);
+        assert!(repo.event(&done.event_id).await.unwrap().is_none());
+        assert!(repo.event(&waiting.event_id).await.unwrap().is_some());
+        assert_eq!(repo.deliveries_of(&waiting.event_id).await.unwrap().len(), 1);
+        assert_eq!(repo.attempts(&hook.id, None, 10).await.unwrap().len(), 1);
+    }
 }
