@@ -80,11 +80,12 @@ impl OpenSearchStore {
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let status = response.status_code().as_u16();
-        let text = response.text().await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        // Bytes, not text: serde_json validates UTF-8 itself, without a lossy copy first.
+        let bytes = response.bytes().await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         if !(200..300).contains(&status) {
-            return Err(StoreError::Rejected { status, body: truncate(&text, 2000) });
+            return Err(StoreError::Rejected { status, body: truncate(&String::from_utf8_lossy(&bytes), 2000) });
         }
-        serde_json::from_str(&text).map_err(|e| StoreError::Protocol(Box::new(e)))
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Protocol(Box::new(e)))
     }
 
     async fn version(&self) -> Result<String, StoreError> {
