@@ -120,21 +120,34 @@ impl Dispatcher {
                 tracing::debug!(webhook = %hook.webhook.id, event = %claimed.event_id, "webhook delivered")
             }
         }
-        if !self.repo.finish(claimed, &self.instance, &record, next, Utc::now().timestamp_millis()).await? {
+        if self.repo.finish(claimed, &self.instance, &record, next, Utc::now().timestamp_millis()).await?.is_none() {
             tracing::warn!(delivery = %claimed.delivery_id, "a webhook claim lapsed before its outcome was recorded");
         }
         Ok(())
     }
 
     /// Sends a test event to one webhook now, once, and records the attempt.
-    pub async fn send_test(&self, hook: &StoredWebhook, event: &AlertEvent) -> Result<Claimed, StateDbError> {
+    pub async fn send_test(&self, hook: &StoredWebhook, event: &AlertEvent) -> Result<TestResult, StateDbError> {
         let now_ms = Utc::now().timestamp_millis();
         let claimed =
             self.repo.insert_test_event(event, &hook.webhook.id, &self.instance, now_ms, self.lease_ms()).await?;
         let record = self.send(hook, &claimed.event_id, event).await;
         let next = if record.success { Next::Delivered } else { Next::GiveUp };
-        self.repo.finish(&claimed, &self.instance, &record, next, Utc::now().timestamp_millis()).await?;
-        Ok(claimed)
+        // The claim is this call's own and outlasts the request timeout: the attempt is recorded.
+        let id = self.repo.finish(&claimed, &self.instance, &record, next, Utc::now().timestamp_millis()).await?;
+        let attempt = Attempt {
+            id: id.unwrap_or_default(),
+            delivery_id: claimed.delivery_id,
+            event_id: claimed.event_id.clone(),
+            webhook_id: claimed.webhook_id,
+            attempt: 1,
+            started_at: crate::state::time_of_ms(record.started_ms),
+            latency_ms: record.latency_ms,
+            status_code: record.status_code,
+            error: record.error,
+            success: record.success,
+        };
+        Ok(TestResult { event_id: claimed.event_id, attempt })
     }
 
     /// One signed POST of an event to a webhook.

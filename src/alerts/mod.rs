@@ -29,7 +29,7 @@ use evaluate::Evaluator;
 use model::*;
 use repo::{AlertRepo, StoredRule, StoredWebhook, new_id};
 use rules::{RuleKind, check_threshold, format_duration, parse_duration};
-use target::{TargetError, TargetPolicy};
+use target::TargetPolicy;
 
 /// Alerting's Prometheus metrics (registered on the service's [`Metrics`](crate::metrics::Metrics)).
 #[derive(Default)]
@@ -203,11 +203,7 @@ impl Alerts {
     pub async fn test_webhook(&self, id: &str) -> Result<TestResult, AlertError> {
         let hook = self.stored_webhook(id).await?;
         let event = sample_event(Utc::now());
-        let claimed = self.dispatcher.send_test(&hook, &event).await?;
-        let attempt = self.repo.last_attempt(&claimed.delivery_id).await?.ok_or_else(|| {
-            AlertError::Db(StateDbError::Query(sqlx::Error::RowNotFound)) // recorded in the same call
-        })?;
-        Ok(TestResult { event_id: claimed.event_id, attempt })
+        Ok(self.dispatcher.send_test(&hook, &event).await?)
     }
 
     pub async fn attempts(&self, webhook_id: &str, cursor: Option<&str>, size: u32) -> Result<AttemptPage, AlertError> {
@@ -226,7 +222,7 @@ impl Alerts {
         Ok(EventView {
             id: id.to_owned(),
             kind,
-            created_at: repo::ms_time(created_ms),
+            created_at: crate::state::time_of_ms(created_ms),
             incident_id,
             payload,
             deliveries,
@@ -364,11 +360,7 @@ impl Alerts {
     }
 
     async fn check_url(&self, url: &str) -> Result<String, AlertError> {
-        match self.policy.check(url.trim()).await {
-            Ok(url) => Ok(url.to_string()),
-            Err(e @ (TargetError::Malformed | TargetError::Credentials)) => Err(invalid("url", e.to_string())),
-            Err(e) => Err(invalid("url", e.to_string())),
-        }
+        self.policy.check(url.trim()).await.map(|u| u.to_string()).map_err(|e| invalid("url", e.to_string()))
     }
 
     // ---- background loops ----

@@ -6,13 +6,12 @@
 //! partial unique index), a cooldown gate updated in the transaction that opens an incident, a resolve
 //! that only one replica's `UPDATE ... WHERE status = 'open'` can win, and claims with a lease.
 
-use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::model::*;
 use super::rules::{RuleKind, format_duration};
-use crate::state::{DbBackend, StateDb, StateDbError};
+use crate::state::{DbBackend, StateDb, StateDbError, time_of_ms as ms_time};
 
 /// A webhook as stored, with its secret.
 #[derive(Debug, Clone)]
@@ -72,10 +71,6 @@ pub enum Next {
 
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
-}
-
-pub(crate) fn ms_time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 fn json_list(text: &str) -> Vec<String> {
@@ -562,8 +557,8 @@ impl AlertRepo {
             .collect())
     }
 
-    /// Records an attempt and moves its delivery on, if this instance still holds it. Returns whether
-    /// it did (a claim that lapsed belongs to someone else now).
+    /// Records an attempt and moves its delivery on, if this instance still holds it. Returns the
+    /// attempt's id, or `None` when the claim had lapsed (it belongs to someone else now).
     pub async fn finish(
         &self,
         claimed: &Claimed,
@@ -571,7 +566,7 @@ impl AlertRepo {
         attempt: &AttemptRecord,
         next: Next,
         now_ms: i64,
-    ) -> Result<bool, StateDbError> {
+    ) -> Result<Option<String>, StateDbError> {
         let mut tx = self.pool().begin().await?;
         let (status, next_at) = match next {
             Next::Delivered => ("delivered", now_ms),
@@ -592,13 +587,14 @@ impl AlertRepo {
         .await?;
         if moved.rows_affected() != 1 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(None);
         }
+        let attempt_id = uuid::Uuid::now_v7().to_string();
         sqlx::query(
             "INSERT INTO alert_attempts (id, delivery_id, event_id, webhook_id, attempt, started_at, latency_ms, \
              status_code, error, success, instance_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
-        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&attempt_id)
         .bind(&claimed.delivery_id)
         .bind(&claimed.event_id)
         .bind(&claimed.webhook_id)
@@ -612,7 +608,7 @@ impl AlertRepo {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(attempt_id))
     }
 
     /// Marks a claimed delivery failed without an attempt (its webhook is gone or disabled).
@@ -674,14 +670,6 @@ impl AlertRepo {
             .await?;
         Ok(rows.iter().map(attempt_row).collect())
     }
-
-    /// The attempt recorded for a delivery's latest try.
-    pub async fn last_attempt(&self, delivery_id: &str) -> Result<Option<Attempt>, StateDbError> {
-        let sql =
-            format!("SELECT {ATTEMPT_COLUMNS} FROM alert_attempts WHERE delivery_id = $1 ORDER BY id DESC LIMIT 1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(delivery_id).fetch_optional(self.pool()).await?;
-        Ok(row.as_ref().map(attempt_row))
-    }
 }
 
 fn filters_json(r: &Rule) -> String {
@@ -742,6 +730,7 @@ async fn insert_delivery(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     async fn repo() -> (AlertRepo, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -770,11 +759,11 @@ mod tests {
         // One delivered (with its attempt), one still pending.
         let done = repo.insert_test_event(&event, &hook.id, "me", t, 60_000).await.unwrap();
         let record = AttemptRecord { started_ms: t, latency_ms: 3, status_code: Some(204), error: None, success: true };
-        assert!(repo.finish(&done, "me", &record, Next::Delivered, t).await.unwrap());
+        assert!(repo.finish(&done, "me", &record, Next::Delivered, t).await.unwrap().is_some());
         let waiting = repo.insert_test_event(&event, &hook.id, "me", t, 60_000).await.unwrap();
         let record =
             AttemptRecord { started_ms: t, latency_ms: 3, status_code: Some(500), error: None, success: false };
-        assert!(repo.finish(&waiting, "me", &record, Next::RetryAt(t + 3_600_000), t).await.unwrap());
+        assert!(repo.finish(&waiting, "me", &record, Next::RetryAt(t + 3_600_000), t).await.unwrap().is_some());
 
         assert_eq!(repo.prune(t - 1).await.unwrap(), 0, "nothing is old yet");
         // An attempt, a delivery and an event of the delivered one; the pending one stays whole.

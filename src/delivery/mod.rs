@@ -17,7 +17,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use crate::query::model::{Filters, Query, Split, TimeRange, TimelineRequest};
-use crate::state::StateDbError;
+use crate::state::{StateDbError, time_of_ms as ms_time};
 use crate::store::{LogStore, StoreError};
 use correlate::{BucketCounts, Rules, StreamBucket};
 use model::*;
@@ -95,10 +95,6 @@ impl Grid {
     fn from(&self) -> DateTime<Utc> {
         self.time(0)
     }
-}
-
-fn ms_time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// The read side of delivery errors.

@@ -14,6 +14,11 @@ use sqlx::{AnyPool, Row};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
+/// A unix-millisecond column value as a time (the state database keeps times as BIGINT milliseconds).
+pub fn time_of_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
 /// Which SQL engine the URL selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbBackend {

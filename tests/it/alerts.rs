@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::Client;
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use base64::Engine;
@@ -21,10 +20,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::delivery_errors::{firehose_event, moto_client, seed};
 use crate::embedded_default::Process;
 use crate::harness::{self, API_KEY, TestApp, http};
-
-const ACCOUNT_ARN: &str = "arn:aws:firehose:us-east-1:123456789012:deliverystream";
 
 // ---- the receiver ----
 
@@ -151,51 +149,23 @@ fn verify(secret: &str, id: &str, timestamp: &str, signatures: &str, body: &[u8]
 
 // ---- seeding delivery errors ----
 
-async fn moto_client(endpoint: &str) -> Client {
-    let config = firesight::config::CloudWatchConfig {
-        enabled: true,
-        endpoint_url: Some(endpoint.to_owned()),
-        region: Some("us-east-1".to_owned()),
-        access_key_id: Some("testing".to_owned()),
-        secret_access_key: Some(firesight::config::Secret::new("testing")),
-        ..Default::default()
-    };
-    firesight::cloudwatch::CloudWatch::from_config(&config).await.client().clone()
-}
-
 /// Creates a stream's log group and log stream, empty.
 async fn create_group(client: &Client, stream: &str) -> String {
     let group = format!("/aws/kinesisfirehose/{stream}");
-    let _ = client.create_log_group().log_group_name(&group).send().await;
-    let _ = client.create_log_stream().log_group_name(&group).log_stream_name("HttpEndpointDelivery").send().await;
+    seed(client, &group, "HttpEndpointDelivery", &[]).await;
     group
 }
 
 /// Writes `n` Firehose HTTP-endpoint delivery errors for `stream`, `age` ago, into its log group.
 async fn seed_errors(client: &Client, stream: &str, n: usize, age: Duration) -> String {
-    let group = create_group(client, stream).await;
+    let group = format!("/aws/kinesisfirehose/{stream}");
     let at = Utc::now().timestamp_millis() - age.as_millis() as i64;
     let codes = ["HttpEndpoint.ConnectionFailed", "HttpEndpoint.ConnectionFailed", "HttpEndpoint.RequestTimeout"];
-    let events: Vec<InputLogEvent> = (0..n)
-        .map(|i| {
-            let message = json!({
-                "deliveryStreamARN": format!("{ACCOUNT_ARN}/{stream}"),
-                "destination": "https://logs.example.com",
-                "deliveryStreamVersionId": 1,
-                "message": "The delivery timed out before a response was received and will be retried.",
-                "errorCode": codes[i % codes.len()],
-            });
-            InputLogEvent::builder().timestamp(at + i as i64).message(message.to_string()).build().unwrap()
-        })
+    let message = "The delivery timed out before a response was received and will be retried.";
+    let events: Vec<(i64, String)> = (0..n)
+        .map(|i| (at + i as i64, firehose_event(stream, "https://logs.example.com", codes[i % codes.len()], message)))
         .collect();
-    client
-        .put_log_events()
-        .log_group_name(&group)
-        .log_stream_name("HttpEndpointDelivery")
-        .set_log_events(Some(events))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("seeding {group}: {}", aws_sdk_cloudwatchlogs::error::DisplayErrorContext(e)));
+    seed(client, &group, "HttpEndpointDelivery", &events).await;
     group
 }
 

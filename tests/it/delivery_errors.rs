@@ -85,12 +85,12 @@ async fn all_errors(repo: &DeliveryRepo) -> Vec<StoredError> {
 }
 
 /// A CloudWatch Logs client on moto for seeding.
-async fn moto_client(endpoint: &str) -> Client {
+pub(crate) async fn moto_client(endpoint: &str) -> Client {
     CloudWatch::from_config(&config(endpoint, &[])).await.client().clone()
 }
 
 /// Creates the group and stream (if needed) and writes `events` (time ms, message).
-async fn seed(client: &Client, group: &str, stream: &str, events: &[(i64, String)]) {
+pub(crate) async fn seed(client: &Client, group: &str, stream: &str, events: &[(i64, String)]) {
     let _ = client.create_log_group().log_group_name(group).send().await;
     let _ = client.create_log_stream().log_group_name(group).log_stream_name(stream).send().await;
     let mut events = events.to_vec();
@@ -116,7 +116,7 @@ fn now_ms() -> i64 {
 }
 
 /// A delivery-error event as Firehose writes it.
-fn firehose_event(stream: &str, destination: &str, code: &str, message: &str) -> String {
+pub(crate) fn firehose_event(stream: &str, destination: &str, code: &str, message: &str) -> String {
     json!({
         "deliveryStreamARN": format!("{ACCOUNT_ARN}/{stream}"),
         "destination": destination,
