@@ -91,20 +91,21 @@ async fn the_run_command_serves_the_demo_on_the_embedded_store() {
     assert!(banner.contains("API key") && key.starts_with("demo-") && key.len() > 30, "{banner}");
     service.wait_live().await;
 
-    let mut summary = Value::Null;
+    // The demo loads in batches, each visible once committed: wait for the whole sample.
+    let mut week = Value::Null;
     for _ in 0..600 {
-        summary = service.get(&key, "/v1/stats/summary?from=now-24h").await;
-        if summary["requests"].as_u64() > Some(0) {
+        week = service.get(&key, "/v1/stats/summary?from=now-7d").await;
+        if week["requests"] == 9_999 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(week["requests"], 9_999, "every parsable line of the sample: {week}");
     // The sample spans four days and ends now: the last 24 hours hold part of it.
+    let summary = service.get(&key, "/v1/stats/summary?from=now-24h").await;
     let last_day = summary["requests"].as_u64().unwrap();
     assert!((1_000..10_000).contains(&last_day), "{summary}");
     assert!(summary["unique_visitors"].as_u64().unwrap() > 100, "{summary}");
-    let week = service.get(&key, "/v1/stats/summary?from=now-7d").await;
-    assert_eq!(week["requests"], 9_999, "every parsable line of the sample: {week}");
 
     let countries = service.get(&key, "/v1/stats/top/country?from=now-7d&limit=5").await;
     assert_eq!(countries["buckets"][0]["key"], "US", "{countries}");
