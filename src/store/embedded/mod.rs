@@ -98,6 +98,8 @@ pub struct Day {
     pub end_ms: i64,
     index: Index,
     reader: IndexReader,
+    /// How the partition stores whole documents (its schema's, fixed at creation).
+    stored: schema::Stored,
 }
 
 struct DayWriter {
@@ -178,6 +180,7 @@ impl EmbeddedStore {
         let logs = dir.join(LOGS_DIR);
         fs::create_dir_all(&logs).map_err(|e| io_error(format!("create {}", logs.display()), e))?;
         let (schema, fields) = schema::schema();
+        let bytes_layout = schema::bytes_layout(&schema);
         let mut days = BTreeMap::new();
         let entries = fs::read_dir(&logs).map_err(|e| io_error(format!("read {}", logs.display()), e))?;
         for entry in entries {
@@ -195,7 +198,7 @@ impl EmbeddedStore {
                 continue;
             }
             let index = Index::open_in_dir(&path).map_err(unavailable)?;
-            if index.schema() != schema {
+            if index.schema() != schema && index.schema() != bytes_layout {
                 return Err(StoreError::Protocol(
                     format!("{} was written with another schema (another firesight version)", path.display()).into(),
                 ));
@@ -245,7 +248,8 @@ impl EmbeddedStore {
         index.tokenizers().register(schema::ANALYZER, TextAnalyzer::from(StandardTokenizer::default()));
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(unavailable)?;
         let start_ms = day_start_ms(date);
-        Ok(Day { date, start_ms, end_ms: start_ms + DAY_MS, index, reader })
+        let stored = schema::Stored::of(&index.schema());
+        Ok(Day { date, start_ms, end_ms: start_ms + DAY_MS, index, reader, stored })
     }
 
     /// The data directory.
@@ -399,12 +403,26 @@ impl EmbeddedStore {
     /// `writer_threads` threads before the writers are locked: this is the batch's serial part otherwise.
     fn build_documents(&self, docs: &[IndexDoc]) -> Vec<Option<TantivyDocument>> {
         let fields = self.fields;
+        // Partitions created before documents were stored as text keep their bytes field.
+        let bytes_days: HashSet<NaiveDate> = self
+            .days
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|d| d.stored == schema::Stored::Bytes)
+            .map(|d| d.date)
+            .collect();
+        let bytes_days = &bytes_days;
         let build = move |chunk: &[IndexDoc]| {
             let mut json = Vec::with_capacity(2048);
             chunk
                 .iter()
                 .map(|item| {
-                    day_of(&item.doc.timestamp).map(|_| schema::to_document(&fields, &item.id, &item.doc, &mut json))
+                    day_of(&item.doc.timestamp).map(|date| {
+                        let stored =
+                            if bytes_days.contains(&date) { schema::Stored::Bytes } else { schema::Stored::Text };
+                        schema::to_document(&fields, &item.id, &item.doc, stored, &mut json)
+                    })
                 })
                 .collect::<Vec<_>>()
         };

@@ -14,7 +14,6 @@
 
 use serde::{Deserialize, Serialize};
 use tantivy::columnar::TermOrdHit;
-use tantivy::schema::Value;
 use tantivy::{DocAddress, DocId, TantivyDocument, u64_to_i64};
 
 use super::filters::ceil_millis;
@@ -98,9 +97,7 @@ impl EmbeddedStore {
 
     fn load(&self, part: &Part, address: DocAddress) -> Result<LogDocument, StoreError> {
         let doc: TantivyDocument = part.searcher.doc(address).map_err(unavailable)?;
-        let json = doc
-            .get_first(self.fields.doc)
-            .and_then(|v| v.as_bytes())
+        let json = super::schema::stored_json(&doc, &self.fields)
             .ok_or_else(|| StoreError::Protocol("a stored document without its JSON".into()))?;
         serde_json::from_slice(json).map_err(|e| StoreError::Protocol(Box::new(e)))
     }

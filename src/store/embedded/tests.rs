@@ -603,3 +603,26 @@ fn one_process_at_a_time_per_data_directory() {
     drop(store);
     EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("free again once the first is closed");
 }
+
+#[tokio::test]
+async fn partitions_storing_documents_as_bytes_stay_readable_and_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join(LOGS_DIR).join("2015-05-18");
+    std::fs::create_dir_all(&day).unwrap();
+    tantivy::Index::builder().schema(schema::bytes_layout(&schema::schema().0)).create_in_dir(&day).unwrap();
+    let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+    let outcomes = store.index(&fixture()).await.unwrap();
+    assert_eq!(outcomes, vec![ItemOutcome::Created; 8]);
+    let stored = |date: &str| {
+        let days = store.days.read().unwrap();
+        days[&date.parse::<NaiveDate>().unwrap()].stored
+    };
+    assert_eq!(stored("2015-05-18"), schema::Stored::Bytes);
+    assert_eq!(stored("2015-05-19"), schema::Stored::Text);
+    let page = store
+        .search(&SearchRequest { query: q(Filters::default()), order: Order::Asc, size: 100, cursor: None })
+        .await
+        .unwrap();
+    let lines: Vec<&str> = page.items.iter().map(|i| i.doc.event.original.as_str()).collect();
+    assert_eq!(lines, ["line a", "line b", "line c", "line d", "line e", "line f", "line g", "line h"]);
+}
