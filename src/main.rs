@@ -91,6 +91,12 @@ impl From<StoreArg> for firesight::config::StoreKind {
     }
 }
 
+/// mimalloc rather than glibc's allocator: documents are built on one thread and freed on tantivy's
+/// indexing threads, and glibc's arenas then contend on a lock (about a tenth of the embedded store's
+/// indexing CPU, measured in BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Openapi { output } = &cli.command {
