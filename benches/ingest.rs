@@ -202,7 +202,7 @@ async fn e2e_bench(n: usize) {
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
     for p in [via_prefix, direct_prefix, warm_prefix] {
-        let _ = http.delete(format!("{os}/{p}-*,{p}_deadletter")).send().await;
+        let _ = http.delete(format!("{os}/{p}-*,{p}_deadletter?ignore_unavailable=true&allow_no_indices=true")).send().await;
         let _ = http.delete(format!("{os}/_index_template/{p}-template,{p}_deadletter-template")).send().await;
     }
 }
