@@ -202,7 +202,10 @@ async fn e2e_bench(n: usize) {
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
     for p in [via_prefix, direct_prefix, warm_prefix] {
-        let _ = http.delete(format!("{os}/{p}-*,{p}_deadletter?ignore_unavailable=true&allow_no_indices=true")).send().await;
+        let _ = http
+            .delete(format!("{os}/{p}-*,{p}_deadletter?ignore_unavailable=true&allow_no_indices=true"))
+            .send()
+            .await;
         let _ = http.delete(format!("{os}/_index_template/{p}-template,{p}_deadletter-template")).send().await;
     }
 }
@@ -245,7 +248,10 @@ async fn send_bulks(http: &reqwest::Client, os: &str, bodies: Vec<Vec<u8>>) -> D
     let started = Instant::now();
     let queue = Arc::new(std::sync::Mutex::new(bodies));
     let mut senders = Vec::new();
-    for _ in 0..2 {
+    // Two by default, as Firehose's two deliveries; BENCH_DIRECT_IN_FLIGHT=4 matches the endpoint's
+    // most (two deliveries, each up to two chunks at once).
+    let in_flight = std::env::var("BENCH_DIRECT_IN_FLIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    for _ in 0..in_flight {
         let queue = queue.clone();
         let http = http.clone();
         let os = os.to_owned();

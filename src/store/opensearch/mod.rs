@@ -11,6 +11,7 @@ pub use mapping::{dead_letter_index, dead_letter_template, dead_letter_template_
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 use opensearch::OpenSearch;
 use opensearch::auth::Credentials;
 use opensearch::http::headers::{ACCEPT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -29,6 +30,8 @@ use query::FieldMap;
 
 /// The oldest OpenSearch major version whose APIs firesight uses (composable templates, PIT).
 const MIN_MAJOR: u64 = 2;
+/// `_bulk` requests of one batch sent at once (a Firehose delivery is two chunks, a backfill batch eight).
+const BULKS_IN_FLIGHT: usize = 2;
 
 pub struct OpenSearchStore {
     client: OpenSearch,
@@ -122,6 +125,13 @@ impl OpenSearchStore {
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Protocol(Box::new(e)))
     }
 
+    /// One chunk of a batch: encoded, sent, and its items read.
+    async fn index_chunk(&self, chunk: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
+        let body = bulk::encode_docs(&self.index_prefix, chunk);
+        let response = self.bulk(body).await?;
+        bulk::outcomes(&response, chunk.len())
+    }
+
     async fn template_installed(&self) -> Result<bool, StoreError> {
         let path = format!("/_index_template/{}", template_name(&self.index_prefix));
         match self.call(Method::Get, &path, None).await {
@@ -152,13 +162,12 @@ impl LogStore for OpenSearchStore {
     }
 
     async fn index(&self, docs: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
-        let mut outcomes = Vec::with_capacity(docs.len());
-        for chunk in bulk::chunks(docs) {
-            let body = bulk::encode_docs(&self.index_prefix, chunk);
-            let response = self.bulk(body).await?;
-            outcomes.extend(bulk::outcomes(&response, chunk.len())?);
-        }
-        Ok(outcomes)
+        // Up to BULKS_IN_FLIGHT chunks of one batch at once, answers kept in order: the node indexes
+        // one chunk while the next is encoded and sent, instead of waiting between them.
+        let chunks: Vec<_> = bulk::chunks(docs).map(|chunk| self.index_chunk(chunk)).collect();
+        let answers: Vec<Vec<ItemOutcome>> =
+            futures::stream::iter(chunks).buffered(BULKS_IN_FLIGHT).try_collect().await?;
+        Ok(answers.into_iter().flatten().collect())
     }
 
     async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
