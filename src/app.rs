@@ -21,8 +21,21 @@ use crate::query::service::QueryService;
 use crate::state::{Instance, StateDb};
 use crate::store::{self, LogStore};
 
+/// The wired service, behind one `Arc`: axum clones a handler's or middleware's state for every request,
+/// and the components themselves (clients, configuration, worker handles) are not cheap to clone.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<Components>);
+
+impl std::ops::Deref for App {
+    type Target = Components;
+
+    fn deref(&self) -> &Components {
+        &self.0
+    }
+}
+
+/// Every long-lived component of [`App`].
+pub struct Components {
     pub config: Arc<Config>,
     pub instance: Arc<Instance>,
     pub db: StateDb,
@@ -75,7 +88,7 @@ impl App {
             &instance.id,
             &metrics,
         );
-        Ok(Self {
+        Ok(Self(Arc::new(Components {
             config: Arc::new(config),
             instance: Arc::new(instance),
             db,
@@ -90,7 +103,7 @@ impl App {
             rejections,
             alerts,
             shutdown,
-        })
+        })))
     }
 }
 

@@ -15,7 +15,8 @@ use crate::config::Secret;
 /// The accepted API keys, as digests.
 #[derive(Clone)]
 pub struct ApiKeys {
-    digests: Vec<[u8; 32]>,
+    /// Shared: the middleware's state is cloned for every request.
+    digests: std::sync::Arc<[[u8; 32]]>,
     disabled: bool,
 }
 
@@ -42,7 +43,7 @@ impl ApiKeys {
     pub fn accepts(&self, presented: &str) -> bool {
         let wanted = digest(presented);
         let mut found = subtle::Choice::from(0);
-        for d in &self.digests {
+        for d in self.digests.iter() {
             found |= d.ct_eq(&wanted);
         }
         found.into()

@@ -31,7 +31,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::App;
-use crate::metrics::{HttpLabels, RouteLabels};
+use crate::metrics::{HttpLabels, Metrics, RouteLabels};
 use crate::query::service::QueryService;
 use auth::ApiKeys;
 use problem::{ApiError, PROBLEM_JSON, problem_for_status, problem_response};
@@ -201,7 +201,7 @@ pub fn router(app: App) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .merge(dashboard::routes())
         // A route layer sees the matched route template, which keeps the metric labels bounded.
-        .route_layer(middleware::from_fn_with_state(app.clone(), record_metrics))
+        .route_layer(middleware::from_fn_with_state(app.metrics.clone(), record_metrics))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(app.api_keys.clone(), auth::require_api_key))
@@ -295,7 +295,9 @@ async fn with_request_id(response: Response, request_id: Option<String>) -> Resp
     response
 }
 
-async fn record_metrics(State(app): State<App>, request: Request, next: Next) -> Response {
+/// Takes only the metrics as its state: a middleware's state is cloned for every request, and the
+/// whole `App` is not cheap to clone.
+async fn record_metrics(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
     let route = request
@@ -308,11 +310,11 @@ async fn record_metrics(State(app): State<App>, request: Request, next: Next) ->
     let status = response.status();
     // Swagger UI assets are many paths under one prefix; keep the label set bounded.
     let route = if route.starts_with("/docs") { "/docs".to_owned() } else { route };
-    app.metrics
+    metrics
         .http_requests
         .get_or_create(&HttpLabels { method: method.clone(), route: route.clone(), status: status.as_u16() })
         .inc();
-    app.metrics.http_request_duration.get_or_create(&RouteLabels { method, route }).observe(elapsed.as_secs_f64());
+    metrics.http_request_duration.get_or_create(&RouteLabels { method, route }).observe(elapsed.as_secs_f64());
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         tracing::debug!("answered 500");
     }
