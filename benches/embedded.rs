@@ -11,10 +11,6 @@
 //!   whole range, uncached, one after the other and as five concurrent requests on a two-worker runtime;
 //!   right after ingest, then after the store is closed (background merges finished) and reopened.
 
-/// The service's allocator (see `src/main.rs`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod common;
 use common::{geolite, real_log};
 

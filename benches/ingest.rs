@@ -7,10 +7,6 @@
 //!   already-enriched documents (same chunking, two in flight) in the same run; records/s and the ratio.
 //!   Needs `dev/services.sh up`.
 
-/// The service's allocator (see `src/main.rs`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod common;
 use common::{geolite, real_log};
 

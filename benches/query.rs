@@ -7,10 +7,6 @@
 //! Needs `dev/services.sh up` and `dev/fixtures.sh`. The data set stays in the `bench-query-<N>` indices
 //! so later runs skip loading it.
 
-/// The service's allocator (see `src/main.rs`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod common;
 use common::{geolite, real_log};
 

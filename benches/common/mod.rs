@@ -3,6 +3,10 @@
 
 use std::path::PathBuf;
 
+/// The service's allocator (see `src/main.rs`), in every bench that measures the service.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub fn real_log() -> Vec<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/access_logs/elastic_examples_apache_logs.log");
     String::from_utf8_lossy(&std::fs::read(path).unwrap()).lines().map(str::to_owned).collect()

@@ -332,41 +332,8 @@ fn char_at(text: &str, at: usize) -> Option<char> {
 }
 
 /// The next word of `text` at or after byte `from`, as byte offsets `[start, end)`.
-fn next_word(text: &str, mut from: usize) -> Option<(usize, usize)> {
-    loop {
-        // Skip to the next word character.
-        let first = loop {
-            let c = char_at(text, from)?;
-            let class = class(c);
-            if is_word(class) {
-                break class;
-            }
-            from += c.len_utf8();
-        };
-        let start = from;
-        let mut prev = first;
-        let mut alphanumeric = first != Class::Extend;
-        let mut at = from + char_at(text, from).map_or(1, char::len_utf8);
-        while let Some(c) = char_at(text, at) {
-            let class = class(c);
-            if is_word(class) {
-                alphanumeric |= class != Class::Extend;
-                prev = class;
-                at += c.len_utf8();
-                continue;
-            }
-            let after = at + c.len_utf8();
-            match char_at(text, after) {
-                Some(next) if is_word(self::class(next)) && joins(prev, class, self::class(next)) => at = after,
-                _ => break,
-            }
-        }
-        // A run of `_` alone is no word.
-        if alphanumeric {
-            return Some((start, at));
-        }
-        from = at;
-    }
+fn next_word(text: &str, from: usize) -> Option<(usize, usize)> {
+    next_word_by(|at| char_at(text, at).map(|c| (class(c), c.len_utf8())), from)
 }
 
 /// [`class`] of every ASCII byte.
@@ -388,37 +355,46 @@ const ASCII_CLASS: [Class; 128] = {
     table
 };
 
-/// [`next_word`] for ASCII text (most of an access log), a byte at a time: the same words.
-fn next_ascii_word(text: &[u8], mut from: usize) -> Option<(usize, usize)> {
-    let class = |at: usize| text.get(at).map(|b| ASCII_CLASS[usize::from(*b & 0x7f)]);
+/// [`next_word`] for ASCII text (most of an access log): a byte at a time through [`ASCII_CLASS`].
+fn next_ascii_word(text: &[u8], from: usize) -> Option<(usize, usize)> {
+    next_word_by(|at| text.get(at).map(|b| (ASCII_CLASS[usize::from(*b & 0x7f)], 1)), from)
+}
+
+/// The word rules over `at`, which gives the class and byte length of the character at a byte offset
+/// (`None` past the end).
+#[inline(always)]
+fn next_word_by(at: impl Fn(usize) -> Option<(Class, usize)>, mut from: usize) -> Option<(usize, usize)> {
     loop {
-        let first = loop {
-            let c = class(from)?;
-            if is_word(c) {
-                break c;
+        // Skip to the next word character.
+        let (first, width) = loop {
+            let (class, width) = at(from)?;
+            if is_word(class) {
+                break (class, width);
             }
-            from += 1;
+            from += width;
         };
         let start = from;
         let mut prev = first;
         let mut alphanumeric = first != Class::Extend;
-        let mut at = from + 1;
-        while let Some(c) = class(at) {
-            if is_word(c) {
-                alphanumeric |= c != Class::Extend;
-                prev = c;
-                at += 1;
+        let mut end = from + width;
+        while let Some((class, width)) = at(end) {
+            if is_word(class) {
+                alphanumeric |= class != Class::Extend;
+                prev = class;
+                end += width;
                 continue;
             }
-            match class(at + 1) {
-                Some(next) if is_word(next) && joins(prev, c, next) => at += 1,
+            let after = end + width;
+            match at(after) {
+                Some((next, _)) if is_word(next) && joins(prev, class, next) => end = after,
                 _ => break,
             }
         }
+        // A run of `_` alone is no word.
         if alphanumeric {
-            return Some((start, at));
+            return Some((start, end));
         }
-        from = at;
+        from = end;
     }
 }
 
@@ -529,6 +505,9 @@ mod tests {
 
     #[test]
     fn ascii_text_splits_into_the_same_words_byte_by_byte() {
+        for b in 0u8..128 {
+            assert!(ASCII_CLASS[usize::from(b)] == class(char::from(b)), "byte {b}");
+        }
         let log = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/access_logs/elastic_examples_apache_logs.log"
