@@ -367,11 +367,14 @@ pub struct EmbeddedConfig {
     /// Indexing memory of one day's writer in MiB; a segment is written when it fills
     /// (`FIRESIGHT_EMBEDDED__WRITER_MEMORY_MB`).
     pub writer_memory_mb: u32,
+    /// Acknowledged documents kept in the write-ahead log before they are committed to their days
+    /// (`FIRESIGHT_EMBEDDED__COMMIT_DOCS`); a read commits them sooner. 1 commits every delivery.
+    pub commit_docs: u32,
 }
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
-        Self { retention_days: 0, writer_memory_mb: 256 }
+        Self { retention_days: 0, writer_memory_mb: 256, commit_docs: 100_000 }
     }
 }
 
@@ -683,6 +686,12 @@ impl Config {
                 reason: "must be 16..=16384".to_owned(),
             });
         }
+        if !(1..=1_000_000).contains(&self.embedded.commit_docs) {
+            return Err(ConfigError::Invalid {
+                field: "embedded.commit_docs",
+                reason: "must be 1..=1000000".to_owned(),
+            });
+        }
         let os_url = url::Url::parse(&self.opensearch.url)
             .map_err(|e| ConfigError::Invalid { field: "opensearch.url", reason: e.to_string() })?;
         if !matches!(os_url.scheme(), "http" | "https") {
@@ -835,6 +844,15 @@ mod tests {
         assert_eq!(config.cloudwatch.poll_interval_secs, 5);
         let err = Config::from_pairs(&[("CLOUDWATCH__PAGE_SIZE", "0")]).unwrap_err();
         assert!(err.to_string().contains("cloudwatch.page_size"), "{err}");
+    }
+
+    #[test]
+    fn embedded_commits_every_so_many_logged_documents() {
+        assert_eq!(Config::from_pairs::<&str, &str>(&[]).unwrap().embedded.commit_docs, 100_000);
+        let config = Config::from_pairs(&[("EMBEDDED__COMMIT_DOCS", "1")]).unwrap();
+        assert_eq!(config.embedded.commit_docs, 1);
+        let err = Config::from_pairs(&[("EMBEDDED__COMMIT_DOCS", "0")]).unwrap_err();
+        assert!(err.to_string().contains("embedded.commit_docs"), "{err}");
     }
 
     #[test]

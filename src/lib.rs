@@ -90,6 +90,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             tracing::error!(error = %e, "worker panicked");
         }
     }
+    if let Err(e) = app.store.flush().await {
+        tracing::warn!(
+            error = telemetry::chain(&e),
+            "could not commit the log store's pending documents; the next start will"
+        );
+    }
     app.db.close().await;
     tracing::info!("firesight stopped");
     served

@@ -89,6 +89,12 @@ pub trait LogStore: Send + Sync + 'static {
     /// Makes everything written so far visible to searches (tests and backfill summaries).
     async fn refresh(&self) -> Result<(), StoreError>;
 
+    /// Commits what the store holds only in its own write-ahead log, before the process stops (so
+    /// that the next start has nothing to replay). Nothing to do for most stores.
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Documents per `index` call that suit this store for bulk loads (`firesight ingest`), when it has
     /// a preference.
     fn batch_hint(&self) -> Option<usize> {
@@ -240,6 +246,7 @@ pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
         StoreKind::Embedded => {
             let options = embedded::EmbeddedOptions {
                 writer_memory_bytes: config.embedded.writer_memory_mb as usize * 1024 * 1024,
+                commit_docs: config.embedded.commit_docs as usize,
                 ..embedded::EmbeddedOptions::default()
             };
             let store = embedded::EmbeddedStore::open(&config.data_dir, options)

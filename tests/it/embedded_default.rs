@@ -202,6 +202,10 @@ async fn sigkill_during_deliveries_keeps_every_acknowledged_record_once() {
     }
     assert!(acknowledged.len() >= 6, "{acknowledged:?}");
     assert!(acknowledged.len() < DELIVERIES, "killed mid-stream: {acknowledged:?}");
+    // Acknowledged deliveries wait in the write-ahead log until enough documents or a read commit
+    // them: the restart has to replay it.
+    let wal = std::fs::metadata(dir.path().join("firesight-data/wal")).unwrap().len();
+    assert!(wal > 0, "the acknowledged deliveries are in the write-ahead log");
 
     let mut service = Process::start(dir.path(), &[], &env);
     service.wait_live().await;

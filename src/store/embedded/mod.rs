@@ -5,19 +5,25 @@
 //! - `logs/YYYY-MM-DD/`: one tantivy index per UTC day (documents routed by their own timestamp), so
 //!   retention drops whole directories ([`EmbeddedStore::drop_days`]) and a query opens only the
 //!   days its range overlaps;
+//! - `wal`: the write-ahead log of acknowledged documents not yet committed to their day ([`wal`]);
 //! - `deadletter.jsonl`: the dead letters, appended and fsynced ([`deadletter`]);
 //! - `LOCK`: held by the one process that has the store open.
 //!
 //! **Writes** go through one mutex: [`LogStore::index`] adds a batch to the writers of the days it
-//! touches and returns only after each of them has committed (tantivy fsyncs the segment files and
-//! swaps `meta.json` atomically), so an acknowledged document survives a crash. At most
-//! [`EmbeddedOptions::max_open_writers`] day writers stay open (least recently used closed first).
+//! touches, appends its new documents to the write-ahead log and returns once that is fsynced, so an
+//! acknowledged document survives a crash (the log is read again at open). The writers commit
+//! (tantivy fsyncs the segment files and swaps `meta.json` atomically) every
+//! [`EmbeddedOptions::commit_docs`] documents, and before any read while documents wait, so a read
+//! sees every acknowledged document; the log is then emptied. At most
+//! [`EmbeddedOptions::max_open_writers`] day writers stay open (least recently used committed and
+//! closed first). A write that fails half-way drops the writers; the next call adds the log's documents
+//! again before anything else.
 //!
 //! **Deduplication**: a document whose id exists is a [`ItemOutcome::Duplicate`], never written twice.
-//! Each open day writer holds the 64-bit hashes of its day's ids, loaded from the id column's terms
-//! when the writer opens (so it survives restarts) and kept up to date on commit. A hash miss is a
-//! new id; a hit (a replay, or a rare collision) is confirmed on the index itself. Replays carry the
-//! same document, hence the same timestamp and day.
+//! Each open day writer holds the 64-bit hashes of its day's committed ids, loaded from the id column's
+//! terms when the writer opens (so it survives restarts) and kept up to date on commit, and the ids it
+//! holds uncommitted. A hash miss is a new id; a hit (a replay, or a rare collision) is confirmed on
+//! the index itself. Replays carry the same document, hence the same timestamp and day.
 //!
 //! **Reads** ([`scan`], [`aggs`], [`search`]) are columnar: aggregations read fast fields of the
 //! matching documents once per segment and never load stored documents; searches load only the page.
@@ -28,6 +34,7 @@ mod filters;
 mod scan;
 mod schema;
 mod search;
+mod wal;
 
 #[cfg(test)]
 mod tests;
@@ -35,6 +42,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use async_trait::async_trait;
@@ -45,6 +53,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
+use crate::document::LogDocument;
 use crate::query::model::{
     GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
     TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
@@ -56,6 +65,7 @@ use schema::{Fields, StandardTokenizer};
 const DAY_MS: i64 = 86_400_000;
 const LOGS_DIR: &str = "logs";
 const DEAD_LETTER_FILE: &str = "deadletter.jsonl";
+const WAL_FILE: &str = "wal";
 const LOCK_FILE: &str = "LOCK";
 /// Prefix of a day directory being deleted (renamed first, so a crash never leaves half an index).
 const TRASH_PREFIX: &str = ".trash-";
@@ -75,6 +85,9 @@ pub struct EmbeddedOptions {
     pub query_threads: usize,
     /// ...when it reads at least this many documents.
     pub parallel_min_docs: u64,
+    /// Acknowledged documents held in the write-ahead log before the day writers commit them (a read
+    /// commits sooner). 1 commits every batch.
+    pub commit_docs: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -86,6 +99,7 @@ impl Default for EmbeddedOptions {
             max_open_writers: 4,
             query_threads: cores.clamp(1, 16),
             parallel_min_docs: 100_000,
+            commit_docs: 100_000,
         }
     }
 }
@@ -106,15 +120,21 @@ struct DayWriter {
     writer: IndexWriter,
     /// Hashes of every id committed to the day.
     ids: HashSet<u64, Identity>,
+    /// Ids added since the last commit.
+    uncommitted: HashSet<Box<str>>,
     /// The day's reader may lag behind its last commit (a reload failed): reload before trusting it.
     reader_stale: bool,
     last_used: u64,
 }
 
-#[derive(Default)]
 struct Writers {
     open: HashMap<NaiveDate, DayWriter>,
     tick: u64,
+    wal: wal::Wal,
+    /// Documents in the log, not yet committed.
+    logged: usize,
+    /// A write failed half-way and the writers were dropped: the log's documents must be added again.
+    broken: bool,
 }
 
 pub struct EmbeddedStore {
@@ -124,6 +144,9 @@ pub struct EmbeddedStore {
     options: EmbeddedOptions,
     days: RwLock<BTreeMap<NaiveDate, Arc<Day>>>,
     writers: Mutex<Writers>,
+    /// Documents wait uncommitted (or the writers are broken): reads commit first. Set and cleared
+    /// under the writers' lock.
+    dirty: AtomicBool,
     dead: Mutex<DeadLetterLog>,
     /// Held (locked) while the store is open.
     _lock: fs::File,
@@ -170,9 +193,13 @@ fn blocking<R>(work: impl FnOnce() -> R) -> R {
 impl EmbeddedStore {
     /// Opens (or creates) the store under `dir`: every day partition found, the dead-letter file.
     pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
-        if options.writer_threads == 0 || options.max_open_writers == 0 || options.query_threads == 0 {
+        if options.writer_threads == 0
+            || options.max_open_writers == 0
+            || options.query_threads == 0
+            || options.commit_docs == 0
+        {
             return Err(StoreError::BadRequest(
-                "writer_threads, max_open_writers and query_threads must be positive".into(),
+                "writer_threads, max_open_writers, query_threads and commit_docs must be positive".into(),
             ));
         }
         fs::create_dir_all(dir).map_err(|e| io_error(format!("create {}", dir.display()), e))?;
@@ -207,16 +234,25 @@ impl EmbeddedStore {
         }
         let dead = DeadLetterLog::open(&dir.join(DEAD_LETTER_FILE))
             .map_err(|e| io_error(format!("open {}", dir.join(DEAD_LETTER_FILE).display()), e))?;
-        Ok(EmbeddedStore {
+        let wal = wal::Wal::open(&dir.join(WAL_FILE))
+            .map_err(|e| io_error(format!("open {}", dir.join(WAL_FILE).display()), e))?;
+        let recover = !wal.is_empty();
+        let store = EmbeddedStore {
             root: dir.to_owned(),
             schema,
             fields,
             options,
             days: RwLock::new(days),
-            writers: Mutex::new(Writers::default()),
+            writers: Mutex::new(Writers { open: HashMap::new(), tick: 0, wal, logged: 0, broken: recover }),
+            dirty: AtomicBool::new(recover),
             dead: Mutex::new(dead),
             _lock: lock,
-        })
+        };
+        if recover {
+            // Documents acknowledged before a crash: commit them before the first read.
+            store.commit_logged()?;
+        }
+        Ok(store)
     }
 
     /// One process per data directory: `serve`, `ingest` and `migrate-store` would otherwise write the
@@ -316,13 +352,10 @@ impl EmbeddedStore {
         match self.writers.lock() {
             Ok(guard) => guard,
             Err(poisoned) => {
-                // A batch panicked half-way: drop what it added and was never committed.
+                // A batch panicked half-way: drop what the writers hold uncommitted (what was
+                // acknowledged is in the log).
                 let mut guard = poisoned.into_inner();
-                for w in guard.open.values_mut() {
-                    if w.writer.rollback().is_err() {
-                        w.reader_stale = true;
-                    }
-                }
+                self.abandon(&mut guard);
                 self.writers.clear_poison();
                 guard
             }
@@ -330,27 +363,18 @@ impl EmbeddedStore {
     }
 
     /// The open writer of `date`, opened (and its ids loaded) if needed; the least recently used
-    /// writer not in `keep` is closed first when too many are open.
-    fn day_writer<'w>(
-        &self,
-        writers: &'w mut Writers,
-        date: NaiveDate,
-        keep: &BTreeMap<NaiveDate, Vec<u64>>,
-    ) -> Result<&'w mut DayWriter, StoreError> {
+    /// writer is committed and closed first when too many are open.
+    fn day_writer<'w>(&self, writers: &'w mut Writers, date: NaiveDate) -> Result<&'w mut DayWriter, StoreError> {
         let tick = writers.tick;
         if !writers.open.contains_key(&date) {
             let day = self.day_or_create(date)?;
             while writers.open.len() >= self.options.max_open_writers {
-                let Some(oldest) = writers
-                    .open
-                    .iter()
-                    .filter(|(d, _)| !keep.contains_key(d))
-                    .min_by_key(|(_, w)| w.last_used)
-                    .map(|(d, _)| *d)
-                else {
+                let Some(oldest) = writers.open.iter().min_by_key(|(_, w)| w.last_used).map(|(d, _)| *d) else {
                     break;
                 };
-                let closing = writers.open.remove(&oldest).expect("present");
+                let mut closing = writers.open.remove(&oldest).expect("present");
+                // Still in the log until every writer has committed: committing one alone is safe.
+                self.commit_day(oldest, &mut closing)?;
                 closing.writer.wait_merging_threads().map_err(unavailable)?;
             }
             let threads = self.options.writer_threads;
@@ -362,7 +386,10 @@ impl EmbeddedStore {
                 .build();
             let writer = day.index.writer_with_options(options).map_err(unavailable)?;
             let ids = self.committed_ids(&day)?;
-            writers.open.insert(date, DayWriter { writer, ids, reader_stale: false, last_used: tick });
+            writers.open.insert(
+                date,
+                DayWriter { writer, ids, uncommitted: HashSet::new(), reader_stale: false, last_used: tick },
+            );
         }
         let w = writers.open.get_mut(&date).expect("opened above");
         w.last_used = tick;
@@ -438,43 +465,48 @@ impl EmbeddedStore {
     }
 
     fn index_blocking(&self, docs: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
-        let mut built = self.build_documents(docs);
+        let built = self.build_documents(docs);
         let mut guard = self.lock_writers();
         let writers = &mut *guard;
+        if writers.broken {
+            self.recover(writers)?;
+        }
+        let mut record = wal::Record::default();
+        let outcomes = match self.add_batch(writers, docs, built, Some(&mut record)) {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                self.abandon(writers);
+                return Err(e);
+            }
+        };
+        if let Err(e) = writers.wal.append(&record) {
+            self.abandon(writers);
+            return Err(io_error(format!("append to {}", writers.wal.path().display()), e));
+        }
+        writers.logged += record.len();
+        if writers.logged > 0 {
+            self.dirty.store(true, Ordering::Release);
+        }
+        if writers.logged >= self.options.commit_docs {
+            self.commit_all(writers)?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Adds a batch's new documents to their days' writers (uncommitted) and, when given, to a log
+    /// record. An error leaves the writers holding part of the batch: [`Self::abandon`] them.
+    fn add_batch(
+        &self,
+        writers: &mut Writers,
+        docs: &[IndexDoc],
+        mut built: Vec<Option<TantivyDocument>>,
+        mut record: Option<&mut wal::Record>,
+    ) -> Result<Vec<ItemOutcome>, StoreError> {
         writers.tick += 1;
         let mut outcomes = Vec::with_capacity(docs.len());
         let mut in_batch: HashSet<&str> = HashSet::with_capacity(docs.len());
-        // Days written by this batch, with the id hashes to record once committed.
-        let mut touched: BTreeMap<NaiveDate, Vec<u64>> = BTreeMap::new();
         for (item, doc) in docs.iter().zip(built.iter_mut()) {
-            match self.add_one(writers, &mut touched, &mut in_batch, item, doc) {
-                Ok(outcome) => outcomes.push(outcome),
-                Err(e) => {
-                    Self::roll_back(writers, touched.keys());
-                    return Err(e);
-                }
-            }
-        }
-        let dates: Vec<NaiveDate> = touched.keys().copied().collect();
-        for (i, (date, hashes)) in touched.into_iter().enumerate() {
-            let w = writers.open.get_mut(&date).expect("touched days have open writers");
-            w.reader_stale = true;
-            if let Err(e) = w.writer.commit() {
-                // Whether the commit reached the disk is unknown: close these writers (dropping what
-                // they hold uncommitted), so that reopening reloads their ids from what is on disk.
-                Self::roll_back(writers, &dates[i..]);
-                for date in &dates[i..] {
-                    writers.open.remove(date);
-                }
-                return Err(unavailable(e));
-            }
-            w.ids.extend(hashes);
-            // Committed and durable: a failed reload only delays visibility (the reader stays marked
-            // stale and is reloaded before it is trusted), it must not abandon the later days.
-            match self.day_or_create(date).and_then(|day| day.reader.reload().map_err(unavailable)) {
-                Ok(()) => w.reader_stale = false,
-                Err(e) => tracing::warn!(%date, error = crate::telemetry::chain(&e), "reader reload failed"),
-            }
+            outcomes.push(self.add_one(writers, &mut in_batch, item, doc, record.as_deref_mut())?);
         }
         Ok(outcomes)
     }
@@ -483,10 +515,10 @@ impl EmbeddedStore {
     fn add_one<'a>(
         &self,
         writers: &mut Writers,
-        touched: &mut BTreeMap<NaiveDate, Vec<u64>>,
         in_batch: &mut HashSet<&'a str>,
         item: &'a IndexDoc,
         doc: &mut Option<TantivyDocument>,
+        record: Option<&mut wal::Record>,
     ) -> Result<ItemOutcome, StoreError> {
         let (Some(date), Some(doc)) = (day_of(&item.doc.timestamp), doc.take()) else {
             return Ok(ItemOutcome::Rejected { status: 400, reason: "timestamp outside the years 1 to 9999".into() });
@@ -494,33 +526,124 @@ impl EmbeddedStore {
         if !in_batch.insert(item.id.as_str()) {
             return Ok(ItemOutcome::Duplicate);
         }
-        let h = hash_bytes(item.id.as_bytes());
-        let w = self.day_writer(writers, date, touched)?;
-        if w.ids.contains(&h) {
+        let w = self.day_writer(writers, date)?;
+        if w.uncommitted.contains(item.id.as_str()) {
+            return Ok(ItemOutcome::Duplicate);
+        }
+        if w.ids.contains(&hash_bytes(item.id.as_bytes())) {
             let day = self.day_or_create(date)?;
             if self.committed(&day, w, &item.id)? {
                 return Ok(ItemOutcome::Duplicate);
             }
         }
+        if let Some(record) = record {
+            record.push(&item.id, schema::stored_json(&doc, &self.fields).expect("documents carry their JSON"));
+        }
         w.writer.add_document(doc).map_err(unavailable)?;
-        touched.entry(date).or_default().push(h);
+        w.uncommitted.insert(item.id.as_str().into());
         Ok(ItemOutcome::Created)
     }
 
-    /// Discards what the writers of `dates` hold uncommitted.
-    fn roll_back<'a>(writers: &mut Writers, dates: impl IntoIterator<Item = &'a NaiveDate>) {
+    /// Commits one day's writer; its uncommitted ids become committed ones.
+    fn commit_day(&self, date: NaiveDate, w: &mut DayWriter) -> Result<(), StoreError> {
+        if w.uncommitted.is_empty() {
+            return Ok(());
+        }
+        w.reader_stale = true;
+        w.writer.commit().map_err(unavailable)?;
+        w.ids.extend(w.uncommitted.drain().map(|id| hash_bytes(id.as_bytes())));
+        // Committed and durable: a failed reload only delays visibility (the reader stays marked
+        // stale and is reloaded before it is trusted).
+        match self.day_or_create(date).and_then(|day| day.reader.reload().map_err(unavailable)) {
+            Ok(()) => w.reader_stale = false,
+            Err(e) => tracing::warn!(%date, error = crate::telemetry::chain(&e), "reader reload failed"),
+        }
+        Ok(())
+    }
+
+    /// Commits every writer holding documents, then empties the log.
+    fn commit_all(&self, writers: &mut Writers) -> Result<(), StoreError> {
+        let dates: Vec<NaiveDate> = writers.open.keys().copied().collect();
         for date in dates {
-            if let Some(w) = writers.open.get_mut(date)
-                && let Err(e) = w.writer.rollback()
-            {
-                tracing::warn!(error = %e, %date, "could not roll back a day writer; closing it");
-                writers.open.remove(date);
+            let w = writers.open.get_mut(&date).expect("listed above");
+            if let Err(e) = self.commit_day(date, w) {
+                // Whether the commit reached the disk is unknown: start again from the disk and the log.
+                self.abandon(writers);
+                return Err(e);
             }
+        }
+        if let Err(e) = writers.wal.clear() {
+            self.abandon(writers);
+            return Err(io_error(format!("empty {}", writers.wal.path().display()), e));
+        }
+        writers.logged = 0;
+        self.dirty.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Drops every open writer and what it holds uncommitted; the next call adds the log's documents
+    /// again ([`Self::recover`]).
+    fn abandon(&self, writers: &mut Writers) {
+        writers.open.clear();
+        writers.broken = true;
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Adds again every logged document that its day does not hold (after a crash, or a write that
+    /// failed half-way), and commits them.
+    fn recover(&self, writers: &mut Writers) -> Result<(), StoreError> {
+        writers.open.clear();
+        writers.broken = true;
+        let path = writers.wal.path().display().to_string();
+        let entries = writers.wal.read().map_err(|e| io_error(format!("read {path}"), e))?;
+        let logged = entries.len();
+        let mut unreadable = 0usize;
+        for chunk in entries.chunks(10_000) {
+            let docs: Vec<IndexDoc> = chunk
+                .iter()
+                .filter_map(|(id, json)| match serde_json::from_slice::<LogDocument>(json) {
+                    Ok(doc) => Some(IndexDoc { id: id.clone(), doc }),
+                    Err(e) => {
+                        unreadable += 1;
+                        tracing::error!(%id, error = %e, "a logged document does not parse; it is skipped");
+                        None
+                    }
+                })
+                .collect();
+            let built = self.build_documents(&docs);
+            if let Err(e) = self.add_batch(writers, &docs, built, None) {
+                writers.open.clear();
+                return Err(e);
+            }
+        }
+        writers.broken = false;
+        self.commit_all(writers)?;
+        if logged > 0 {
+            tracing::info!(documents = logged, unreadable, log = %path, "write-ahead log replayed");
+        }
+        Ok(())
+    }
+
+    /// Commits the documents waiting in the log (recovering first if a write failed): what a read
+    /// needs to see everything acknowledged.
+    fn commit_logged(&self) -> Result<(), StoreError> {
+        if !self.dirty.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut guard = self.lock_writers();
+        let writers = &mut *guard;
+        if writers.broken {
+            self.recover(writers)
+        } else if writers.logged > 0 {
+            self.commit_all(writers)
+        } else {
+            Ok(())
         }
     }
 
     /// Deletes every day partition before `day` (retention). Returns the days dropped.
     pub fn drop_days(&self, day: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {
+        self.commit_logged()?;
         let mut writers = self.lock_writers();
         let dropped: Vec<NaiveDate> =
             self.days.read().unwrap_or_else(|p| p.into_inner()).range(..day).map(|(d, _)| *d).collect();
@@ -542,6 +665,7 @@ impl EmbeddedStore {
 
     /// Closes every writer after letting its background merges finish.
     pub fn close(self) -> Result<(), StoreError> {
+        self.commit_logged()?;
         let mut writers = self.lock_writers();
         for (_, w) in writers.open.drain() {
             w.writer.wait_merging_threads().map_err(unavailable)?;
@@ -592,6 +716,7 @@ impl LogStore for EmbeddedStore {
 
     async fn refresh(&self) -> Result<(), StoreError> {
         blocking(|| {
+            self.commit_logged()?;
             let days: Vec<Arc<Day>> = self.days.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
             for day in days {
                 day.reader.reload().map_err(unavailable)?;
@@ -600,7 +725,11 @@ impl LogStore for EmbeddedStore {
         })
     }
 
-    /// Each `index` call is one commit (one fsynced segment per day): bulk loads make fewer, larger ones.
+    async fn flush(&self) -> Result<(), StoreError> {
+        blocking(|| self.commit_logged())
+    }
+
+    /// Each `index` call is one fsynced append to the write-ahead log: bulk loads make fewer, larger ones.
     fn batch_hint(&self) -> Option<usize> {
         Some(50_000)
     }
@@ -610,26 +739,26 @@ impl LogStore for EmbeddedStore {
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<SearchPage, StoreError> {
-        blocking(|| self.read_search(request))
+        blocking(|| self.commit_logged().and_then(|()| self.read_search(request)))
     }
 
     async fn top(&self, request: &TopRequest) -> Result<TopResult, StoreError> {
-        blocking(|| self.read_top(request))
+        blocking(|| self.commit_logged().and_then(|()| self.read_top(request)))
     }
 
     async fn timeline(&self, request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
-        blocking(|| self.read_timeline(request))
+        blocking(|| self.commit_logged().and_then(|()| self.read_timeline(request)))
     }
 
     async fn summary(&self, query: &Query) -> Result<SummaryResult, StoreError> {
-        blocking(|| self.read_summary(query))
+        blocking(|| self.commit_logged().and_then(|()| self.read_summary(query)))
     }
 
     async fn visit_times(&self, request: &VisitTimesRequest) -> Result<VisitTimesResult, StoreError> {
-        blocking(|| self.read_visit_times(request))
+        blocking(|| self.commit_logged().and_then(|()| self.read_visit_times(request)))
     }
 
     async fn geo(&self, request: &GeoRequest) -> Result<GeoResult, StoreError> {
-        blocking(|| self.read_geo(request))
+        blocking(|| self.commit_logged().and_then(|()| self.read_geo(request)))
     }
 }

@@ -226,6 +226,37 @@ async fn writes_are_durable_deduplicated_and_partitioned_by_day() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_documents_not_yet_committed_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+    let docs = fixture();
+    assert_eq!(store.index(&docs[..5]).await.unwrap(), vec![ItemOutcome::Created; 5]);
+    assert_eq!(store.index(&docs[3..]).await.unwrap()[..2], vec![ItemOutcome::Duplicate; 2], "uncommitted ids count");
+    let wal = dir.path().join(WAL_FILE);
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "acknowledged, logged, not committed yet");
+    let on_disk = |store: &EmbeddedStore| -> u64 {
+        store.days.read().unwrap().values().map(|d| d.index.reader().unwrap().searcher().num_docs()).sum()
+    };
+    assert_eq!(on_disk(&store), 0, "nothing committed before a read asks");
+    // A crash: the writers go without committing.
+    drop(store);
+
+    let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+    assert_eq!(on_disk(&store), 8, "the log was committed at open");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "and emptied");
+    assert_eq!(store.index(&docs).await.unwrap(), vec![ItemOutcome::Duplicate; 8]);
+    assert_eq!(ids(&store, Filters::default()).await, ["a", "b", "c", "d", "e", "f", "g", "h"]);
+
+    // A read commits what waits in the log, so it sees every acknowledged document.
+    let late = doc(&D { id: "late", ts: "2015-05-17T08:00:00Z", ..BASE });
+    assert_eq!(store.index(&[late]).await.unwrap(), [ItemOutcome::Created]);
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    assert_eq!(count(&store, q(Filters::default())).await, 9);
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    assert_eq!(on_disk(&store), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_survive_restart_and_are_not_duplicated() {
     let dir = tempfile::tempdir().unwrap();
     let letter = |id: &str| DeadLetter {
@@ -553,7 +584,8 @@ async fn many_segments_merge_into_one_answer() {
     // One document per batch: one segment per commit, so answers merge terms across segments; read on
     // three threads (each segment on one of them), the answers are those of one.
     let dir = tempfile::tempdir().unwrap();
-    let options = EmbeddedOptions { query_threads: 3, parallel_min_docs: 0, ..EmbeddedOptions::default() };
+    let options =
+        EmbeddedOptions { query_threads: 3, parallel_min_docs: 0, commit_docs: 1, ..EmbeddedOptions::default() };
     let store = EmbeddedStore::open(dir.path(), options).unwrap();
     for d in fixture() {
         assert_eq!(store.index(&[d]).await.unwrap(), [ItemOutcome::Created]);
