@@ -180,6 +180,8 @@ fn main() {
             writer_threads: env("BENCH_WRITER_THREADS").unwrap_or(EmbeddedOptions::default().writer_threads),
             // 1: every batch committed before it returns (no write-ahead log in between).
             commit_docs: env("BENCH_COMMIT_DOCS").unwrap_or(EmbeddedOptions::default().commit_docs),
+            // 0: no write-ahead log (a bulk load's setting).
+            write_ahead_log: env("BENCH_WAL") != Some(0),
             ..EmbeddedOptions::default()
         };
         println!("{options:?}");

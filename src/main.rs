@@ -175,7 +175,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::Result<()> {
-    let store = firesight::store::from_config(&config)?;
+    let store = firesight::store::for_bulk_load(&config)?;
     let status = store.prepare().await.map_err(|e| anyhow::anyhow!(firesight::telemetry::chain(&e)))?;
     tracing::info!(store = status.kind, version = ?status.version, "log store ready");
     let enricher = std::sync::Arc::new(firesight::app::build_enricher(&config)?);

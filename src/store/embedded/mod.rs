@@ -88,6 +88,11 @@ pub struct EmbeddedOptions {
     /// Acknowledged documents held in the write-ahead log before the day writers commit them (a read
     /// commits sooner). 1 commits every batch.
     pub commit_docs: usize,
+    /// Whether each batch goes to the write-ahead log. Off for bulk loads that can simply run again
+    /// (`firesight ingest`: ids come from the files): a batch is then durable only once committed (at
+    /// the latest by [`LogStore::refresh`]), and after a write that failed half-way the store refuses
+    /// further writes, since batches it accepted may be lost.
+    pub write_ahead_log: bool,
 }
 
 impl Default for EmbeddedOptions {
@@ -100,6 +105,7 @@ impl Default for EmbeddedOptions {
             query_threads: cores.clamp(1, 16),
             parallel_min_docs: 100_000,
             commit_docs: 100_000,
+            write_ahead_log: true,
         }
     }
 }
@@ -130,8 +136,7 @@ struct DayWriter {
 struct Writers {
     open: HashMap<NaiveDate, DayWriter>,
     tick: u64,
-    wal: wal::Wal,
-    /// Documents in the log, not yet committed.
+    /// Documents accepted (in the log, unless it is off), not yet committed.
     logged: usize,
     /// A write failed half-way and the writers were dropped: the log's documents must be added again.
     broken: bool,
@@ -144,6 +149,8 @@ pub struct EmbeddedStore {
     options: EmbeddedOptions,
     days: RwLock<BTreeMap<NaiveDate, Arc<Day>>>,
     writers: Mutex<Writers>,
+    /// Locked only by a holder of `writers`, which it follows (appended to while a batch is added).
+    wal: Mutex<wal::Wal>,
     /// Documents wait uncommitted (or the writers are broken): reads commit first. Set and cleared
     /// under the writers' lock.
     dirty: AtomicBool,
@@ -243,7 +250,8 @@ impl EmbeddedStore {
             fields,
             options,
             days: RwLock::new(days),
-            writers: Mutex::new(Writers { open: HashMap::new(), tick: 0, wal, logged: 0, broken: recover }),
+            writers: Mutex::new(Writers { open: HashMap::new(), tick: 0, logged: 0, broken: recover }),
+            wal: Mutex::new(wal),
             dirty: AtomicBool::new(recover),
             dead: Mutex::new(dead),
             _lock: lock,
@@ -428,7 +436,9 @@ impl EmbeddedStore {
 
     /// The tantivy documents of a batch (`None` for a timestamp no day can hold), built on up to
     /// `writer_threads` threads before the writers are locked: this is the batch's serial part otherwise.
-    fn build_documents(&self, docs: &[IndexDoc]) -> Vec<Option<TantivyDocument>> {
+    /// With `log`, also the batch's log record (every document a day can hold: replaying one that is
+    /// already there adds nothing).
+    fn build_documents(&self, docs: &[IndexDoc], log: bool) -> (Vec<Option<TantivyDocument>>, wal::Record) {
         let fields = self.fields;
         // Partitions created before documents were stored as text keep their bytes field.
         let bytes_days: HashSet<NaiveDate> = self
@@ -442,16 +452,22 @@ impl EmbeddedStore {
         let bytes_days = &bytes_days;
         let build = move |chunk: &[IndexDoc]| {
             let mut json = Vec::with_capacity(2048);
-            chunk
+            let mut record = wal::Record::default();
+            let built = chunk
                 .iter()
                 .map(|item| {
                     day_of(&item.doc.timestamp).map(|date| {
                         let stored =
                             if bytes_days.contains(&date) { schema::Stored::Bytes } else { schema::Stored::Text };
-                        schema::to_document(&fields, &item.id, &item.doc, stored, &mut json)
+                        let doc = schema::to_document(&fields, &item.id, &item.doc, stored, &mut json);
+                        if log {
+                            record.push(&item.id, &json);
+                        }
+                        doc
                     })
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (built, record)
         };
         let threads = self.options.writer_threads.min(docs.len() / 1_000).max(1);
         if threads == 1 {
@@ -460,30 +476,41 @@ impl EmbeddedStore {
         std::thread::scope(|scope| {
             let parts: Vec<_> =
                 docs.chunks(docs.len().div_ceil(threads)).map(|c| scope.spawn(move || build(c))).collect();
-            parts.into_iter().flat_map(|p| p.join().expect("building documents does not panic")).collect()
+            let mut all = (Vec::with_capacity(docs.len()), wal::Record::default());
+            for part in parts {
+                let (built, record) = part.join().expect("building documents does not panic");
+                all.0.extend(built);
+                all.1.extend(record);
+            }
+            all
         })
     }
 
     fn index_blocking(&self, docs: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
-        let built = self.build_documents(docs);
+        let (built, record) = self.build_documents(docs, self.options.write_ahead_log);
         let mut guard = self.lock_writers();
         let writers = &mut *guard;
         if writers.broken {
             self.recover(writers)?;
         }
-        let mut record = wal::Record::default();
-        let outcomes = match self.add_batch(writers, docs, built, Some(&mut record)) {
+        // The log's write and fsync overlap with the indexing of the batch; the batch is acknowledged
+        // only once both are done.
+        let (added, logged) = std::thread::scope(|scope| {
+            let logging = scope.spawn(|| {
+                let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+                wal.append(&record).map_err(|e| io_error(format!("append to {}", wal.path().display()), e))
+            });
+            let added = self.add_batch(writers, docs, built);
+            (added, logging.join().expect("appending to the log does not panic"))
+        });
+        let outcomes = match added.and_then(|outcomes| logged.map(|()| outcomes)) {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 self.abandon(writers);
                 return Err(e);
             }
         };
-        if let Err(e) = writers.wal.append(&record) {
-            self.abandon(writers);
-            return Err(io_error(format!("append to {}", writers.wal.path().display()), e));
-        }
-        writers.logged += record.len();
+        writers.logged += outcomes.iter().filter(|o| **o == ItemOutcome::Created).count();
         if writers.logged > 0 {
             self.dirty.store(true, Ordering::Release);
         }
@@ -493,20 +520,19 @@ impl EmbeddedStore {
         Ok(outcomes)
     }
 
-    /// Adds a batch's new documents to their days' writers (uncommitted) and, when given, to a log
-    /// record. An error leaves the writers holding part of the batch: [`Self::abandon`] them.
+    /// Adds a batch's new documents to their days' writers (uncommitted). An error leaves the writers
+    /// holding part of the batch: [`Self::abandon`] them.
     fn add_batch(
         &self,
         writers: &mut Writers,
         docs: &[IndexDoc],
         mut built: Vec<Option<TantivyDocument>>,
-        mut record: Option<&mut wal::Record>,
     ) -> Result<Vec<ItemOutcome>, StoreError> {
         writers.tick += 1;
         let mut outcomes = Vec::with_capacity(docs.len());
         let mut in_batch: HashSet<&str> = HashSet::with_capacity(docs.len());
         for (item, doc) in docs.iter().zip(built.iter_mut()) {
-            outcomes.push(self.add_one(writers, &mut in_batch, item, doc, record.as_deref_mut())?);
+            outcomes.push(self.add_one(writers, &mut in_batch, item, doc)?);
         }
         Ok(outcomes)
     }
@@ -518,7 +544,6 @@ impl EmbeddedStore {
         in_batch: &mut HashSet<&'a str>,
         item: &'a IndexDoc,
         doc: &mut Option<TantivyDocument>,
-        record: Option<&mut wal::Record>,
     ) -> Result<ItemOutcome, StoreError> {
         let (Some(date), Some(doc)) = (day_of(&item.doc.timestamp), doc.take()) else {
             return Ok(ItemOutcome::Rejected { status: 400, reason: "timestamp outside the years 1 to 9999".into() });
@@ -535,9 +560,6 @@ impl EmbeddedStore {
             if self.committed(&day, w, &item.id)? {
                 return Ok(ItemOutcome::Duplicate);
             }
-        }
-        if let Some(record) = record {
-            record.push(&item.id, schema::stored_json(&doc, &self.fields).expect("documents carry their JSON"));
         }
         w.writer.add_document(doc).map_err(unavailable)?;
         w.uncommitted.insert(item.id.as_str().into());
@@ -572,10 +594,14 @@ impl EmbeddedStore {
                 return Err(e);
             }
         }
-        if let Err(e) = writers.wal.clear() {
+        let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = wal.clear() {
+            let path = wal.path().display().to_string();
+            drop(wal);
             self.abandon(writers);
-            return Err(io_error(format!("empty {}", writers.wal.path().display()), e));
+            return Err(io_error(format!("empty {path}"), e));
         }
+        drop(wal);
         writers.logged = 0;
         self.dirty.store(false, Ordering::Release);
         Ok(())
@@ -592,10 +618,21 @@ impl EmbeddedStore {
     /// Adds again every logged document that its day does not hold (after a crash, or a write that
     /// failed half-way), and commits them.
     fn recover(&self, writers: &mut Writers) -> Result<(), StoreError> {
+        if !self.options.write_ahead_log && writers.logged > 0 {
+            return Err(StoreError::Unavailable(
+                "a write failed after earlier batches were accepted without the write-ahead log; they may be \
+                 lost: run the load again (its ids make that safe)"
+                    .into(),
+            ));
+        }
         writers.open.clear();
         writers.broken = true;
-        let path = writers.wal.path().display().to_string();
-        let entries = writers.wal.read().map_err(|e| io_error(format!("read {path}"), e))?;
+        let (path, entries) = {
+            let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+            let path = wal.path().display().to_string();
+            let entries = wal.read().map_err(|e| io_error(format!("read {path}"), e));
+            (path, entries?)
+        };
         let logged = entries.len();
         let mut unreadable = 0usize;
         for chunk in entries.chunks(10_000) {
@@ -610,8 +647,8 @@ impl EmbeddedStore {
                     }
                 })
                 .collect();
-            let built = self.build_documents(&docs);
-            if let Err(e) = self.add_batch(writers, &docs, built, None) {
+            let (built, _) = self.build_documents(&docs, false);
+            if let Err(e) = self.add_batch(writers, &docs, built) {
                 writers.open.clear();
                 return Err(e);
             }
@@ -729,7 +766,8 @@ impl LogStore for EmbeddedStore {
         blocking(|| self.commit_logged())
     }
 
-    /// Each `index` call is one fsynced append to the write-ahead log: bulk loads make fewer, larger ones.
+    /// Bulk loads (`firesight ingest`) are faster in batches of 50,000 lines than of 10,000 (measured:
+    /// 52,000 against 45,000 lines/s on two cores), at the price of about 300 MiB more memory.
     fn batch_hint(&self) -> Option<usize> {
         Some(50_000)
     }

@@ -257,6 +257,26 @@ async fn acknowledged_documents_not_yet_committed_survive_a_crash() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_loads_skip_the_log_and_commit_every_so_many_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions { write_ahead_log: false, commit_docs: 5, ..EmbeddedOptions::default() };
+    let store = EmbeddedStore::open(dir.path(), options.clone()).unwrap();
+    let docs = fixture();
+    assert_eq!(store.index(&docs[..3]).await.unwrap(), vec![ItemOutcome::Created; 3]);
+    assert_eq!(store.index(&docs[3..6]).await.unwrap(), vec![ItemOutcome::Created; 3]);
+    assert_eq!(store.index(&docs[6..]).await.unwrap(), vec![ItemOutcome::Created; 2]);
+    assert_eq!(std::fs::metadata(dir.path().join(WAL_FILE)).unwrap().len(), 0);
+    // The first six were committed when the count reached five; a crash loses the last two (the load
+    // runs again), and the ids keep the rerun from writing anything twice.
+    drop(store);
+    let store = EmbeddedStore::open(dir.path(), EmbeddedOptions { commit_docs: 100_000, ..options }).unwrap();
+    assert_eq!(count(&store, q(Filters::default())).await, 6);
+    let outcomes = store.index(&docs).await.unwrap();
+    assert_eq!(outcomes.iter().filter(|o| **o == ItemOutcome::Created).count(), 2);
+    assert_eq!(count(&store, q(Filters::default())).await, 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_survive_restart_and_are_not_duplicated() {
     let dir = tempfile::tempdir().unwrap();
     let letter = |id: &str| DeadLetter {

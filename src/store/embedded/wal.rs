@@ -26,32 +26,39 @@ pub struct Wal {
     len: u64,
 }
 
-/// The payload of one record being built.
+/// The payload of one record being built, in parts built on several threads (written one after the
+/// other, never copied together).
 #[derive(Default)]
 pub struct Record {
-    buf: Vec<u8>,
+    parts: Vec<Vec<u8>>,
     docs: usize,
 }
 
 impl Record {
     pub fn push(&mut self, id: &str, json: &[u8]) {
-        if self.buf.is_empty() {
-            self.buf.reserve(1024 * 1024);
+        if self.parts.is_empty() {
+            self.parts.push(Vec::with_capacity(1024 * 1024));
         }
-        self.buf.extend_from_slice(&(id.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(id.as_bytes());
-        self.buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(json);
+        let buf = self.parts.last_mut().expect("one part at least");
+        buf.extend_from_slice(&(id.len() as u32).to_le_bytes());
+        buf.extend_from_slice(id.as_bytes());
+        buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        buf.extend_from_slice(json);
         self.docs += 1;
+    }
+
+    /// Appends another record's documents after these.
+    pub fn extend(&mut self, other: Record) {
+        self.parts.extend(other.parts);
+        self.docs += other.docs;
+    }
+
+    fn payload_len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.docs == 0
-    }
-
-    /// Documents in the record.
-    pub fn len(&self) -> usize {
-        self.docs
     }
 }
 
@@ -80,18 +87,25 @@ impl Wal {
         if record.is_empty() {
             return Ok(());
         }
+        let len = record.payload_len();
+        if len > MAX_RECORD as usize {
+            return Err(std::io::Error::other(format!("a record of {len} bytes is over the log's limit")));
+        }
+        let mut crc = crc32fast::Hasher::new();
+        record.parts.iter().for_each(|p| crc.update(p));
         let mut header = [0u8; 8];
-        header[..4].copy_from_slice(&(record.buf.len() as u32).to_le_bytes());
-        header[4..].copy_from_slice(&crc32fast::hash(&record.buf).to_le_bytes());
-        let written = self
-            .file
-            .seek(SeekFrom::Start(self.len))
-            .and_then(|_| self.file.write_all(&header))
-            .and_then(|()| self.file.write_all(&record.buf))
-            .and_then(|()| self.file.sync_data());
+        header[..4].copy_from_slice(&(len as u32).to_le_bytes());
+        header[4..].copy_from_slice(&crc.finalize().to_le_bytes());
+        let written = self.file.seek(SeekFrom::Start(self.len)).and_then(|_| {
+            self.file.write_all(&header)?;
+            for part in &record.parts {
+                self.file.write_all(part)?;
+            }
+            self.file.sync_data()
+        });
         match written {
             Ok(()) => {
-                self.len += (header.len() + record.buf.len()) as u64;
+                self.len += (header.len() + len) as u64;
                 Ok(())
             }
             Err(e) => {
@@ -168,8 +182,10 @@ mod tests {
         first.push("a", br#"{"x":1}"#);
         first.push("b", br#"{"x":2}"#);
         wal.append(&first).unwrap();
-        let mut second = Record::default();
-        second.push("c", b"{}");
+        // Parts built apart are one record.
+        let (mut second, mut part) = (Record::default(), Record::default());
+        part.push("c", b"{}");
+        second.extend(part);
         wal.append(&second).unwrap();
         wal.append(&Record::default()).unwrap();
         let whole = std::fs::metadata(&path).unwrap().len();
@@ -179,7 +195,7 @@ mod tests {
         let mut third = Record::default();
         third.push("d", b"{}");
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(&(third.buf.len() as u32).to_le_bytes()).unwrap();
+        file.write_all(&(third.payload_len() as u32).to_le_bytes()).unwrap();
         file.write_all(&[1, 2, 3]).unwrap();
         drop(file);
 
