@@ -136,6 +136,29 @@ async fn run(n: usize) {
     ];
     let search_url = format!("{os}/{prefix}-*/_search?ignore_unavailable=true&allow_no_indices=true");
     const ROUNDS: usize = 30;
+    // The floor of any answer through firesight: one loopback HTTP exchange with a handler that does
+    // nothing (no store), next to OpenSearch's cheapest answer.
+    let (mut live, mut root) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS + 3 {
+        let t = Instant::now();
+        let r = http.get(format!("{base}/health/live")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().await.unwrap();
+        let a = t.elapsed();
+        let t = Instant::now();
+        let r = http.get(&os).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().await.unwrap();
+        if round >= 3 {
+            live.push(a);
+            root.push(t.elapsed());
+        }
+    }
+    println!(
+        "floor        firesight /health/live {:>5.2} ms   OpenSearch GET / {:>5.2} ms",
+        median(live).as_secs_f64() * 1e3,
+        median(root).as_secs_f64() * 1e3
+    );
     let mut total_fs = Duration::ZERO;
     let mut total_os = Duration::ZERO;
     for (name, path, dsl) in &panels {
