@@ -136,7 +136,7 @@ struct DayWriter {
 struct Writers {
     open: HashMap<NaiveDate, DayWriter>,
     tick: u64,
-    /// Documents accepted (in the log, unless it is off), not yet committed.
+    /// Documents in the log (replays included), or accepted and uncommitted when the log is off.
     logged: usize,
     /// A write failed half-way and the writers were dropped: the log's documents must be added again.
     broken: bool,
@@ -370,6 +370,12 @@ impl EmbeddedStore {
         }
     }
 
+    /// The log, taken by a holder of the writers' lock. A panic while it was held at worst tore its
+    /// last record, which reading it skips.
+    fn lock_wal(&self) -> MutexGuard<'_, wal::Wal> {
+        self.wal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The open writer of `date`, opened (and its ids loaded) if needed; the least recently used
     /// writer is committed and closed first when too many are open.
     fn day_writer<'w>(&self, writers: &'w mut Writers, date: NaiveDate) -> Result<&'w mut DayWriter, StoreError> {
@@ -495,14 +501,18 @@ impl EmbeddedStore {
         }
         // The log's write and fsync overlap with the indexing of the batch; the batch is acknowledged
         // only once both are done.
-        let (added, logged) = std::thread::scope(|scope| {
-            let logging = scope.spawn(|| {
-                let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
-                wal.append(&record).map_err(|e| io_error(format!("append to {}", wal.path().display()), e))
-            });
-            let added = self.add_batch(writers, docs, built);
-            (added, logging.join().expect("appending to the log does not panic"))
-        });
+        let (added, logged) = if record.is_empty() {
+            (self.add_batch(writers, docs, built), Ok(()))
+        } else {
+            std::thread::scope(|scope| {
+                let logging = scope.spawn(|| {
+                    let mut wal = self.lock_wal();
+                    wal.append(&record).map_err(|e| io_error(format!("append to {}", wal.path().display()), e))
+                });
+                let added = self.add_batch(writers, docs, built);
+                (added, logging.join().expect("appending to the log does not panic"))
+            })
+        };
         let outcomes = match added.and_then(|outcomes| logged.map(|()| outcomes)) {
             Ok(outcomes) => outcomes,
             Err(e) => {
@@ -510,7 +520,13 @@ impl EmbeddedStore {
                 return Err(e);
             }
         };
-        writers.logged += outcomes.iter().filter(|o| **o == ItemOutcome::Created).count();
+        // What the log holds counts, replays included (they are in the log too); without the log,
+        // what the writers hold.
+        writers.logged += if self.options.write_ahead_log {
+            record.len()
+        } else {
+            outcomes.iter().filter(|o| **o == ItemOutcome::Created).count()
+        };
         if writers.logged > 0 {
             self.dirty.store(true, Ordering::Release);
         }
@@ -594,14 +610,14 @@ impl EmbeddedStore {
                 return Err(e);
             }
         }
-        let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = wal.clear() {
-            let path = wal.path().display().to_string();
-            drop(wal);
+        let cleared = {
+            let mut wal = self.lock_wal();
+            wal.clear().map_err(|e| io_error(format!("empty {}", wal.path().display()), e))
+        };
+        if let Err(e) = cleared {
             self.abandon(writers);
-            return Err(io_error(format!("empty {path}"), e));
+            return Err(e);
         }
-        drop(wal);
         writers.logged = 0;
         self.dirty.store(false, Ordering::Release);
         Ok(())
@@ -628,10 +644,10 @@ impl EmbeddedStore {
         writers.open.clear();
         writers.broken = true;
         let (path, entries) = {
-            let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+            let mut wal = self.lock_wal();
             let path = wal.path().display().to_string();
-            let entries = wal.read().map_err(|e| io_error(format!("read {path}"), e));
-            (path, entries?)
+            let entries = wal.read().map_err(|e| io_error(format!("read {path}"), e))?;
+            (path, entries)
         };
         let logged = entries.len();
         let mut unreadable = 0usize;

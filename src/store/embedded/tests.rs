@@ -257,6 +257,23 @@ async fn acknowledged_documents_not_yet_committed_survive_a_crash() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_deliveries_count_toward_the_log_bound() {
+    // A replay adds nothing to the index but its documents are in the log all the same: they must
+    // bring the commit (which empties the log) as new ones do, or replays alone would grow the log.
+    let dir = tempfile::tempdir().unwrap();
+    let options = EmbeddedOptions { commit_docs: 8, ..EmbeddedOptions::default() };
+    let store = EmbeddedStore::open(dir.path(), options).unwrap();
+    let docs = fixture();
+    let wal = dir.path().join(WAL_FILE);
+    assert_eq!(store.index(&docs).await.unwrap(), vec![ItemOutcome::Created; 8]);
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "eight documents: committed");
+    for _ in 0..3 {
+        assert_eq!(store.index(&docs).await.unwrap(), vec![ItemOutcome::Duplicate; 8]);
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "eight replayed documents: emptied too");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_loads_skip_the_log_and_commit_every_so_many_documents() {
     let dir = tempfile::tempdir().unwrap();
     let options = EmbeddedOptions { write_ahead_log: false, commit_docs: 5, ..EmbeddedOptions::default() };

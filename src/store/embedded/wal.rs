@@ -60,6 +60,11 @@ impl Record {
     pub fn is_empty(&self) -> bool {
         self.docs == 0
     }
+
+    /// Documents in the record.
+    pub fn len(&self) -> usize {
+        self.docs
+    }
 }
 
 /// One document read back: its id and stored JSON.
