@@ -11,6 +11,9 @@
 //! - dashboard: the five panels (summary, 1 h timeline, top 10 countries, browsers, paths) over the
 //!   whole range, uncached, one after the other and as five concurrent requests on a two-worker runtime;
 //!   right after ingest, then after the store is closed (background merges finished) and reopened.
+//!
+//! `BENCH_DIR=DIR` keeps the store there: the first run fills it, later runs with the same DOCS open
+//! it and measure the dashboards without ingesting again.
 
 mod common;
 use common::{geolite, real_log};
@@ -174,7 +177,11 @@ fn main() {
     runtime.block_on(async move {
         let by_day = log_by_day();
         let mut docs = documents(&by_day, n);
-        let dir = tempfile::tempdir().unwrap();
+        // BENCH_DIR: a kept store; the first run fills it, later runs skip the ingest and only read.
+        let kept = std::env::var_os("BENCH_DIR").map(std::path::PathBuf::from);
+        let reuse = kept.as_ref().is_some_and(|d| d.join("logs").is_dir());
+        let temp = tempfile::tempdir().unwrap();
+        let dir_path = kept.clone().unwrap_or_else(|| temp.path().to_owned());
         let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
         let options = EmbeddedOptions {
             writer_threads: env("BENCH_WRITER_THREADS").unwrap_or(EmbeddedOptions::default().writer_threads),
@@ -186,10 +193,13 @@ fn main() {
         };
         println!("{options:?}");
         let options_commit_docs = options.commit_docs;
-        let store = EmbeddedStore::open(dir.path(), options).unwrap();
+        let store = EmbeddedStore::open(&dir_path, options).unwrap();
+        if reuse {
+            println!("reusing the store in {} (no ingest)", dir_path.display());
+        }
         let started = Instant::now();
         let mut generating = Duration::ZERO;
-        loop {
+        while !reuse {
             let t = Instant::now();
             let chunk: Vec<IndexDoc> = docs.by_ref().take(batch).collect();
             generating += t.elapsed();
@@ -203,13 +213,15 @@ fn main() {
         store.refresh().await.unwrap();
         // Cloning the documents is the bench's own work, not the store's.
         let elapsed = started.elapsed() - generating;
-        println!(
-            "ingest: {n} documents in batches of {batch} (each durable when it returns; commits every {} documents \
+        if !reuse {
+            println!(
+                "ingest: {n} documents in batches of {batch} (each durable when it returns; commits every {} documents \
              and at the end) in {:.2} s = {:.0} docs/s",
-            options_commit_docs,
-            elapsed.as_secs_f64(),
-            n as f64 / elapsed.as_secs_f64()
-        );
+                options_commit_docs,
+                elapsed.as_secs_f64(),
+                n as f64 / elapsed.as_secs_f64()
+            );
+        }
         drop(docs);
         drop(by_day);
         if args.get(2).is_some_and(|a| a == "ingest") {
@@ -250,10 +262,10 @@ fn main() {
         let t = Instant::now();
         store.close().unwrap();
         println!("close (waiting for merges): {:.1} s", t.elapsed().as_secs_f64());
-        let store = Arc::new(EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap());
+        let store = Arc::new(EmbeddedStore::open(&dir_path, EmbeddedOptions::default()).unwrap());
         println!("segments per day after reopening: {:?}", store.segment_counts());
         measure_dashboards(&store, "after reopening").await;
-        let size: u64 = walk(dir.path());
+        let size: u64 = walk(&dir_path);
         println!("on disk: {:.0} MB ({:.0} bytes/doc)", size as f64 / 1e6, size as f64 / n as f64);
     });
 }

@@ -194,6 +194,7 @@ fn size_bucket(v: u64) -> usize {
 const SIZE_BUCKETS: usize = 32 + 59 * 16;
 
 /// The smallest value of a [`size_bucket`].
+#[cfg(test)]
 fn bucket_low(bucket: usize) -> u64 {
     if bucket < 32 {
         return bucket as u64;
@@ -202,16 +203,17 @@ fn bucket_low(bucket: usize) -> u64 {
     (((bucket - 32) % 16 + 16) as u64) << shift
 }
 
-/// Response sizes for exact percentiles: their histogram over [`size_bucket`]s, counted while reading,
-/// and the values themselves (per segment).
+/// Response sizes for exact percentiles, in two passes: their histogram over [`size_bucket`]s is
+/// counted while reading; it gives the bucket of each percentile's rank ([`Sizes::targets`]); a
+/// second pass over the same documents gathers only those buckets' values to select from. Nothing
+/// holds all the values (80 MB for 10,000,000 documents).
 struct Sizes {
     histogram: Vec<u32>,
-    values: Vec<Vec<u64>>,
 }
 
 impl Default for Sizes {
     fn default() -> Self {
-        Sizes { histogram: vec![0; SIZE_BUCKETS], values: Vec::new() }
+        Sizes { histogram: vec![0; SIZE_BUCKETS] }
     }
 }
 
@@ -224,18 +226,16 @@ impl Sizes {
 
     fn merge(&mut self, other: Sizes) {
         self.histogram.iter_mut().zip(other.histogram).for_each(|(x, y)| *x += y);
-        self.values.extend(other.values);
     }
 
-    /// Nearest-rank percentiles for ascending `percents`, exactly: the histogram gives the bucket of
-    /// each rank, then only the values of those buckets are selected from.
-    fn percentiles(&self, percents: &[f64]) -> Vec<Option<f64>> {
+    /// Where the nearest-rank percentiles for ascending `percents` lie; `None` without values.
+    fn targets(&self, percents: &[f64]) -> Option<Targets> {
         let n: usize = self.histogram.iter().map(|c| *c as usize).sum();
         if n == 0 {
-            return vec![None; percents.len()];
+            return None;
         }
-        // (bucket, rank within the bucket) of each percentile.
-        let mut targets = Vec::with_capacity(percents.len());
+        let mut picks = Vec::with_capacity(percents.len());
+        let mut buckets: Vec<usize> = Vec::new();
         let (mut bucket, mut before) = (0usize, 0usize);
         for p in percents {
             let rank = ((p / 100.0) * n as f64).ceil().clamp(1.0, n as f64) as usize - 1;
@@ -243,31 +243,56 @@ impl Sizes {
                 before += self.histogram[bucket] as usize;
                 bucket += 1;
             }
-            targets.push((bucket, rank - before));
+            if buckets.last() != Some(&bucket) {
+                buckets.push(bucket);
+            }
+            picks.push((buckets.len() - 1, rank - before));
         }
-        let mut buckets: Vec<usize> = targets.iter().map(|(b, _)| *b).collect();
-        buckets.dedup();
-        let bounds: Vec<(u64, u64)> = buckets
-            .iter()
-            .map(|b| (bucket_low(*b), if *b + 1 < SIZE_BUCKETS { bucket_low(*b + 1) } else { u64::MAX }))
-            .collect();
-        let mut members: Vec<Vec<u64>> =
-            buckets.iter().map(|b| Vec::with_capacity(self.histogram[*b] as usize)).collect();
-        for v in self.values.iter().flatten() {
-            for ((low, high), m) in bounds.iter().zip(members.iter_mut()) {
-                // The last bucket ends at u64::MAX inclusive.
-                if *v >= *low && (*v < *high || *high == u64::MAX) {
-                    m.push(*v);
-                }
+        let mut slot = vec![Targets::NONE; SIZE_BUCKETS];
+        for (i, b) in buckets.iter().enumerate() {
+            slot[*b] = i as u8;
+        }
+        let sizes = buckets.iter().map(|b| self.histogram[*b] as usize).collect();
+        Some(Targets { slot, picks, sizes })
+    }
+}
+
+/// The buckets holding the wanted percentiles, and each percentile's rank within its bucket.
+struct Targets {
+    /// Bucket -> its place among the wanted buckets, or [`Targets::NONE`]: one lookup per value.
+    slot: Vec<u8>,
+    /// Per percentile: (place of its bucket, rank within the bucket).
+    picks: Vec<(usize, usize)>,
+    /// Values per wanted bucket.
+    sizes: Vec<usize>,
+}
+
+impl Targets {
+    const NONE: u8 = u8::MAX;
+
+    fn members(&self) -> Vec<Vec<u64>> {
+        vec![Vec::new(); self.sizes.len()]
+    }
+
+    /// Keeps the values that fall in a wanted bucket.
+    fn gather(&self, values: &[u64], members: &mut [Vec<u64>]) {
+        for v in values {
+            let s = self.slot[size_bucket(*v)];
+            if s != Self::NONE {
+                members[s as usize].push(*v);
             }
         }
-        targets
+    }
+
+    /// The percentiles, from every part's gathered values.
+    fn select(&self, gathered: Vec<Vec<Vec<u64>>>) -> Vec<Option<f64>> {
+        let mut members: Vec<Vec<u64>> = self.sizes.iter().map(|n| Vec::with_capacity(*n)).collect();
+        for part in gathered {
+            members.iter_mut().zip(part).for_each(|(m, p)| m.extend(p));
+        }
+        self.picks
             .iter()
-            .map(|(b, at)| {
-                let i = buckets.iter().position(|x| x == b).expect("a target bucket");
-                let (_, value, _) = members[i].select_nth_unstable(*at);
-                Some(*value as f64)
-            })
+            .map(|(i, at)| members[*i].get(*at).is_some().then(|| *members[*i].select_nth_unstable(*at).1 as f64))
             .collect()
     }
 }
@@ -275,11 +300,17 @@ impl Sizes {
 #[cfg(test)]
 fn percentiles(values: &[&[u64]], percents: &[f64]) -> Vec<Option<f64>> {
     let mut sizes = Sizes::default();
-    for v in values {
-        sizes.count(v);
-        sizes.values.push(v.to_vec());
-    }
-    sizes.percentiles(percents)
+    values.iter().for_each(|v| sizes.count(v));
+    let Some(targets) = sizes.targets(percents) else { return vec![None; percents.len()] };
+    let gathered = values
+        .iter()
+        .map(|v| {
+            let mut members = targets.members();
+            targets.gather(v, &mut members);
+            members
+        })
+        .collect();
+    targets.select(gathered)
 }
 
 /// Weekday (0 = Monday) and hour of a local time given in seconds since the local epoch.
@@ -513,7 +544,6 @@ impl EmbeddedStore {
             let mut ip = Ords::open(seg, name::CLIENT_IP)?;
             let mut visitor_seen = vec![false; visitor.num_terms()];
             let mut ip_seen = vec![false; ip.num_terms()];
-            let mut sizes = Vec::with_capacity(seg.num_docs() as usize);
             let histogram = &mut acc.sizes;
             let per_hour = &mut acc.per_hour[p][..];
             let (mut f_ts, mut f_status, mut f_size, mut f_bot) =
@@ -534,7 +564,6 @@ impl EmbeddedStore {
                 }
                 let b = f_size.values(&size, block);
                 bytes += b.iter().sum::<u64>();
-                sizes.extend_from_slice(b);
                 histogram.count(b);
                 bots += f_bot.values(&bot, block).iter().sum::<u64>();
                 for o in visitor.values(block) {
@@ -548,7 +577,6 @@ impl EmbeddedStore {
             acc.bytes += bytes;
             acc.bots += bots;
             acc.classes.iter_mut().zip(classes).for_each(|(x, y)| *x += y);
-            acc.sizes.values.push(sizes);
             let seen = |flags: &[bool]| -> Vec<u64> {
                 flags.iter().enumerate().filter(|(_, s)| **s).map(|(o, _)| o as u64).collect()
             };
@@ -595,7 +623,19 @@ impl EmbeddedStore {
             Some((start, count)) => Some(HourCount { start: utc(start)?, count }),
             None => None,
         };
-        let p = all.sizes.percentiles(&[50.0, 95.0, 99.0]);
+        const PERCENTS: [f64; 3] = [50.0, 95.0, 99.0];
+        let p = match all.sizes.targets(&PERCENTS) {
+            None => vec![None; PERCENTS.len()],
+            // The second pass, over the same segments: only the wanted buckets' values.
+            Some(targets) => {
+                let gathered = fold_segments(&parts, self.threads(), || targets.members(), |members, p, seg| {
+                    let size = u64_column(seg, name::BYTES)?;
+                    let mut fetch = Fetch::default();
+                    parts[p].for_each_block(seg, |block| targets.gather(fetch.values(&size, block), members))
+                })?;
+                targets.select(gathered)
+            }
+        };
         Ok(SummaryResult {
             requests: all.requests,
             unique_visitors,

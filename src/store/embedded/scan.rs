@@ -184,44 +184,52 @@ pub struct Fetch {
 }
 
 impl Fetch {
+    /// `n` slots of the value buffer, which grows but is never cleared: every slot handed out is
+    /// overwritten by the column before it is read.
+    fn slots(vals: &mut Vec<u64>, n: usize) -> &mut [u64] {
+        if vals.len() < n {
+            vals.resize(n, 0);
+        }
+        &mut vals[..n]
+    }
+
     /// The (first) values of the documents of `block` (sorted) that have one, in document order.
     pub fn values(&mut self, column: &Column<u64>, block: &[DocId]) -> &[u64] {
-        self.vals.clear();
-        match &column.index {
-            ColumnIndex::Empty { .. } => {}
+        let n = match &column.index {
+            ColumnIndex::Empty { .. } => 0,
             ColumnIndex::Full => {
-                self.vals.resize(block.len(), 0);
+                let out = Self::slots(&mut self.vals, block.len());
                 if contiguous(block) {
-                    column.values.get_range(u64::from(block[0]), &mut self.vals);
+                    column.values.get_range(u64::from(block[0]), out);
                 } else {
-                    column.values.get_vals(block, &mut self.vals);
+                    column.values.get_vals(block, out);
                 }
+                block.len()
             }
             ColumnIndex::Optional(_) if contiguous(block) => {
                 let rows = column.index.docid_range_to_rowids(block[0]..block[block.len() - 1] + 1);
-                self.vals.resize(rows.len(), 0);
-                column.values.get_range(u64::from(rows.start), &mut self.vals);
+                let n = rows.len();
+                column.values.get_range(u64::from(rows.start), Self::slots(&mut self.vals, n));
+                n
             }
             _ => {
                 self.rows_of(column, block);
-                self.vals.resize(self.rows.len(), 0);
-                column.values.get_vals(&self.rows, &mut self.vals);
+                column.values.get_vals(&self.rows, Self::slots(&mut self.vals, self.rows.len()));
+                self.rows.len()
             }
-        }
-        &self.vals
+        };
+        &self.vals[..n]
     }
 
     /// The documents of `block` (sorted) that have a value, with their (first) values.
     pub fn docs_values<'s>(&'s mut self, column: &Column<u64>, block: &'s [DocId]) -> (&'s [DocId], &'s [u64]) {
         if matches!(column.index, ColumnIndex::Full) {
-            self.values(column, block);
-            return (block, &self.vals);
+            let n = self.values(column, block).len();
+            return (block, &self.vals[..n]);
         }
-        self.vals.clear();
         self.rows_of(column, block);
-        self.vals.resize(self.rows.len(), 0);
-        column.values.get_vals(&self.rows, &mut self.vals);
-        (&self.docs, &self.vals)
+        column.values.get_vals(&self.rows, Self::slots(&mut self.vals, self.rows.len()));
+        (&self.docs, &self.vals[..self.rows.len()])
     }
 
     /// The documents of `block` with a value and the row of their first value.
