@@ -628,11 +628,16 @@ impl EmbeddedStore {
             None => vec![None; PERCENTS.len()],
             // The second pass, over the same segments: only the wanted buckets' values.
             Some(targets) => {
-                let gathered = fold_segments(&parts, self.threads(), || targets.members(), |members, p, seg| {
-                    let size = u64_column(seg, name::BYTES)?;
-                    let mut fetch = Fetch::default();
-                    parts[p].for_each_block(seg, |block| targets.gather(fetch.values(&size, block), members))
-                })?;
+                let gathered = fold_segments(
+                    &parts,
+                    self.threads(),
+                    || targets.members(),
+                    |members, p, seg| {
+                        let size = u64_column(seg, name::BYTES)?;
+                        let mut fetch = Fetch::default();
+                        parts[p].for_each_block(seg, |block| targets.gather(fetch.values(&size, block), members))
+                    },
+                )?;
                 targets.select(gathered)
             }
         };
