@@ -3,7 +3,9 @@
 //!
 //! `cargo bench --bench query -- [DOCS]`: for each panel of a dashboard (summary, timeline, top
 //! countries, top browsers, top paths), the uncached latency through firesight's HTTP API next to the
-//! same DSL sent directly to OpenSearch, interleaved in one run; medians and their ratio.
+//! same DSL sent directly to OpenSearch, interleaved in one run; medians and their ratio. Twice: with
+//! OpenSearch's shard request cache off on the data set's indices (every request aggregates the
+//! documents: the uncached latency), then on (repeats of a closed range answered from that cache).
 //! Needs `dev/services.sh up` and `dev/fixtures.sh`. The data set stays in the `bench-query-<N>` indices
 //! so later runs skip loading it.
 
@@ -159,9 +161,43 @@ async fn run(n: usize) {
         median(live).as_secs_f64() * 1e3,
         median(root).as_secs_f64() * 1e3
     );
+    // Uncached on both sides first: OpenSearch's shard request cache would otherwise answer every
+    // round after the first from memory, without aggregating the documents at all. Then with it, as
+    // a dashboard refreshing one closed range gets.
+    // BENCH_REQUEST_CACHE=off|on: only that half.
+    let only = std::env::var("BENCH_REQUEST_CACHE").ok();
+    for cache in [false, true] {
+        if only.as_deref().is_some_and(|o| o != if cache { "on" } else { "off" }) {
+            continue;
+        }
+        set_request_cache(&http, &os, &prefix, cache).await;
+        println!("OpenSearch shard request cache {}:", if cache { "on" } else { "off" });
+        measure(&http, &base, &search_url, &panels).await;
+    }
+    set_request_cache(&http, &os, &prefix, true).await;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+}
+
+/// Turns the shard request cache of the data set's indices on or off, and empties it.
+async fn set_request_cache(http: &reqwest::Client, os: &str, prefix: &str, on: bool) {
+    let r = http
+        .put(format!("{os}/{prefix}-*/_settings"))
+        .json(&serde_json::json!({ "index.requests.cache.enable": on }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let r = http.post(format!("{os}/{prefix}-*/_cache/clear?request=true")).send().await.unwrap();
+    assert!(r.status().is_success());
+}
+
+/// Each panel through firesight and directly, interleaved; medians and their ratio.
+async fn measure(http: &reqwest::Client, base: &str, search_url: &str, panels: &[(&str, String, Value)]) {
+    const ROUNDS: usize = 30;
     let mut total_fs = Duration::ZERO;
     let mut total_os = Duration::ZERO;
-    for (name, path, dsl) in &panels {
+    for (name, path, dsl) in panels {
         let body = Arc::new(serde_json::to_vec(dsl).unwrap());
         let (mut via, mut direct) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS + 3 {
@@ -173,7 +209,7 @@ async fn run(n: usize) {
             let t = Instant::now();
             // Uncompressed, as firesight asks for it: the same bytes on the wire either way.
             let r = http
-                .post(&search_url)
+                .post(search_url)
                 .header("content-type", "application/json")
                 .header("accept-encoding", "identity")
                 .body(body.as_ref().clone())
@@ -192,20 +228,18 @@ async fn run(n: usize) {
         total_fs += a;
         total_os += b;
         println!(
-            "{name:<12} firesight {:>7.2} ms   direct {:>7.2} ms   ratio {:.2}",
+            "  {name:<12} firesight {:>7.2} ms   direct {:>7.2} ms   ratio {:.2}",
             a.as_secs_f64() * 1e3,
             b.as_secs_f64() * 1e3,
             a.as_secs_f64() / b.as_secs_f64()
         );
     }
     println!(
-        "five panels  firesight {:>7.2} ms   direct {:>7.2} ms   ratio {:.2}",
+        "  five panels  firesight {:>7.2} ms   direct {:>7.2} ms   ratio {:.2}",
         total_fs.as_secs_f64() * 1e3,
         total_os.as_secs_f64() * 1e3,
         total_fs.as_secs_f64() / total_os.as_secs_f64()
     );
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
 }
 
 fn main() {
