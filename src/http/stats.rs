@@ -189,7 +189,7 @@ pub async fn timeline(
 ///
 /// Requests, unique visitors (distinct client IP + user agent per UTC day, summed over the days, as
 /// GoAccess counts them; exact below 40,000 per day, within about 2% above), unique client IPs, bytes,
-/// status classes and 4xx/5xx rates, bot share, response-size percentiles (t-digest) and the busiest hour.
+/// status classes and 4xx/5xx rates, bot share, response-size percentiles (within 0.1%) and the busiest hour.
 #[utoipa::path(get, path = "/v1/stats/summary", tag = "stats", security(("api_key" = [])),
     params(FilterParams),
     responses(

@@ -250,8 +250,8 @@ pub struct SummaryResult {
     pub status_4xx: u64,
     pub status_5xx: u64,
     pub bot_requests: u64,
-    /// Response-size percentiles. Exact (nearest rank) on the embedded store; t-digest estimates on
-    /// OpenSearch, typically within 1% (within the gap between neighbouring sizes on small selections).
+    /// Response-size percentiles. Exact (nearest rank) on the embedded store; HDR histogram estimates on
+    /// OpenSearch, within 0.1% of the nearest-rank value.
     pub bytes_p50: Option<f64>,
     pub bytes_p95: Option<f64>,
     pub bytes_p99: Option<f64>,

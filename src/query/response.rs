@@ -232,7 +232,7 @@ pub struct SummaryFigures {
     pub bot_requests: u64,
     /// `bot_requests / requests`.
     pub bot_share: f64,
-    /// Response-size percentiles in bytes (t-digest, typically within 1%).
+    /// Response-size percentiles in bytes (nearest rank; within 0.1% on OpenSearch, exact on the embedded store).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_p50: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,7 @@
 //! The embedded store against the OpenSearch adapter: the 10,000-line real Apache log, parsed and
 //! enriched, is indexed into both (an `EmbeddedStore` in a temporary directory, an `OpenSearchStore`
 //! under a unique index prefix), and every read method must answer the same on both: counts exactly,
-//! percentiles within 1% of the exact value (OpenSearch's t-digest), centroids within 1e-4. Then the
+//! percentiles within 1% of the exact value (OpenSearch's HDR histogram: 0.1%), centroids within 1e-4. Then the
 //! embedded store's own promises: replays are duplicates, data and dedup survive a restart, retention
 //! drops whole days.
 

@@ -21,10 +21,11 @@ use crate::store::StoreError;
 /// Exact below this many distinct values (the largest `precision_threshold` OpenSearch accepts).
 pub const PRECISION_THRESHOLD: u32 = 40_000;
 
-/// t-digest compression of the response-size percentiles. The default (100) lands 1-2% off on
-/// heavy-tailed sizes with gaps around the 95th percentile (the real test log); 500 keeps them within
-/// 1% for a few kilobytes per shard.
-pub const TDIGEST_COMPRESSION: u32 = 500;
+/// Significant decimal digits of the HDR histogram behind the response-size percentiles: the answer
+/// is within 0.1% of the exact nearest-rank value. The t-digest OpenSearch uses by default lands 1-2%
+/// off on heavy-tailed sizes with gaps (the real test log), and at the compression that keeps it within
+/// 1% (500) it took 1.8 s of a 1,000,000-document summary that HDR answers in about 0.05 s.
+pub const HDR_DIGITS: u32 = 3;
 
 /// How many countries a geo answer may list (there are fewer than 250).
 pub const MAX_COUNTRIES: u32 = 300;
@@ -283,7 +284,7 @@ pub fn summary_dsl(query: &Query, fields: &FieldMap) -> Result<Value, StoreError
                 "field": bytes,
                 "percents": [50.0, 95.0, 99.0],
                 "keyed": false,
-                "tdigest": { "compression": TDIGEST_COMPRESSION }
+                "hdr": { "number_of_significant_value_digits": HDR_DIGITS }
             }}),
         );
     }
@@ -336,6 +337,8 @@ pub fn parse_summary(answer: &Value) -> Result<SummaryResult, StoreError> {
             .find(|v| v.get("key").and_then(Value::as_f64) == Some(p))?
             .get("value")?
             .as_f64()
+            // Whole bytes: HDR reports the top of a value's bucket (10575.97 for 10576).
+            .map(f64::round)
     };
     let busiest_hour = match aggregation(answer, "busiest_hour") {
         Some(max) if max.get("value").is_some_and(|v| !v.is_null()) => max
