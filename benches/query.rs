@@ -27,6 +27,8 @@ use serde_json::Value;
 
 const FROM: &str = "2015-05-17T00:00:00Z";
 const TO: &str = "2015-05-21T00:00:00Z";
+/// Timed rounds per measurement, after three warm-up rounds.
+const ROUNDS: usize = 30;
 
 async fn load(os: &str, prefix: &str, n: usize, http: &reqwest::Client) {
     let count: Value =
@@ -137,7 +139,6 @@ async fn run(n: usize) {
         ("top path", format!("/v1/stats/top/path?from={FROM}&to={TO}"), top(Dimension::Path)),
     ];
     let search_url = format!("{os}/{prefix}-*/_search?ignore_unavailable=true&allow_no_indices=true");
-    const ROUNDS: usize = 30;
     // The floor of any answer through firesight: one loopback HTTP exchange with a handler that does
     // nothing (no store), next to OpenSearch's cheapest answer.
     let (mut live, mut root) = (Vec::new(), Vec::new());
@@ -194,7 +195,6 @@ async fn set_request_cache(http: &reqwest::Client, os: &str, prefix: &str, on: b
 
 /// Each panel through firesight and directly, interleaved; medians and their ratio.
 async fn measure(http: &reqwest::Client, base: &str, search_url: &str, panels: &[(&str, String, Value)]) {
-    const ROUNDS: usize = 30;
     let mut total_fs = Duration::ZERO;
     let mut total_os = Duration::ZERO;
     for (name, path, dsl) in panels {

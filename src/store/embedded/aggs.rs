@@ -252,8 +252,7 @@ impl Sizes {
         for (i, b) in buckets.iter().enumerate() {
             slot[*b] = i as u8;
         }
-        let sizes = buckets.iter().map(|b| self.histogram[*b] as usize).collect();
-        Some(Targets { slot, picks, sizes })
+        Some(Targets { slot, picks, wanted: buckets.len() })
     }
 }
 
@@ -263,15 +262,15 @@ struct Targets {
     slot: Vec<u8>,
     /// Per percentile: (place of its bucket, rank within the bucket).
     picks: Vec<(usize, usize)>,
-    /// Values per wanted bucket.
-    sizes: Vec<usize>,
+    /// How many wanted buckets.
+    wanted: usize,
 }
 
 impl Targets {
     const NONE: u8 = u8::MAX;
 
     fn members(&self) -> Vec<Vec<u64>> {
-        vec![Vec::new(); self.sizes.len()]
+        vec![Vec::new(); self.wanted]
     }
 
     /// Keeps the values that fall in a wanted bucket.
@@ -286,13 +285,17 @@ impl Targets {
 
     /// The percentiles, from every part's gathered values.
     fn select(&self, gathered: Vec<Vec<Vec<u64>>>) -> Vec<Option<f64>> {
-        let mut members: Vec<Vec<u64>> = self.sizes.iter().map(|n| Vec::with_capacity(*n)).collect();
-        for part in gathered {
+        let mut parts = gathered.into_iter();
+        let mut members = parts.next().unwrap_or_else(|| self.members());
+        for part in parts {
             members.iter_mut().zip(part).for_each(|(m, p)| m.extend(p));
         }
         self.picks
             .iter()
-            .map(|(i, at)| members[*i].get(*at).is_some().then(|| *members[*i].select_nth_unstable(*at).1 as f64))
+            .map(|(i, at)| {
+                let m = &mut members[*i];
+                (*at < m.len()).then(|| *m.select_nth_unstable(*at).1 as f64)
+            })
             .collect()
     }
 }
