@@ -20,8 +20,8 @@ use firesight::enrich::{Enricher, GeoIp, UserAgentParser};
 use firesight::ingest::{SourceLine, ids, prepare};
 use firesight::query::model::{Dimension, Filters, Query, Split, TimeRange, TimelineRequest, TopRequest};
 use firesight::store::LogStore;
-use firesight::store::opensearch::query::aggs;
-use firesight::store::opensearch::query::fields::FieldMap;
+use firesight::store::opensearch::dsl::aggs;
+use firesight::store::opensearch::dsl::fields::FieldMap;
 use firesight::store::opensearch::{OpenSearchStore, encode_docs};
 use serde_json::Value;
 

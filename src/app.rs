@@ -9,15 +9,15 @@ use tokio_util::sync::CancellationToken;
 use crate::alerts::Alerts;
 use crate::cloudwatch::CloudWatch;
 use crate::config::Config;
-use crate::delivery::DeliveryErrors;
-use crate::delivery::rejections::RejectionLog;
-use crate::delivery::repo::DeliveryRepo;
+use crate::delivery_errors::DeliveryErrors;
+use crate::delivery_errors::rejections::RejectionLog;
+use crate::delivery_errors::repo::DeliveryRepo;
 use crate::enrich::{Enricher, GeoIp, UserAgentParser};
 use crate::firehose::receiver::Receiver;
 use crate::http::auth::ApiKeys;
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
-use crate::query::service::QueryService;
+use crate::read::service::QueryService;
 use crate::state::{Instance, StateDb};
 use crate::store::{self, LogStore};
 
@@ -48,7 +48,7 @@ pub struct Components {
     /// Behind an `Arc`: the stats handlers take it as their whole state, once per request.
     pub query: Arc<QueryService>,
     /// Delivery errors polled from CloudWatch Logs, and their correlation with ingest.
-    pub delivery: DeliveryErrors,
+    pub delivery_errors: DeliveryErrors,
     /// firesight's own refused Firehose deliveries, counted for that correlation.
     pub rejections: Arc<RejectionLog>,
     /// Alert rules, incidents and webhook delivery.
@@ -99,7 +99,7 @@ impl App {
             ingestor,
             receiver,
             query,
-            delivery,
+            delivery_errors: delivery,
             rejections,
             alerts,
             shutdown,

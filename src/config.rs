@@ -484,7 +484,7 @@ impl AlertsConfig {
         self.retry_schedule
             .iter()
             .map(|s| {
-                crate::alerts::rules::parse_duration(s)
+                crate::duration::parse(s, crate::duration::UP_TO_DAYS)
                     .filter(|d| *d <= Duration::from_secs(7 * 86_400))
                     .ok_or_else(|| format!("{s:?} is not a duration of at most 7 days (like 30s, 5m, 2h)"))
             })

@@ -8,7 +8,7 @@
 //! - **Read path**: `/v1` queries (search, top-N, timelines, summaries) are translated for the log
 //!   store, with hot aggregates cached.
 //! - **Control path**: Firehose's delivery-error events are polled from [`cloudwatch`] Logs into the
-//!   [`state`] database, understood and correlated with ingest volume by [`delivery`]; [`alerts`]
+//!   [`state`] database, understood and correlated with ingest volume by [`delivery_errors`]; [`alerts`]
 //!   evaluates rules over them and over the access logs, opens and resolves incidents, and delivers
 //!   signed webhooks through an outbox.
 //!
@@ -19,9 +19,10 @@ pub mod alerts;
 pub mod app;
 pub mod cloudwatch;
 pub mod config;
-pub mod delivery;
+pub mod delivery_errors;
 pub mod demo;
 pub mod document;
+pub mod duration;
 pub mod enrich;
 pub mod firehose;
 pub mod http;
@@ -29,6 +30,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod parse;
 pub mod query;
+pub mod read;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -61,7 +63,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         workers.spawn(retention(app.clone(), shutdown.child_token()));
     }
     workers.spawn(app.rejections.clone().run(
-        app.delivery.repo().clone(),
+        app.delivery_errors.repo().clone(),
         Duration::from_secs(2),
         shutdown.child_token(),
     ));
@@ -192,7 +194,7 @@ fn cloudwatch_poller(app: &App) -> Option<cloudwatch::Poller> {
     let limiter = std::sync::Arc::new(cloudwatch::RateLimiter::per_second(config.requests_per_second));
     Some(cloudwatch::Poller::new(
         std::sync::Arc::new(cloudwatch),
-        app.delivery.repo().clone(),
+        app.delivery_errors.repo().clone(),
         config,
         limiter,
         app.metrics.clone(),

@@ -20,15 +20,16 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlertsConfig;
-use crate::delivery::parse::Family;
-use crate::delivery::repo::DeliveryRepo;
+use crate::delivery_errors::event::Family;
+use crate::delivery_errors::repo::DeliveryRepo;
+use crate::duration::format as format_duration;
 use crate::state::{StateDb, StateDbError};
 use crate::store::LogStore;
 use dispatch::Dispatcher;
 use evaluate::Evaluator;
 use model::*;
 use repo::{AlertRepo, StoredRule, StoredWebhook, new_id};
-use rules::{RuleKind, check_threshold, format_duration, parse_duration};
+use rules::{RuleKind, check_threshold};
 use target::TargetPolicy;
 
 /// Alerting's Prometheus metrics (registered on the service's [`Metrics`](crate::metrics::Metrics)).
@@ -462,7 +463,7 @@ fn check_events(mut events: Vec<String>) -> Result<Vec<String>, AlertError> {
 }
 
 fn check_span(field: &'static str, text: &str, min_secs: u64) -> Result<u64, AlertError> {
-    let secs = parse_duration(text)
+    let secs = crate::duration::parse(text, crate::duration::UP_TO_DAYS)
         .map(|d| d.as_secs())
         .ok_or_else(|| invalid(field, format!("{text:?} is not a duration like 30s, 5m, 1h or 1d")))?;
     if secs < min_secs || secs > MAX_SPAN_SECS {

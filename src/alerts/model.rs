@@ -390,7 +390,7 @@ impl DeliveryStatus {
 
 /// One event on its way to one webhook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Delivery {
+pub struct WebhookDelivery {
     pub id: String,
     pub event_id: String,
     pub webhook_id: String,
@@ -414,7 +414,7 @@ pub struct EventView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incident_id: Option<String>,
     pub payload: AlertEvent,
-    pub deliveries: Vec<Delivery>,
+    pub deliveries: Vec<WebhookDelivery>,
 }
 
 /// One HTTP request to a webhook.
@@ -455,5 +455,5 @@ pub struct TestResult {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Redelivery {
     pub event_id: String,
-    pub deliveries: Vec<Delivery>,
+    pub deliveries: Vec<WebhookDelivery>,
 }

@@ -10,7 +10,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::model::*;
-use super::rules::{RuleKind, format_duration};
+use super::rules::RuleKind;
+use crate::duration::format as format_duration;
 use crate::state::{DbBackend, StateDb, StateDbError, time_of_ms as ms_time};
 
 /// A webhook as stored, with its secret.
@@ -171,9 +172,9 @@ fn attempt_row(row: &AnyRow) -> Attempt {
     }
 }
 
-fn delivery_row(row: &AnyRow) -> Delivery {
+fn delivery_row(row: &AnyRow) -> WebhookDelivery {
     let status = DeliveryStatus::parse(&row.get::<String, _>(3));
-    Delivery {
+    WebhookDelivery {
         id: row.get(0),
         event_id: row.get(1),
         webhook_id: row.get(2),
@@ -504,7 +505,7 @@ impl AlertRepo {
         Ok(Some((row.get(0), row.get(1), row.get(2), payload)))
     }
 
-    pub async fn deliveries_of(&self, event_id: &str) -> Result<Vec<Delivery>, StateDbError> {
+    pub async fn deliveries_of(&self, event_id: &str) -> Result<Vec<WebhookDelivery>, StateDbError> {
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM alert_deliveries WHERE event_id = $1 ORDER BY id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(event_id).fetch_all(self.pool()).await?;
         Ok(rows.iter().map(delivery_row).collect())

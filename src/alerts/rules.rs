@@ -1,40 +1,11 @@
-//! What a rule means, without any I/O: durations as rules write them, the three kinds of rule, and
-//! the decision an evaluation makes from the counts it read.
-
-use std::time::Duration;
+//! What a rule means, without any I/O: the three kinds of rule, and the decision an evaluation makes
+//! from the counts it read. Rules write their windows as [`crate::duration`]s.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Windows before the current one that tell whether a stream "normally has traffic" (ingest silence).
 pub const SILENCE_BASELINE_WINDOWS: u32 = 6;
-
-/// Parses `30s`, `5m`, `2h`, `1d` (a positive whole number and one unit).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
-}
-
-/// The shortest spelling of a whole number of seconds: `300` is `5m`.
-pub fn format_duration(secs: u64) -> String {
-    match secs {
-        0 => "0s".to_owned(),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
 
 /// What a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -117,21 +88,6 @@ pub fn check_threshold(kind: RuleKind, threshold: f64) -> Result<(), &'static st
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_round_trip() {
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
-        for bad in ["", "5", "m", "5 m", "-5m", "5w", "1.5h", "99999999999999999999d"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-        for secs in [0, 45, 300, 5400, 7200, 86_400 * 3] {
-            assert_eq!(parse_duration(&format_duration(secs)), Some(Duration::from_secs(secs)));
-        }
-        assert_eq!(format_duration(600), "10m");
-    }
 
     #[test]
     fn delivery_errors_fire_at_the_threshold() {

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CloudWatchError, EventSource, FilterRequest, RateLimiter};
 use crate::config::CloudWatchConfig;
-use crate::delivery::parse::{Family, parse_event};
-use crate::delivery::repo::{Checkpoint, DeliveryRepo, LeaseHold, NewEvent, Pass, SaveError};
+use crate::delivery_errors::event::{Family, parse_event};
+use crate::delivery_errors::repo::{Checkpoint, DeliveryRepo, LeaseHold, NewEvent, Pass, SaveError};
 use crate::metrics::Metrics;
 use crate::state::StateDbError;
 use crate::telemetry;
@@ -437,7 +437,7 @@ mod tests {
         let task = tokio::spawn(poller.run(shutdown.clone()));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while repo
-            .list(&crate::delivery::repo::ErrorFilter { to_ms: i64::MAX, ..Default::default() }, None, 10)
+            .list(&crate::delivery_errors::repo::ErrorFilter { to_ms: i64::MAX, ..Default::default() }, None, 10)
             .await
             .unwrap()
             .is_empty()

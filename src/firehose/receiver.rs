@@ -19,7 +19,7 @@ use super::decode;
 use super::errors::FirehoseError;
 use super::models::*;
 use crate::config::FirehoseConfig;
-use crate::delivery::rejections::RejectionLog;
+use crate::delivery_errors::rejections::RejectionLog;
 use crate::document::FirehoseMeta;
 use crate::http::auth::ApiKeys;
 use crate::ingest::{IngestError, Ingestor, WriteReport};
@@ -40,7 +40,7 @@ pub struct Receiver {
 }
 
 /// A delivery's request id as known so far (for the answer), and what became of it.
-pub struct Delivery {
+pub struct FirehoseDelivery {
     pub request_id: String,
     pub result: Result<WriteReport, FirehoseError>,
 }
@@ -62,13 +62,13 @@ impl Receiver {
         }
     }
 
-    pub async fn receive(&self, headers: &HeaderMap, body: Body) -> Delivery {
+    pub async fn receive(&self, headers: &HeaderMap, body: Body) -> FirehoseDelivery {
         let mut request_id = header_str(headers, HEADER_REQUEST_ID).unwrap_or_default().to_owned();
         let result = self.receive_inner(headers, body, &mut request_id).await;
         if let Err(e) = &result {
             self.rejections.record(e.status().as_u16(), e.code());
         }
-        Delivery { request_id, result }
+        FirehoseDelivery { request_id, result }
     }
 
     async fn receive_inner(

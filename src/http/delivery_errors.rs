@@ -1,6 +1,6 @@
 //! `/v1/delivery-errors`: Firehose's delivery errors (polled from CloudWatch Logs), their summary, their
 //! correlation with ingest volume and the incidents they form. Handlers parse and bound the parameters
-//! and call one [`DeliveryErrors`](crate::delivery::DeliveryErrors) method.
+//! and call one [`DeliveryErrors`](crate::delivery_errors::DeliveryErrors) method.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -9,10 +9,10 @@ use utoipa::IntoParams;
 use super::problem::{ApiError, Problem};
 use super::stats::resolve;
 use crate::app::App;
-use crate::delivery::correlate::Rules;
-use crate::delivery::model::{Correlation, DeliveryErrorPage, DeliveryErrorSummary, Incidents};
-use crate::delivery::parse::Family;
-use crate::delivery::{BucketRequest, DeliveryError, ErrorQuery};
+use crate::delivery_errors::correlate::Rules;
+use crate::delivery_errors::event::Family;
+use crate::delivery_errors::model::{Correlation, DeliveryErrorPage, DeliveryErrorSummary, Incidents};
+use crate::delivery_errors::{BucketRequest, DeliveryError, ErrorQuery};
 use crate::query::model::{MAX_PAGE_SIZE, MAX_TIMELINE_BUCKETS};
 use crate::query::params::{self, Params};
 
@@ -123,7 +123,7 @@ pub async fn list(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Jso
         return Err(ApiError::validation("cursor", "is not a cursor this service issued"));
     }
     p.finish()?;
-    Ok(Json(app.delivery.list(&query, cursor.as_deref(), size).await?))
+    Ok(Json(app.delivery_errors.list(&query, cursor.as_deref(), size).await?))
 }
 
 /// Summarise delivery errors.
@@ -146,7 +146,7 @@ pub async fn summary(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<
     let query = error_query(&mut p, &app)?;
     let interval = params::interval(&mut p, &query.range, 100, MAX_TIMELINE_BUCKETS)?;
     p.finish()?;
-    Ok(Json(app.delivery.summary(&query, interval).await?))
+    Ok(Json(app.delivery_errors.summary(&query, interval).await?))
 }
 
 /// Correlate delivery errors with ingest.
@@ -174,7 +174,7 @@ pub async fn correlation(State(app): State<App>, RawQuery(raw): RawQuery) -> Res
     let query = error_query(&mut p, &app)?;
     let request = bucket_request(&mut p, query, true)?;
     p.finish()?;
-    Ok(Json(app.delivery.correlation(&request).await?))
+    Ok(Json(app.delivery_errors.correlation(&request).await?))
 }
 
 /// Delivery-error incidents.
@@ -201,5 +201,5 @@ pub async fn incidents(State(app): State<App>, RawQuery(raw): RawQuery) -> Resul
     let query = error_query(&mut p, &app)?;
     let request = bucket_request(&mut p, query, false)?;
     p.finish()?;
-    Ok(Json(app.delivery.incidents(&request, chrono::Utc::now()).await?))
+    Ok(Json(app.delivery_errors.incidents(&request, chrono::Utc::now()).await?))
 }

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::document::LogDocument;
 use crate::query::model::{MAX_PAGE_SIZE, Order, SearchRequest, StoredDoc};
 use crate::query::params::{self, Params};
-use crate::query::response::LogsPage;
+use crate::read::response::LogsPage;
 
 fn order(p: &mut Params) -> Result<Order, ApiError> {
     Ok(match p.choice("order", &["desc", "asc"])? {
@@ -146,7 +146,7 @@ fn encode(docs: &[StoredDoc], format: Format) -> Vec<u8> {
     for d in docs {
         match format {
             Format::Ndjson => {
-                let item = crate::query::response::LogItem { id: d.id.clone(), document: d.doc.clone() };
+                let item = crate::read::response::LogItem { id: d.id.clone(), document: d.doc.clone() };
                 serde_json::to_writer(&mut out, &item).expect("documents serialise");
                 out.push(b'\n');
             }

@@ -32,7 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::App;
 use crate::metrics::{HttpLabels, Metrics, RouteLabels};
-use crate::query::service::QueryService;
+use crate::read::service::QueryService;
 use auth::ApiKeys;
 use problem::{ApiError, PROBLEM_JSON, problem_for_status, problem_response};
 

@@ -112,8 +112,8 @@ impl From<crate::query::params::ParamError> for ApiError {
     }
 }
 
-impl From<crate::query::service::QueryError> for ApiError {
-    fn from(e: crate::query::service::QueryError) -> Self {
+impl From<crate::read::service::QueryError> for ApiError {
+    fn from(e: crate::read::service::QueryError) -> Self {
         use crate::store::StoreError;
         match e.store_error() {
             StoreError::BadRequest(msg) => ApiError::BadRequest(msg.clone()),

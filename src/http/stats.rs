@@ -16,13 +16,13 @@ use axum::response::{IntoResponse, Response};
 use utoipa::IntoParams;
 
 use super::problem::{ApiError, Problem};
-use crate::query::cache::CachedBody;
 use crate::query::model::{
     Dimension, GeoRequest, MAX_TIMELINE_BUCKETS, MAX_TOP_LIMIT, Split, TimelineRequest, TopRequest, VisitTimesRequest,
 };
 use crate::query::params::{self, Params, Resolve};
-use crate::query::response::{GeoResponse, SummaryResponse, TimelineResponse, TopResponse, VisitTimesResponse};
-use crate::query::service::QueryService;
+use crate::read::cache::CachedBody;
+use crate::read::response::{GeoResponse, SummaryResponse, TimelineResponse, TopResponse, VisitTimesResponse};
+use crate::read::service::QueryService;
 
 /// The filters every `/v1/logs` and `/v1/stats` endpoint takes. Values of one parameter are ORed
 /// (repeat it or separate with commas), different parameters are ANDed.

@@ -1,8 +1,5 @@
-//! Read path: the query model, parameter parsing and validation, the aggregate cache, and the service
-//! the `/v1/logs` and `/v1/stats` handlers call. Translation for a backend lives with its store adapter.
+//! The read path's vocabulary: the query model ([`model`]) that the HTTP edge builds from query
+//! parameters, each log store translates, and the read service ([`crate::read`]) caches.
 
-pub mod cache;
 pub mod model;
 pub mod params;
-pub mod response;
-pub mod service;

@@ -1,5 +1,5 @@
 //! Aggregations (top, timeline, summary, visit times, geo), each one columnar pass over the matching
-//! documents of every segment, answering exactly what `store::opensearch::query::aggs` asks
+//! documents of every segment, answering exactly what `store::opensearch::dsl::aggs` asks
 //! OpenSearch for:
 //!
 //! - counts are exact; distinct counts (top `distinct`, unique client IPs, unique visitors) are exact

@@ -1,4 +1,4 @@
-//! [`Filters`] → a tantivy query, clause for clause what `store::opensearch::query::filters` sends
+//! [`Filters`] → a tantivy query, clause for clause what `store::opensearch::dsl::filters` sends
 //! OpenSearch: values within one field are ORed, fields are ANDed, nothing is scored.
 //!
 //! - time: `[ceil_ms(from), ceil_ms(to))` on the millisecond timestamp, only for day partitions the

@@ -2,8 +2,8 @@
 //! crate, checks the version, and keeps the index template for the daily indices installed.
 
 mod bulk;
+pub mod dsl;
 mod mapping;
-pub mod query;
 
 pub use bulk::{daily_index, encode_docs};
 pub use mapping::{dead_letter_index, dead_letter_template, dead_letter_template_name, index_template, template_name};
@@ -26,7 +26,7 @@ use crate::query::model::{
     GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
     TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
 };
-use query::FieldMap;
+use dsl::FieldMap;
 
 /// The oldest OpenSearch major version whose APIs firesight uses (composable templates, PIT).
 const MIN_MAJOR: u64 = 2;

@@ -1,12 +1,12 @@
 //! Delivery errors (control path): Firehose's delivery-error events, polled from CloudWatch Logs by
-//! [`crate::cloudwatch::Poller`] and kept in the state database ([`repo`]), understood by [`parse`],
+//! [`crate::cloudwatch::Poller`] and kept in the state database ([`repo`]), understood by [`event`],
 //! and read back by the `/v1/delivery-errors` endpoints through [`DeliveryErrors`]: lists, summaries,
 //! and the [`correlate`]d view next to ingest volume (from the log store) and firesight's own refused
 //! deliveries ([`rejections`]).
 
 pub mod correlate;
+pub mod event;
 pub mod model;
-pub mod parse;
 pub mod rejections;
 pub mod repo;
 
@@ -20,8 +20,8 @@ use crate::query::model::{Filters, Query, Split, TimeRange, TimelineRequest};
 use crate::state::{StateDbError, time_of_ms as ms_time};
 use crate::store::{LogStore, StoreError};
 use correlate::{BucketCounts, Rules, StreamBucket};
+use event::Family;
 use model::*;
-use parse::Family;
 use repo::{DeliveryRepo, ErrorFilter, ListPosition, StatsColumn, StoredError};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::model::{
+use crate::document::LogDocument;
+use crate::query::model::{
     Dimension, GeoResult, KeyCount, SummaryResult, TimeRange, TimelineBucket, TimelineResult, TopResult,
     VisitTimesResult,
 };
-use crate::document::LogDocument;
 
 /// Relative change from `previous` to `current` (0.25 = +25%); absent when the previous value is 0.
 pub fn change(current: f64, previous: f64) -> Option<f64> {

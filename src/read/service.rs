@@ -11,10 +11,10 @@ use futures::Stream;
 use serde::Serialize;
 
 use super::cache::{AggregateCache, CacheKey, CachedBody};
-use super::model::*;
 use super::response::*;
 use crate::config::QueryConfig;
 use crate::metrics::Metrics;
+use crate::query::model::*;
 use crate::store::{LogStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]

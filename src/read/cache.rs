@@ -18,8 +18,8 @@ use moka::notification::RemovalCause;
 use prometheus_client::metrics::counter::Counter;
 use sha2::{Digest, Sha256};
 
-use super::model::{Filters, GeoRequest, Query, StatusFilter, TimelineRequest, TopRequest, VisitTimesRequest};
 use crate::metrics::Metrics;
+use crate::query::model::{Filters, GeoRequest, Query, StatusFilter, TimelineRequest, TopRequest, VisitTimesRequest};
 
 /// What an aggregate answer is cached under: the endpoint, its normalised request and whether it
 /// compares with the previous period.

@@ -4,7 +4,7 @@
 
 use sqlx::{AnyPool, Row};
 
-use super::parse::{Family, ParsedError};
+use super::event::{Family, ParsedError};
 use crate::state::{StateDb, StateDbError};
 
 /// An event as fetched from CloudWatch Logs, understood, ready to store.
@@ -455,7 +455,7 @@ pub enum StatsColumn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::parse::parse_event;
+    use crate::delivery_errors::event::parse_event;
 
     async fn repo() -> (DeliveryRepo, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::parse::Family;
+use super::event::Family;
 
 /// One Firehose delivery error as CloudWatch Logs recorded it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
