@@ -10,12 +10,12 @@ use crate::alerts::Alerts;
 use crate::cloudwatch::CloudWatch;
 use crate::config::Config;
 use crate::delivery_errors::DeliveryErrors;
-use crate::delivery_errors::rejections::RejectionLog;
 use crate::delivery_errors::repo::DeliveryRepo;
 use crate::enrich::{Enricher, GeoIp, UserAgentParser};
 use crate::firehose::receiver::Receiver;
-use crate::http::auth::ApiKeys;
+use crate::firehose::rejections::RejectionLog;
 use crate::ingest::Ingestor;
+use crate::keys::KeySet;
 use crate::metrics::Metrics;
 use crate::read::service::QueryService;
 use crate::state::{Instance, StateDb};
@@ -42,7 +42,7 @@ pub struct Components {
     pub store: Arc<dyn LogStore>,
     pub cloudwatch: Option<CloudWatch>,
     pub metrics: Arc<Metrics>,
-    pub api_keys: ApiKeys,
+    pub api_keys: KeySet,
     pub ingestor: Ingestor,
     pub receiver: Receiver,
     /// Behind an `Arc`: the stats handlers take it as their whole state, once per request.
@@ -72,7 +72,7 @@ impl App {
             true => Some(CloudWatch::from_config(&config.cloudwatch).await),
             false => None,
         };
-        let api_keys = ApiKeys::new(&config.api_keys, config.auth.disabled);
+        let api_keys = KeySet::new(&config.api_keys, config.auth.disabled);
         let enricher = Arc::new(build_enricher(&config)?);
         let metrics = Arc::new(Metrics::new());
         let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone());

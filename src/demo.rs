@@ -34,7 +34,7 @@ pub enum DemoLoad {
 /// Requests the store holds from the last 24 hours before `now`.
 async fn recent_requests(store: &dyn LogStore, now: DateTime<Utc>) -> anyhow::Result<u64> {
     let query = Query { range: TimeRange { from: now - TimeDelta::hours(24), to: now }, filters: Filters::default() };
-    let summary = store.summary(&query).await.map_err(|e| anyhow::anyhow!(crate::telemetry::chain(&e)))?;
+    let summary = store.summary(&query).await.map_err(anyhow::Error::new)?;
     Ok(summary.requests)
 }
 
@@ -74,7 +74,7 @@ pub async fn load(ingestor: &Ingestor, now: DateTime<Utc>) -> anyhow::Result<Dem
         let batch = Prepared { docs: docs.to_vec(), dead: dead.take().unwrap_or_default() };
         add(&mut total, ingestor.write(batch, "demo", tokio::time::Instant::now() + WRITE_DEADLINE).await?);
     }
-    ingestor.store.refresh().await.map_err(|e| anyhow::anyhow!(crate::telemetry::chain(&e)))?;
+    ingestor.store.refresh().await.map_err(anyhow::Error::new)?;
     Ok(DemoLoad::Loaded {
         indexed: total.indexed,
         duplicates: total.duplicates,

@@ -27,6 +27,7 @@ pub mod enrich;
 pub mod firehose;
 pub mod http;
 pub mod ingest;
+pub mod keys;
 pub mod metrics;
 pub mod parse;
 pub mod query;

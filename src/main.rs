@@ -176,7 +176,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::Result<()> {
     let store = firesight::store::for_bulk_load(&config)?;
-    let status = store.prepare().await.map_err(|e| anyhow::anyhow!(firesight::telemetry::chain(&e)))?;
+    let status = store.prepare().await.map_err(anyhow::Error::new)?;
     tracing::info!(store = status.kind, version = ?status.version, "log store ready");
     let enricher = std::sync::Arc::new(firesight::app::build_enricher(&config)?);
     let metrics = std::sync::Arc::new(firesight::metrics::Metrics::new());
@@ -187,7 +187,7 @@ async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::
         progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     )
     .await?;
-    store.refresh().await.map_err(|e| anyhow::anyhow!(firesight::telemetry::chain(&e)))?;
+    store.refresh().await.map_err(anyhow::Error::new)?;
     println!("{summary}");
     Ok(())
 }
@@ -205,7 +205,7 @@ async fn migrate_store(
         config.store = kind;
         firesight::store::from_config(&config)
     };
-    let chain = |e: firesight::store::StoreError| anyhow::anyhow!(firesight::telemetry::chain(&e));
+    let chain = anyhow::Error::new::<firesight::store::StoreError>;
     let (source, target) = (store(from)?, store(to)?);
     source.prepare().await.map_err(chain)?;
     target.prepare().await.map_err(chain)?;
@@ -217,7 +217,7 @@ async fn migrate_store(
         tracing::debug!(read = s.read, created = s.created, "copying");
     })
     .await
-    .map_err(|e| anyhow::anyhow!(firesight::telemetry::chain(&e)))?;
+    .map_err(anyhow::Error::new)?;
     println!(
         "{} documents read from {}: {} copied to {}, {} already there, {} refused, in {:.1} s",
         summary.read,

@@ -7,7 +7,6 @@
 pub mod correlate;
 pub mod event;
 pub mod model;
-pub mod rejections;
 pub mod repo;
 
 use std::collections::BTreeMap;

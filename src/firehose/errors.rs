@@ -43,74 +43,66 @@ pub enum FirehoseError {
     Internal,
 }
 
-impl FirehoseError {
-    /// Firehose treats 413 as permanent, 200 as success, and retries everything else.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            FirehoseError::Unauthorized | FirehoseError::NotConfigured => StatusCode::UNAUTHORIZED,
-            FirehoseError::BodyTooLarge { .. }
-            | FirehoseError::DecompressedTooLarge { .. }
-            | FirehoseError::TooManyRecords { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            FirehoseError::MissingHeader(_)
-            | FirehoseError::BadHeader { .. }
-            | FirehoseError::BadGzip(_)
-            | FirehoseError::BadJson(_)
-            | FirehoseError::RequestIdMismatch { .. }
-            | FirehoseError::NoRecords
-            | FirehoseError::BadBase64 { .. }
-            | FirehoseError::BadRecord { .. }
-            | FirehoseError::ReadBody(_) => StatusCode::BAD_REQUEST,
-            FirehoseError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            FirehoseError::StoreUnavailable | FirehoseError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            FirehoseError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+/// The one table of what each refusal answers: its HTTP status (Firehose treats 413 as permanent, 200
+/// as success, and retries everything else) and a stable code recorded for correlation. `CODES` is
+/// derived from the same rows, so a new variant cannot be missing from it.
+macro_rules! refusals {
+    ($($variant:ident => $status:ident, $code:literal;)*) => {
+        impl FirehoseError {
+            /// Every [`code`](Self::code), for bounded labels.
+            pub const CODES: &'static [&'static str] = &[$($code),*];
+
+            /// Every status a refusal can answer (with repeats), for the endpoint's documentation.
+            pub const STATUSES: &'static [StatusCode] = &[$(StatusCode::$status),*];
+
+            pub fn status(&self) -> StatusCode {
+                match self {
+                    $(FirehoseError::$variant { .. } => StatusCode::$status,)*
+                }
+            }
+
+            /// A stable name for the kind of refusal, recorded for correlation.
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $(FirehoseError::$variant { .. } => $code,)*
+                }
+            }
         }
-    }
+    };
 }
 
-impl FirehoseError {
-    /// Every [`code`](Self::code), for bounded labels.
-    pub const CODES: [&'static str; 18] = [
-        "unauthorized",
-        "not_configured",
-        "missing_header",
-        "bad_header",
-        "unsupported_encoding",
-        "body_too_large",
-        "decompressed_too_large",
-        "bad_gzip",
-        "bad_json",
-        "request_id_mismatch",
-        "too_many_records",
-        "no_records",
-        "bad_base64",
-        "bad_record",
-        "read_body",
-        "store_unavailable",
-        "shutting_down",
-        "internal",
-    ];
+refusals! {
+    Unauthorized => UNAUTHORIZED, "unauthorized";
+    NotConfigured => UNAUTHORIZED, "not_configured";
+    MissingHeader => BAD_REQUEST, "missing_header";
+    BadHeader => BAD_REQUEST, "bad_header";
+    UnsupportedEncoding => UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding";
+    BodyTooLarge => PAYLOAD_TOO_LARGE, "body_too_large";
+    DecompressedTooLarge => PAYLOAD_TOO_LARGE, "decompressed_too_large";
+    BadGzip => BAD_REQUEST, "bad_gzip";
+    BadJson => BAD_REQUEST, "bad_json";
+    RequestIdMismatch => BAD_REQUEST, "request_id_mismatch";
+    TooManyRecords => PAYLOAD_TOO_LARGE, "too_many_records";
+    NoRecords => BAD_REQUEST, "no_records";
+    BadBase64 => BAD_REQUEST, "bad_base64";
+    BadRecord => BAD_REQUEST, "bad_record";
+    ReadBody => BAD_REQUEST, "read_body";
+    StoreUnavailable => SERVICE_UNAVAILABLE, "store_unavailable";
+    ShuttingDown => SERVICE_UNAVAILABLE, "shutting_down";
+    Internal => INTERNAL_SERVER_ERROR, "internal";
+}
 
-    /// A stable name for the kind of refusal, recorded for correlation.
-    pub fn code(&self) -> &'static str {
-        match self {
-            FirehoseError::Unauthorized => "unauthorized",
-            FirehoseError::NotConfigured => "not_configured",
-            FirehoseError::MissingHeader(_) => "missing_header",
-            FirehoseError::BadHeader { .. } => "bad_header",
-            FirehoseError::UnsupportedEncoding(_) => "unsupported_encoding",
-            FirehoseError::BodyTooLarge { .. } => "body_too_large",
-            FirehoseError::DecompressedTooLarge { .. } => "decompressed_too_large",
-            FirehoseError::BadGzip(_) => "bad_gzip",
-            FirehoseError::BadJson(_) => "bad_json",
-            FirehoseError::RequestIdMismatch { .. } => "request_id_mismatch",
-            FirehoseError::TooManyRecords { .. } => "too_many_records",
-            FirehoseError::NoRecords => "no_records",
-            FirehoseError::BadBase64 { .. } => "bad_base64",
-            FirehoseError::BadRecord { .. } => "bad_record",
-            FirehoseError::ReadBody(_) => "read_body",
-            FirehoseError::StoreUnavailable => "store_unavailable",
-            FirehoseError::ShuttingDown => "shutting_down",
-            FirehoseError::Internal => "internal",
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique() {
+        let mut codes = FirehoseError::CODES.to_vec();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), FirehoseError::CODES.len());
+        assert_eq!(FirehoseError::BadJson("x".into()).code(), "bad_json");
+        assert_eq!(FirehoseError::UnsupportedEncoding("br".into()).status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 }

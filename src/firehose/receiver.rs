@@ -19,10 +19,10 @@ use super::decode;
 use super::errors::FirehoseError;
 use super::models::*;
 use crate::config::FirehoseConfig;
-use crate::delivery_errors::rejections::RejectionLog;
 use crate::document::FirehoseMeta;
-use crate::http::auth::ApiKeys;
+use crate::firehose::rejections::RejectionLog;
 use crate::ingest::{IngestError, Ingestor, WriteReport};
+use crate::keys::KeySet;
 
 /// Deliveries decoded and written at once; each can hold 64 MiB, so this bounds memory. Others wait
 /// for a slot within their deadline, then get 503.
@@ -31,7 +31,7 @@ const MAX_CONCURRENT_DELIVERIES: usize = 4;
 #[derive(Clone)]
 pub struct Receiver {
     config: Arc<FirehoseConfig>,
-    keys: ApiKeys,
+    keys: KeySet,
     ingestor: Ingestor,
     shutdown: CancellationToken,
     slots: Arc<Semaphore>,
@@ -54,7 +54,7 @@ impl Receiver {
     ) -> Self {
         Self {
             rejections,
-            keys: ApiKeys::new(&config.access_keys, false),
+            keys: KeySet::new(&config.access_keys, false),
             config: Arc::new(config.clone()),
             ingestor,
             shutdown,

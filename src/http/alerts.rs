@@ -2,29 +2,18 @@
 //! and bound the input and call one [`Alerts`](crate::alerts::Alerts) method.
 
 use axum::Json;
-use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::de::DeserializeOwned;
 
-use super::problem::{ApiError, Problem};
-use crate::alerts::AlertError;
+use super::params::Params;
+use super::params::alerts::{IncidentListParams, ListParams, MAX_ID_LEN, RedeliverParams};
+use super::problem::{
+    ApiError, BadRequestResponse, NotFoundResponse, PayloadTooLargeResponse, UnauthorizedResponse, UnavailableResponse,
+};
 use crate::alerts::model::*;
 use crate::app::App;
-use crate::query::params::Params;
-
-/// Longest id accepted in a path or cursor.
-const MAX_ID_LEN: usize = 64;
-
-impl From<AlertError> for ApiError {
-    fn from(e: AlertError) -> Self {
-        match e {
-            AlertError::Invalid { field, reason } => ApiError::validation(field, reason),
-            e @ AlertError::NotFound { .. } => ApiError::Missing(e.to_string()),
-            AlertError::Db(e) => ApiError::Unavailable(anyhow::anyhow!(crate::telemetry::chain(&e))),
-        }
-    }
-}
 
 /// A JSON request body whose errors are problem documents naming what is wrong (an unknown field, a
 /// missing one, a wrong type).
@@ -57,16 +46,6 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `size` (1-1000, default 100) and `cursor` of the list endpoints.
-fn page(p: &mut Params) -> Result<(u32, Option<String>), ApiError> {
-    let size = p.u32_in("size", 100, 1, 1000)?;
-    let cursor = p.one("cursor")?;
-    if cursor.as_deref().is_some_and(|c| c.len() > MAX_ID_LEN) {
-        return Err(ApiError::validation("cursor", "is not a cursor this service issued"));
-    }
-    Ok((size, cursor))
-}
-
 /// Create a webhook endpoint.
 ///
 /// Events are POSTed to `url` signed per the Standard Webhooks specification: headers `webhook-id`
@@ -78,8 +57,7 @@ fn page(p: &mut Params) -> Result<(u32, Option<String>), ApiError> {
     request_body = WebhookCreate,
     responses(
         (status = 201, description = "Created; `secret` is shown only now", body = CreatedWebhook),
-        (status = 400, description = "Invalid field (a private address, an unknown event type, ...)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, PayloadTooLargeResponse, UnavailableResponse,
     ))]
 pub async fn create_webhook(
     State(app): State<App>,
@@ -92,19 +70,16 @@ pub async fn create_webhook(
 ///
 /// Oldest first, without secrets.
 #[utoipa::path(get, path = "/v1/alerts/webhooks", tag = "alerts", security(("api_key" = [])),
-    params(
-        ("size" = Option<u32>, Query, description = "Items per page, 1-1000 (default 100)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-    ),
+    params(ListParams),
     responses(
         (status = 200, description = "A page of webhooks", body = WebhookPage),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
-pub async fn list_webhooks(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<WebhookPage>, ApiError> {
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let (size, cursor) = page(&mut p)?;
-    p.finish()?;
-    Ok(Json(app.alerts.webhooks(cursor.as_deref(), size).await?))
+pub async fn list_webhooks(
+    State(app): State<App>,
+    Params(page): Params<ListParams>,
+) -> Result<Json<WebhookPage>, ApiError> {
+    Ok(Json(app.alerts.webhooks(page.cursor.as_deref(), page.size()).await?))
 }
 
 /// Get a webhook endpoint.
@@ -112,7 +87,7 @@ pub async fn list_webhooks(State(app): State<App>, RawQuery(raw): RawQuery) -> R
     params(("id" = String, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The webhook (never its secret)", body = Webhook),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
     ))]
 pub async fn get_webhook(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Webhook>, ApiError> {
     check_id(&id)?;
@@ -127,8 +102,7 @@ pub async fn get_webhook(State(app): State<App>, Path(id): Path<String>) -> Resu
     request_body = WebhookUpdate,
     responses(
         (status = 200, description = "The updated webhook", body = Webhook),
-        (status = 400, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, NotFoundResponse, PayloadTooLargeResponse, UnavailableResponse,
     ))]
 pub async fn update_webhook(
     State(app): State<App>,
@@ -146,7 +120,7 @@ pub async fn update_webhook(
     params(("id" = String, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
     ))]
 pub async fn delete_webhook(State(app): State<App>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     check_id(&id)?;
@@ -162,7 +136,7 @@ pub async fn delete_webhook(State(app): State<App>, Path(id): Path<String>) -> R
     params(("id" = String, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The attempt: `success`, the receiver's status, latency, error", body = TestResult),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
     ))]
 pub async fn test_webhook(State(app): State<App>, Path(id): Path<String>) -> Result<Json<TestResult>, ApiError> {
     check_id(&id)?;
@@ -175,23 +149,19 @@ pub async fn test_webhook(State(app): State<App>, Path(id): Path<String>) -> Res
 #[utoipa::path(get, path = "/v1/alerts/webhooks/{id}/attempts", tag = "alerts", security(("api_key" = [])),
     params(
         ("id" = String, Path, description = "Webhook id"),
-        ("size" = Option<u32>, Query, description = "Items per page, 1-1000 (default 100)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ListParams,
     ),
     responses(
         (status = 200, description = "A page of attempts", body = AttemptPage),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
     ))]
 pub async fn list_attempts(
     State(app): State<App>,
     Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
+    Params(page): Params<ListParams>,
 ) -> Result<Json<AttemptPage>, ApiError> {
     check_id(&id)?;
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let (size, cursor) = page(&mut p)?;
-    p.finish()?;
-    Ok(Json(app.alerts.attempts(&id, cursor.as_deref(), size).await?))
+    Ok(Json(app.alerts.attempts(&id, page.cursor.as_deref(), page.size()).await?))
 }
 
 /// Create an alert rule.
@@ -204,7 +174,7 @@ pub async fn list_attempts(
     request_body = RuleCreate,
     responses(
         (status = 201, description = "Created", body = Rule),
-        (status = 400, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, PayloadTooLargeResponse, UnavailableResponse,
     ))]
 pub async fn create_rule(
     State(app): State<App>,
@@ -215,19 +185,13 @@ pub async fn create_rule(
 
 /// List alert rules.
 #[utoipa::path(get, path = "/v1/alerts/rules", tag = "alerts", security(("api_key" = [])),
-    params(
-        ("size" = Option<u32>, Query, description = "Items per page, 1-1000 (default 100)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-    ),
+    params(ListParams),
     responses(
         (status = 200, description = "A page of rules, oldest first", body = RulePage),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
-pub async fn list_rules(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<RulePage>, ApiError> {
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let (size, cursor) = page(&mut p)?;
-    p.finish()?;
-    Ok(Json(app.alerts.rules(cursor.as_deref(), size).await?))
+pub async fn list_rules(State(app): State<App>, Params(page): Params<ListParams>) -> Result<Json<RulePage>, ApiError> {
+    Ok(Json(app.alerts.rules(page.cursor.as_deref(), page.size()).await?))
 }
 
 /// Get an alert rule.
@@ -235,7 +199,7 @@ pub async fn list_rules(State(app): State<App>, RawQuery(raw): RawQuery) -> Resu
     params(("id" = String, Path, description = "Rule id")),
     responses(
         (status = 200, description = "The rule", body = Rule),
-        (status = 404, description = "No such rule", body = Problem, content_type = "application/problem+json"),
+        UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
     ))]
 pub async fn get_rule(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Rule>, ApiError> {
     check_id(&id)?;
@@ -250,8 +214,7 @@ pub async fn get_rule(State(app): State<App>, Path(id): Path<String>) -> Result<
     request_body = RuleUpdate,
     responses(
         (status = 200, description = "The updated rule", body = Rule),
-        (status = 400, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such rule", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, NotFoundResponse, PayloadTooLargeResponse, UnavailableResponse,
     ))]
 pub async fn update_rule(
     State(app): State<App>,
@@ -269,7 +232,7 @@ pub async fn update_rule(
     params(("id" = String, Path, description = "Rule id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such rule", body = Problem, content_type = "application/problem+json"),
+        UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
     ))]
 pub async fn delete_rule(State(app): State<App>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     check_id(&id)?;
@@ -282,30 +245,17 @@ pub async fn delete_rule(State(app): State<App>, Path(id): Path<String>) -> Resu
 /// Newest first. An incident is open while its rule's condition holds and resolved once it clears;
 /// `findings` holds the latest evaluation: window, counts, top codes and links to `/v1` queries.
 #[utoipa::path(get, path = "/v1/alerts/incidents", tag = "alerts", security(("api_key" = [])),
-    params(
-        ("status" = Option<String>, Query, description = "`open` or `resolved` (default both)"),
-        ("rule_id" = Option<String>, Query, description = "Only this rule's incidents"),
-        ("size" = Option<u32>, Query, description = "Items per page, 1-1000 (default 100)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-    ),
+    params(IncidentListParams, ListParams),
     responses(
         (status = 200, description = "A page of incidents", body = IncidentPage),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
-pub async fn list_incidents(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<IncidentPage>, ApiError> {
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let status = match p.choice("status", &["open", "resolved"])? {
-        Some("open") => Some(IncidentStatus::Open),
-        Some(_) => Some(IncidentStatus::Resolved),
-        None => None,
-    };
-    let rule_id = p.one("rule_id")?;
-    if rule_id.as_deref().is_some_and(|r| r.len() > MAX_ID_LEN) {
-        return Err(ApiError::validation("rule_id", "is not a rule id"));
-    }
-    let (size, cursor) = page(&mut p)?;
-    p.finish()?;
-    Ok(Json(app.alerts.incidents(status, rule_id.as_deref(), cursor.as_deref(), size).await?))
+pub async fn list_incidents(
+    State(app): State<App>,
+    Params((filter, page)): Params<(IncidentListParams, ListParams)>,
+) -> Result<Json<IncidentPage>, ApiError> {
+    let incidents = app.alerts.incidents(filter.status, filter.rule_id.as_deref(), page.cursor.as_deref(), page.size());
+    Ok(Json(incidents.await?))
 }
 
 /// Get an incident.
@@ -313,7 +263,7 @@ pub async fn list_incidents(State(app): State<App>, RawQuery(raw): RawQuery) -> 
     params(("id" = String, Path, description = "Incident id")),
     responses(
         (status = 200, description = "The incident", body = Incident),
-        (status = 404, description = "No such incident", body = Problem, content_type = "application/problem+json"),
+        UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
     ))]
 pub async fn get_incident(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Incident>, ApiError> {
     check_id(&id)?;
@@ -327,7 +277,7 @@ pub async fn get_incident(State(app): State<App>, Path(id): Path<String>) -> Res
     params(("id" = String, Path, description = "Event id (the `webhook-id` header)")),
     responses(
         (status = 200, description = "The event and its deliveries", body = EventView),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+        UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
     ))]
 pub async fn get_event(State(app): State<App>, Path(id): Path<String>) -> Result<Json<EventView>, ApiError> {
     check_id(&id)?;
@@ -341,24 +291,20 @@ pub async fn get_event(State(app): State<App>, Path(id): Path<String>) -> Result
 #[utoipa::path(post, path = "/v1/alerts/events/{id}/redeliver", tag = "alerts", security(("api_key" = [])),
     params(
         ("id" = String, Path, description = "Event id"),
-        ("webhook_id" = Option<String>, Query, description = "Send to this webhook only"),
+        RedeliverParams,
     ),
     responses(
         (status = 202, description = "Queued", body = Redelivery),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event or webhook", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
     ))]
 pub async fn redeliver(
     State(app): State<App>,
     Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
+    Params(params): Params<RedeliverParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     check_id(&id)?;
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let webhook_id = p.one("webhook_id")?;
-    p.finish()?;
-    if let Some(w) = &webhook_id {
+    if let Some(w) = &params.webhook_id {
         check_id(w)?;
     }
-    Ok((StatusCode::ACCEPTED, Json(app.alerts.redeliver(&id, webhook_id.as_deref()).await?)))
+    Ok((StatusCode::ACCEPTED, Json(app.alerts.redeliver(&id, params.webhook_id.as_deref()).await?)))
 }

@@ -33,8 +33,7 @@ pub struct ServiceInfo {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Service description", body = ServiceInfo),
-        (status = 401, description = "Missing or wrong API key", body = crate::http::problem::Problem,
-            content_type = "application/problem+json")))]
+        crate::http::problem::UnauthorizedResponse))]
 pub async fn info(State(app): State<App>) -> Json<ServiceInfo> {
     Json(ServiceInfo {
         name: "firesight",

@@ -3,25 +3,20 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
-use super::problem::{ApiError, Problem};
-use super::stats::{FilterParams, resolve};
+use super::params::Params;
+use super::params::filters::FilterParams;
+use super::params::logs::{ExportFormat, ExportParams, PageParams};
+use super::problem::{ApiError, BadRequestResponse, UnauthorizedResponse, UnavailableResponse};
+use super::stats::resolve;
 use crate::app::App;
 use crate::document::LogDocument;
-use crate::query::model::{MAX_PAGE_SIZE, Order, SearchRequest, StoredDoc};
-use crate::query::params::{self, Params};
+use crate::query::model::{SearchRequest, StoredDoc};
 use crate::read::response::LogsPage;
-
-fn order(p: &mut Params) -> Result<Order, ApiError> {
-    Ok(match p.choice("order", &["desc", "asc"])? {
-        Some("asc") => Order::Asc,
-        _ => Order::Desc,
-    })
-}
 
 /// Search access logs.
 ///
@@ -29,35 +24,19 @@ fn order(p: &mut Params) -> Result<Order, ApiError> {
 /// as `cursor` to continue; it is absent on the last page, and paging goes past 10,000 results. The
 /// other parameters must stay the same while paging.
 #[utoipa::path(get, path = "/v1/logs", tag = "logs", security(("api_key" = [])),
-    params(
-        ("size" = Option<u32>, Query, description = "Documents per page, 1-1000 (default 100)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-        ("order" = Option<String>, Query, description = "`desc` (newest first, default) or `asc`"),
-        FilterParams,
-    ),
+    params(FilterParams, PageParams),
     responses(
         (status = 200, description = "A page of documents", body = LogsPage),
-        (status = 400, description = "Invalid parameter or expired cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
-pub async fn search(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<LogsPage>, ApiError> {
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app.query))?;
-    let size = p.u32_in("size", app.query.config().default_page_size, 1, MAX_PAGE_SIZE)?;
-    let cursor = p.one("cursor")?;
-    if cursor.as_ref().is_some_and(|c| c.len() > 8192) {
-        return Err(ApiError::validation("cursor", "is not a cursor this service issued"));
-    }
-    let order = order(&mut p)?;
-    p.finish()?;
-    Ok(Json(app.query.logs(&SearchRequest { query, order, size, cursor }).await?))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Csv,
-    Ndjson,
+pub async fn search(
+    State(app): State<App>,
+    Params((filters, page)): Params<(FilterParams, PageParams)>,
+) -> Result<Json<LogsPage>, ApiError> {
+    let query = filters.query(&resolve(&app.query))?;
+    let size = page.size.unwrap_or(app.query.config().default_page_size);
+    let order = page.order.unwrap_or_default().into();
+    Ok(Json(app.query.logs(&SearchRequest { query, order, size, cursor: page.cursor }).await?))
 }
 
 /// Export access logs.
@@ -66,33 +45,30 @@ enum Format {
 /// document per line), chosen by `format` or the `Accept` header (`text/csv`, `application/x-ndjson`).
 /// Any size: the service holds one page at a time.
 #[utoipa::path(get, path = "/v1/logs/export", tag = "logs", security(("api_key" = [])),
-    params(
-        ("format" = Option<String>, Query, description = "`csv` or `ndjson`; default from `Accept`, else `csv`"),
-        ("order" = Option<String>, Query, description = "`desc` (default) or `asc`"),
-        FilterParams,
-    ),
+    params(FilterParams, ExportParams),
     responses(
         (status = 200, description = "The documents", content(
             (String = "text/csv"),
             (String = "application/x-ndjson"))),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
+        BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
-pub async fn export(State(app): State<App>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&app.query))?;
-    let order = order(&mut p)?;
-    let format = match p.choice("format", &["csv", "ndjson"])? {
-        Some("ndjson") => Format::Ndjson,
-        Some(_) => Format::Csv,
-        None => {
-            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if accept.contains("ndjson") || accept.contains("application/jsonl") { Format::Ndjson } else { Format::Csv }
+pub async fn export(
+    State(app): State<App>,
+    Params((filters, params)): Params<(FilterParams, ExportParams)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = filters.query(&resolve(&app.query))?;
+    let order = params.order.unwrap_or_default().into();
+    let format = params.format.unwrap_or_else(|| {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if accept.contains("ndjson") || accept.contains("application/jsonl") {
+            ExportFormat::Ndjson
+        } else {
+            ExportFormat::Csv
         }
-    };
-    p.finish()?;
+    });
 
-    let header_row = (format == Format::Csv).then(|| bytes::Bytes::from(csv_header()));
+    let header_row = (format == ExportFormat::Csv).then(|| bytes::Bytes::from(csv_header()));
     let pages = app.query.export(query, order).map(move |page| match page {
         Ok(docs) => Ok::<_, std::io::Error>(bytes::Bytes::from(encode(&docs, format))),
         Err(e) => {
@@ -103,8 +79,8 @@ pub async fn export(State(app): State<App>, RawQuery(raw): RawQuery, headers: He
     });
     let body = futures::stream::iter(header_row.map(Ok)).chain(pages);
     let (content_type, extension) = match format {
-        Format::Csv => ("text/csv; charset=utf-8", "csv"),
-        Format::Ndjson => ("application/x-ndjson", "ndjson"),
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
     };
     let mut response = Body::from_stream(body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -141,16 +117,16 @@ fn csv_header() -> String {
     s
 }
 
-fn encode(docs: &[StoredDoc], format: Format) -> Vec<u8> {
+fn encode(docs: &[StoredDoc], format: ExportFormat) -> Vec<u8> {
     let mut out = Vec::with_capacity(docs.len() * 400);
     for d in docs {
         match format {
-            Format::Ndjson => {
+            ExportFormat::Ndjson => {
                 let item = crate::read::response::LogItem { id: d.id.clone(), document: d.doc.clone() };
                 serde_json::to_writer(&mut out, &item).expect("documents serialise");
                 out.push(b'\n');
             }
-            Format::Csv => csv_row(&mut out, &d.id, &d.doc),
+            ExportFormat::Csv => csv_row(&mut out, &d.id, &d.doc),
         }
     }
     out

@@ -5,9 +5,11 @@ pub mod alerts;
 pub mod auth;
 pub mod dashboard;
 pub mod delivery_errors;
+pub mod firehose;
 pub mod health;
 pub mod info;
 pub mod logs;
+pub mod params;
 pub mod problem;
 pub mod stats;
 
@@ -18,6 +20,7 @@ use axum::extract::{FromRef, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use axum::{BoxError, Json, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -33,16 +36,9 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::app::App;
 use crate::metrics::{HttpLabels, Metrics, RouteLabels};
 use crate::read::service::QueryService;
-use auth::ApiKeys;
 use problem::{ApiError, PROBLEM_JSON, problem_for_status, problem_response};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-impl FromRef<App> for ApiKeys {
-    fn from_ref(app: &App) -> Self {
-        app.api_keys.clone()
-    }
-}
 
 impl FromRef<App> for Arc<QueryService> {
     fn from_ref(app: &App) -> Self {
@@ -136,12 +132,17 @@ signed the same way.",
     }
 }
 
-/// The REST routes: JSON in, JSON or problem+json out, the edge's body limit and timeout.
-fn rest_routes() -> OpenApiRouter<App> {
+/// Public routes: liveness, readiness and metrics, for probes and scrapers without a key.
+fn public_routes() -> OpenApiRouter<App> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
+}
+
+/// The REST API under `/v1`: JSON in, JSON or problem+json out, behind an API key.
+fn v1_routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
         .routes(routes!(info::info))
         .routes(routes!(logs::search))
         .routes(routes!(logs::export))
@@ -168,7 +169,7 @@ fn rest_routes() -> OpenApiRouter<App> {
 
 /// Every documented route. The spec and the router come from these definitions.
 fn api_routes() -> OpenApiRouter<App> {
-    rest_routes().merge(crate::firehose::routes())
+    public_routes().merge(v1_routes()).merge(firehose::routes())
 }
 
 /// The OpenAPI document the service serves at `/openapi.json`.
@@ -187,24 +188,35 @@ pub fn openapi_json() -> String {
 pub fn router(app: App) -> Router {
     let spec = openapi();
     let limits = &app.config.http;
-    let timeout = limits.request_timeout();
-    let body_limit = limits.body_limit_bytes;
-    let (rest, _) = rest_routes().split_for_parts();
-    // The REST limits do not fit Firehose: its bodies reach 64 MiB and its deadline is its own; the
-    // receiver bounds both itself and answers in Firehose's format.
-    let rest = rest.layer(
-        ServiceBuilder::new().layer(axum::error_handling::HandleErrorLayer::new(handle_timeout)).timeout(timeout),
-    );
-    let (firehose, _) = crate::firehose::routes().split_for_parts();
+    let (public, _) = public_routes().split_for_parts();
+    let (v1, _) = v1_routes().split_for_parts();
+    // Every path under `/v1` but the Firehose endpoint belongs to the REST API, unknown ones included:
+    // they are refused without a key before they reveal whether they exist.
+    let v1 = v1
+        .route("/v1", any(unknown_route))
+        .route("/v1/{*rest}", any(unknown_route))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.api_keys.clone(), auth::require_api_key));
+    // The REST limits. They do not fit Firehose: its bodies reach 64 MiB and its deadline is its own;
+    // the receiver bounds both itself and answers in Firehose's format.
+    let rest = public
+        .method_not_allowed_fallback(method_not_allowed)
+        .merge(v1)
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(handle_timeout))
+                .timeout(limits.request_timeout()),
+        )
+        .layer(middleware::from_fn_with_state(limits.body_limit_bytes, limit_bodies));
+    let (firehose, _) = firehose::routes().split_for_parts();
 
     rest.merge(firehose)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .merge(dashboard::routes())
         // A route layer sees the matched route template, which keeps the metric labels bounded.
         .route_layer(middleware::from_fn_with_state(app.metrics.clone(), record_metrics))
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(app.api_keys.clone(), auth::require_api_key))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([
@@ -218,7 +230,6 @@ pub fn router(app: App) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn(problem_for_bare_errors))
-                .layer(middleware::from_fn_with_state(body_limit, limit_rest_bodies))
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
                 })),
@@ -226,12 +237,17 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
+async fn unknown_route() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
 /// The REST body limit: refused up front by `Content-Length`, and enforced while streaming for chunked
-/// bodies. The Firehose endpoint bounds its own (much larger) bodies.
-async fn limit_rest_bodies(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    if request.uri().path() == "/v1/firehose" {
-        return next.run(request).await;
-    }
+/// bodies.
+async fn limit_bodies(State(limit): State<usize>, request: Request, next: Next) -> Response {
     let declared =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {

@@ -2,11 +2,19 @@
 //! machine-readable `code`. A single table (`ApiError::parts`) maps each error to its status and code.
 //! 5xx bodies say nothing internal; their cause chain is logged once, at ERROR. 4xx are logged at DEBUG.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::alerts::AlertError;
+use crate::delivery_errors::DeliveryError;
+use crate::read::service::QueryError;
+use crate::state::StateDbError;
+use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -38,6 +46,57 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
+
+// The error responses operations document, each written once. `responses(...)` lists the ones an
+// operation can answer beside its success.
+
+/// 400 `invalid_parameter`: a parameter or body field is invalid; `field` names it.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 400,
+    description = "Invalid parameter or body field; `field` names it",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)] // documentation only
+pub struct BadRequestResponse(Problem);
+
+/// 401 `unauthorized`.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 401, description = "Missing or wrong API key", content_type = "application/problem+json")]
+#[allow(dead_code)] // documentation only
+pub struct UnauthorizedResponse(Problem);
+
+/// 404 `not_found`.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "No such resource", content_type = "application/problem+json")]
+#[allow(dead_code)] // documentation only
+pub struct NotFoundResponse(Problem);
+
+/// 413 `payload_too_large`.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 413,
+    description = "Request body over `FIRESIGHT_HTTP__BODY_LIMIT_BYTES`",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)] // documentation only
+pub struct PayloadTooLargeResponse(Problem);
+
+/// 503 `unavailable` or `timeout`.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 503,
+    description = "A dependency (log store or state database) is unavailable, or the request \
+took longer than `FIRESIGHT_HTTP__REQUEST_TIMEOUT_SECS`; retry later",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)] // documentation only
+pub struct UnavailableResponse(Problem);
+
+/// 304: the client's copy is current.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 304, description = "Unchanged since the `If-None-Match` ETag")]
+pub struct NotModifiedResponse;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -106,20 +165,64 @@ impl ApiError {
     }
 }
 
+// The one table from domain errors to API errors. Causes stay typed (`anyhow::Error::new`), so the
+// log line of a 5xx shows the whole chain and nothing is flattened into a string.
+
 impl From<crate::query::params::ParamError> for ApiError {
     fn from(e: crate::query::params::ParamError) -> Self {
         ApiError::Validation { field: e.param, detail: e.reason }
     }
 }
 
-impl From<crate::read::service::QueryError> for ApiError {
-    fn from(e: crate::read::service::QueryError) -> Self {
-        use crate::store::StoreError;
-        match e.store_error() {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Arc::new(e).into()
+    }
+}
+
+/// A store error, possibly shared by every request that waited for the same cached answer.
+impl From<Arc<StoreError>> for ApiError {
+    fn from(e: Arc<StoreError>) -> Self {
+        match &*e {
             StoreError::BadRequest(msg) => ApiError::BadRequest(msg.clone()),
             StoreError::Unsupported(what) => ApiError::NotSupported(format!("this log store cannot answer {what} yet")),
-            err if err.is_retryable() => ApiError::Unavailable(anyhow::anyhow!(crate::telemetry::chain(err))),
-            err => ApiError::Internal(anyhow::anyhow!(crate::telemetry::chain(err))),
+            err if err.is_retryable() => ApiError::Unavailable(anyhow::Error::new(e)),
+            _ => ApiError::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Store(e) => e.into(),
+            QueryError::Shared(e) => e.into(),
+        }
+    }
+}
+
+impl From<StateDbError> for ApiError {
+    fn from(e: StateDbError) -> Self {
+        ApiError::Unavailable(anyhow::Error::new(e))
+    }
+}
+
+impl From<DeliveryError> for ApiError {
+    fn from(e: DeliveryError) -> Self {
+        match e {
+            DeliveryError::BadCursor => ApiError::validation("cursor", "is not a cursor this service issued"),
+            DeliveryError::Db(e) => e.into(),
+            DeliveryError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AlertError> for ApiError {
+    fn from(e: AlertError) -> Self {
+        match e {
+            AlertError::Invalid { field, reason } => ApiError::validation(field, reason),
+            e @ AlertError::NotFound { .. } => ApiError::Missing(e.to_string()),
+            AlertError::Db(e) => e.into(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `/v1/stats/*`: aggregate endpoints. Each handler parses and validates its parameters, calls one
+//! `/v1/stats/*`: aggregate endpoints. Each handler takes its checked parameters, calls one
 //! `QueryService` method and answers the cached JSON with `ETag` and `Cache-Control` (304 on a matching
 //! `If-None-Match`).
 //!
@@ -9,62 +9,22 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use utoipa::IntoParams;
 
-use super::problem::{ApiError, Problem};
+use super::params::Params;
+use super::params::filters::FilterParams;
+use super::params::stats::{Compare, GeoParams, SummaryParams, TimelineParams, TopParams, VisitTimesParams};
+use super::problem::{ApiError, BadRequestResponse, NotModifiedResponse, UnauthorizedResponse, UnavailableResponse};
 use crate::query::model::{
-    Dimension, GeoRequest, MAX_TIMELINE_BUCKETS, MAX_TOP_LIMIT, Split, TimelineRequest, TopRequest, VisitTimesRequest,
+    Dimension, GeoRequest, MAX_TIMELINE_BUCKETS, TimelineRequest, TopRequest, VisitTimesRequest,
 };
-use crate::query::params::{self, Params, Resolve};
+use crate::query::params::{self as values, Resolve};
 use crate::read::cache::CachedBody;
 use crate::read::response::{GeoResponse, SummaryResponse, TimelineResponse, TopResponse, VisitTimesResponse};
 use crate::read::service::QueryService;
-
-/// The filters every `/v1/logs` and `/v1/stats` endpoint takes. Values of one parameter are ORed
-/// (repeat it or separate with commas), different parameters are ANDed.
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // documents the parameters; parsing is strict and lives in `query::params`
-pub struct FilterParams {
-    /// Start, inclusive: RFC 3339 or relative (`now-24h`; units s, m, h, d, w). Default: `to` minus 24 h.
-    from: Option<String>,
-    /// End, exclusive: RFC 3339 or relative. Default `now`. Relative times are aligned to
-    /// `FIRESIGHT_QUERY__ALIGN_SECS`. The range may span at most `FIRESIGHT_QUERY__MAX_RANGE_DAYS`.
-    to: Option<String>,
-    /// Status code (`404`) or class (`4xx`); repeatable.
-    status: Option<Vec<String>>,
-    /// HTTP method; repeatable.
-    method: Option<Vec<String>>,
-    /// Exact request path; repeatable.
-    path: Option<Vec<String>>,
-    /// Request path prefix.
-    path_prefix: Option<String>,
-    /// Client country, ISO 3166-1 alpha-2; repeatable.
-    country: Option<Vec<String>>,
-    /// Client city name; repeatable.
-    city: Option<Vec<String>>,
-    /// Browser family (e.g. `Chrome`); repeatable.
-    browser: Option<Vec<String>>,
-    /// Operating-system family (e.g. `Windows`); repeatable.
-    os: Option<Vec<String>>,
-    /// Device family (e.g. `iPhone`, `Spider`); repeatable.
-    device: Option<Vec<String>>,
-    /// Only bots (`true`) or only non-bots (`false`).
-    bot: Option<bool>,
-    /// Client address or CIDR block; repeatable.
-    client_ip: Option<Vec<String>>,
-    /// Referrer host (e.g. `www.google.com`); repeatable.
-    referrer_host: Option<Vec<String>>,
-    /// Free text over the path and the user agent.
-    q: Option<String>,
-    /// `previous_period`: also answer for the period of the same length just before, with the change.
-    /// Aggregate endpoints only.
-    compare: Option<String>,
-}
 
 pub(crate) fn resolve(query: &QueryService) -> Resolve {
     let q = query.config();
@@ -74,6 +34,10 @@ pub(crate) fn resolve(query: &QueryService) -> Resolve {
         max_span: chrono::Duration::days(i64::from(q.max_range_days)),
         default_span: chrono::Duration::hours(24),
     }
+}
+
+fn compare(compare: Option<Compare>) -> bool {
+    compare == Some(Compare::PreviousPeriod)
 }
 
 /// The request's `If-None-Match` header; extracting the whole `HeaderMap` would copy it per request.
@@ -114,29 +78,22 @@ fn answer(body: Arc<CachedBody>, if_none_match: Option<&HeaderValue>) -> Respons
 #[utoipa::path(get, path = "/v1/stats/top/{dimension}", tag = "stats", security(("api_key" = [])),
     params(
         ("dimension" = Dimension, Path, description = "What to group by"),
-        ("limit" = Option<u32>, Query, description = "Buckets to return, 1-1000 (default 10)"),
-        FilterParams,
+        FilterParams, TopParams,
     ),
     responses(
         (status = 200, description = "Top values", body = TopResponse),
-        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
+        NotModifiedResponse, BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
 pub async fn top(
     State(query_service): State<Arc<QueryService>>,
     Path(dimension): Path<String>,
-    RawQuery(raw): RawQuery,
+    Params((filters, params)): Params<(FilterParams, TopParams)>,
     IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
-    let dimension = params::dimension("dimension", &dimension)?;
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&query_service))?;
-    let compare = params::compare(&mut p)?;
-    let limit = p.u32_in("limit", 10, 1, MAX_TOP_LIMIT)?;
-    p.finish()?;
-    let body = query_service.top(TopRequest { query, dimension, limit }, compare).await?;
+    let dimension = values::dimension("dimension", &dimension)?;
+    let query = filters.query(&resolve(&query_service))?;
+    let limit = params.limit.unwrap_or(10);
+    let body = query_service.top(TopRequest { query, dimension, limit }, compare(params.compare)).await?;
     Ok(answer(body, if_none_match.as_ref()))
 }
 
@@ -147,41 +104,21 @@ pub async fn top(
 /// `split_limit` values of that dimension over the whole range, with the rest as `other`.
 #[utoipa::path(get, path = "/v1/stats/timeline", tag = "stats", security(("api_key" = [])),
     params(
-        ("interval" = Option<String>, Query, description = "`auto` (default, about 100 buckets) or a width: `30s`, `5m`, `1h`, `1d`. At most 2000 buckets."),
-        ("split" = Option<String>, Query, description = "`status_class` or a dimension name"),
-        ("split_limit" = Option<u32>, Query, description = "With a dimension split: values to keep, 1-20 (default 5)"),
-        FilterParams,
+        FilterParams, TimelineParams,
     ),
     responses(
         (status = 200, description = "Timeline", body = TimelineResponse),
-        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
+        NotModifiedResponse, BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
 pub async fn timeline(
     State(query_service): State<Arc<QueryService>>,
-    RawQuery(raw): RawQuery,
+    Params((filters, params)): Params<(FilterParams, TimelineParams)>,
     IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&query_service))?;
-    let compare = params::compare(&mut p)?;
-    let interval_secs = params::interval(&mut p, &query.range, 100, MAX_TIMELINE_BUCKETS)?;
-    let split_limit = p.u32_in("split_limit", 5, 1, 20)?;
-    let split = match p.one("split")?.as_deref() {
-        None => Split::None,
-        Some("status_class") => Split::StatusClass,
-        Some(name) => Split::Dimension(
-            Dimension::parse(name).ok_or_else(|| {
-                let names: Vec<&str> = Dimension::ALL.iter().map(|d| d.name()).collect();
-                ApiError::validation("split", format!("must be status_class or one of: {}", names.join(", ")))
-            })?,
-            split_limit,
-        ),
-    };
-    p.finish()?;
-    let body = query_service.timeline(TimelineRequest { query, interval_secs, split }, compare).await?;
+    let query = filters.query(&resolve(&query_service))?;
+    let interval_secs = values::interval(params.interval.as_deref(), &query.range, 100, MAX_TIMELINE_BUCKETS)?;
+    let request = TimelineRequest { query, interval_secs, split: params.split() };
+    let body = query_service.timeline(request, compare(params.compare)).await?;
     Ok(answer(body, if_none_match.as_ref()))
 }
 
@@ -191,24 +128,18 @@ pub async fn timeline(
 /// GoAccess counts them; exact below 40,000 per day, within about 2% above), unique client IPs, bytes,
 /// status classes and 4xx/5xx rates, bot share, response-size percentiles (within 0.1%) and the busiest hour.
 #[utoipa::path(get, path = "/v1/stats/summary", tag = "stats", security(("api_key" = [])),
-    params(FilterParams),
+    params(FilterParams, SummaryParams),
     responses(
         (status = 200, description = "Summary", body = SummaryResponse),
-        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
+        NotModifiedResponse, BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
 pub async fn summary(
     State(query_service): State<Arc<QueryService>>,
-    RawQuery(raw): RawQuery,
+    Params((filters, params)): Params<(FilterParams, SummaryParams)>,
     IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&query_service))?;
-    let compare = params::compare(&mut p)?;
-    p.finish()?;
-    let body = query_service.summary(query, compare).await?;
+    let query = filters.query(&resolve(&query_service))?;
+    let body = query_service.summary(query, compare(params.compare)).await?;
     Ok(answer(body, if_none_match.as_ref()))
 }
 
@@ -218,30 +149,20 @@ pub async fn summary(
 /// heatmap, `by_hour` and `by_weekday` its sums.
 #[utoipa::path(get, path = "/v1/stats/visit-times", tag = "stats", security(("api_key" = [])),
     params(
-        ("tz" = Option<String>, Query, description = "IANA time zone, e.g. `Europe/Berlin` (default `UTC`)"),
-        FilterParams,
+        FilterParams, VisitTimesParams,
     ),
     responses(
         (status = 200, description = "Visit-time distribution", body = VisitTimesResponse),
-        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
+        NotModifiedResponse, BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
 pub async fn visit_times(
     State(query_service): State<Arc<QueryService>>,
-    RawQuery(raw): RawQuery,
+    Params((filters, params)): Params<(FilterParams, VisitTimesParams)>,
     IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&query_service))?;
-    let compare = params::compare(&mut p)?;
-    let time_zone = p.one("tz")?.unwrap_or_else(|| "UTC".to_owned());
-    if time_zone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(ApiError::validation("tz", "must be an IANA time zone such as Europe/Berlin or UTC"));
-    }
-    p.finish()?;
-    let body = query_service.visit_times(VisitTimesRequest { query, time_zone }, compare).await?;
+    let query = filters.query(&resolve(&query_service))?;
+    let time_zone = params.time_zone()?;
+    let body = query_service.visit_times(VisitTimesRequest { query, time_zone }, compare(params.compare)).await?;
     Ok(answer(body, if_none_match.as_ref()))
 }
 
@@ -251,26 +172,19 @@ pub async fn visit_times(
 /// with a representative location.
 #[utoipa::path(get, path = "/v1/stats/geo", tag = "stats", security(("api_key" = [])),
     params(
-        ("city_limit" = Option<u32>, Query, description = "Cities to return, 1-1000 (default 50)"),
-        FilterParams,
+        FilterParams, GeoParams,
     ),
     responses(
         (status = 200, description = "Geography", body = GeoResponse),
-        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Log store unavailable", body = Problem, content_type = "application/problem+json"),
+        NotModifiedResponse, BadRequestResponse, UnauthorizedResponse, UnavailableResponse,
     ))]
 pub async fn geo(
     State(query_service): State<Arc<QueryService>>,
-    RawQuery(raw): RawQuery,
+    Params((filters, params)): Params<(FilterParams, GeoParams)>,
     IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
-    let mut p = Params::parse_query_string(raw.as_deref());
-    let query = params::query(&mut p, &resolve(&query_service))?;
-    let compare = params::compare(&mut p)?;
-    let city_limit = p.u32_in("city_limit", 50, 1, 1000)?;
-    p.finish()?;
-    let body = query_service.geo(GeoRequest { query, city_limit }, compare).await?;
+    let query = filters.query(&resolve(&query_service))?;
+    let city_limit = params.city_limit.unwrap_or(50);
+    let body = query_service.geo(GeoRequest { query, city_limit }, compare(params.compare)).await?;
     Ok(answer(body, if_none_match.as_ref()))
 }

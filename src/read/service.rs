@@ -21,7 +21,8 @@ use crate::store::{LogStore, StoreError};
 pub enum QueryError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    /// The error of a load that several requests for the same cached answer waited for.
+    #[error(transparent)]
     Shared(Arc<StoreError>),
 }
 

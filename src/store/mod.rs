@@ -262,7 +262,7 @@ fn open(config: &Config, bulk_load: bool) -> anyhow::Result<Arc<dyn LogStore>> {
                 ..embedded::EmbeddedOptions::default()
             };
             let store = embedded::EmbeddedStore::open(&config.data_dir, options)
-                .map_err(|e| anyhow::anyhow!(crate::telemetry::chain(&e)))
+                .map_err(anyhow::Error::new)
                 .with_context(|| format!("opening the embedded log store in {}", config.data_dir.display()))?;
             Ok(Arc::new(store))
         }

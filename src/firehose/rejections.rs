@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::repo::{DeliveryRepo, Rejection};
+use crate::delivery_errors::repo::{DeliveryRepo, Rejection};
 use crate::state::StateDbError;
 
 /// Distinct (minute, status, reason) keys kept while the database is unreachable; beyond, counts of new
@@ -83,7 +83,7 @@ impl RejectionLog {
 
 /// The reasons are the receiver's fixed error codes; map a string back to its static form.
 fn reason_static(reason: &str) -> &'static str {
-    crate::firehose::errors::FirehoseError::CODES.iter().find(|c| **c == reason).copied().unwrap_or("other")
+    super::errors::FirehoseError::CODES.iter().find(|c| **c == reason).copied().unwrap_or("other")
 }
 
 #[cfg(test)]

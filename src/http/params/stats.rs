@@ -1,0 +1,115 @@
+//! The parameters of the `/v1/stats` aggregates beside the shared filters.
+
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ParamError, err, param_set};
+use crate::query::model::{Dimension, MAX_TOP_LIMIT, Split};
+
+/// `compare`: also answer for the period of the same length just before, with the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    PreviousPeriod,
+}
+
+/// `/v1/stats/summary`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryParams {
+    /// `previous_period`: also answer for the period of the same length just before, with the change.
+    #[param(inline)]
+    pub compare: Option<Compare>,
+}
+
+/// `/v1/stats/top/{dimension}`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TopParams {
+    /// Buckets to return (default 10).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// `previous_period`: also answer for the period of the same length just before, with the change.
+    #[param(inline)]
+    pub compare: Option<Compare>,
+}
+
+/// `/v1/stats/timeline`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineParams {
+    /// `auto` (default, about 100 buckets) or a width: `30s`, `5m`, `1h`, `1d`. At most 2000 buckets.
+    #[param(max_length = 32, pattern = "^(auto|[0-9]+[smhd])$")]
+    pub interval: Option<String>,
+    /// `status_class` or a dimension name.
+    #[param(schema_with = split_names)]
+    pub split: Option<String>,
+    /// With a dimension split: values to keep (default 5).
+    #[param(minimum = 1, maximum = 20)]
+    pub split_limit: Option<u32>,
+    /// `previous_period`: also answer for the period of the same length just before, with the change.
+    #[param(inline)]
+    pub compare: Option<Compare>,
+}
+
+impl TimelineParams {
+    pub fn split(&self) -> Split {
+        match self.split.as_deref() {
+            None => Split::None,
+            Some(STATUS_CLASS) => Split::StatusClass,
+            Some(name) => Split::Dimension(
+                Dimension::parse(name).expect("checked against the documented names"),
+                self.split_limit.unwrap_or(5),
+            ),
+        }
+    }
+}
+
+const STATUS_CLASS: &str = "status_class";
+
+/// `split`'s names: `status_class` and every dimension.
+fn split_names() -> utoipa::openapi::Object {
+    let names = std::iter::once(STATUS_CLASS).chain(Dimension::ALL.iter().map(|d| d.name()));
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(names))
+        .build()
+}
+
+/// `/v1/stats/visit-times`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VisitTimesParams {
+    /// IANA time zone, e.g. `Europe/Berlin` (default `UTC`).
+    #[param(max_length = 64)]
+    pub tz: Option<String>,
+    /// `previous_period`: also answer for the period of the same length just before, with the change.
+    #[param(inline)]
+    pub compare: Option<Compare>,
+}
+
+impl VisitTimesParams {
+    pub fn time_zone(&self) -> Result<String, ParamError> {
+        let tz = self.tz.clone().unwrap_or_else(|| "UTC".to_owned());
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            return Err(err("tz", "must be an IANA time zone such as Europe/Berlin or UTC"));
+        }
+        Ok(tz)
+    }
+}
+
+/// `/v1/stats/geo`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GeoParams {
+    /// Cities to return (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub city_limit: Option<u32>,
+    /// `previous_period`: also answer for the period of the same length just before, with the change.
+    #[param(inline)]
+    pub compare: Option<Compare>,
+}
+
+param_set!(SummaryParams, TopParams, TimelineParams, VisitTimesParams, GeoParams);
+
+const _: () = assert!(MAX_TOP_LIMIT == 1000, "TopParams documents limit up to 1000");
