@@ -873,6 +873,56 @@ mod tests {
     }
 
     #[test]
+    fn each_section_refuses_with_its_field_and_reason() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("LISTEN", "0.0.0.0:8080"), ("AUTH__DISABLED", "true")],
+                "auth.disabled: authentication can be disabled only when listening on a loopback address, not 0.0.0.0:8080",
+            ),
+            (&[("DATABASE_URL", "mysql://x")], "database_url: must start with sqlite:, postgres:// or postgresql://"),
+            (&[("EMBEDDED__WRITER_MEMORY_MB", "8")], "embedded.writer_memory_mb: must be 16..=16384"),
+            (&[("OPENSEARCH__URL", "ftp://x")], "opensearch.url: scheme must be http or https"),
+            (
+                &[("OPENSEARCH__INDEX_PREFIX", "Logs")],
+                "opensearch.index_prefix: use lowercase letters, digits, '-' and '_' only",
+            ),
+            (&[("HTTP__BODY_LIMIT_BYTES", "0")], "http.body_limit_bytes: must be positive"),
+            (&[("HTTP__REQUEST_TIMEOUT_SECS", "0")], "http.request_timeout_secs: must be positive"),
+            (
+                &[("CLOUDWATCH__ACCESS_KEY_ID", "k")],
+                "cloudwatch.access_key_id: set both access_key_id and secret_access_key, or neither",
+            ),
+            (
+                &[("CLOUDWATCH__LEASE_SECS", "60")],
+                "cloudwatch.lease_secs: must exceed poll_interval_secs, or leases lapse between polls",
+            ),
+            (&[("FIREHOSE__MAX_RECORDS", "0")], "firehose.max_records: must be 1..=100000"),
+            (
+                &[("FIREHOSE__DEADLINE_SECS", "170")],
+                "firehose.deadline_secs: must be 1..170 so Firehose (180 s timeout) gets an answer",
+            ),
+            (
+                &[("GEOIP__ASN_DB", "/nonexistent/asn.mmdb")],
+                "geoip.asn_db: /nonexistent/asn.mmdb is not a readable file",
+            ),
+            (&[("QUERY__ALIGN_SECS", "0")], "query.max_range_days: max_range_days and align_secs must be positive"),
+            (&[("QUERY__DEFAULT_PAGE_SIZE", "1001")], "query.default_page_size: must be 1..=1000"),
+            (&[("ALERTS__TIMEOUT_SECS", "61")], "alerts.timeout_secs: must be 1..=60"),
+            // Several refusals: the first section in `Config::validate`'s order is reported.
+            (
+                &[("QUERY__ALIGN_SECS", "0"), ("HTTP__BODY_LIMIT_BYTES", "0"), ("EMBEDDED__COMMIT_DOCS", "0")],
+                "embedded.commit_docs: must be 1..=1000000",
+            ),
+        ];
+        for (pairs, reason) in cases {
+            let err = Config::from_pairs(pairs).unwrap_err();
+            assert_eq!(err.to_string(), format!("invalid configuration: {reason}"), "{pairs:?}");
+        }
+        let err = Config::from_pairs(&[("LOG__LEVEL", "info,=[")]).unwrap_err();
+        assert!(err.to_string().starts_with("invalid configuration: log.level: "), "{err}");
+    }
+
+    #[test]
     fn bad_values_name_the_field() {
         let err = Config::from_pairs(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
