@@ -378,6 +378,10 @@ impl Default for EmbeddedConfig {
     }
 }
 
+/// Most documents one page of a log search returns (`size` of `/v1/logs`, the stores' searches); the
+/// bound of `query.default_page_size`.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueryConfig {
@@ -752,8 +756,11 @@ impl Config {
                 reason: "max_range_days and align_secs must be positive".into(),
             });
         }
-        if !(1..=crate::query::model::MAX_PAGE_SIZE).contains(&self.query.default_page_size) {
-            return Err(ConfigError::Invalid { field: "query.default_page_size", reason: "must be 1..=1000".into() });
+        if !(1..=MAX_PAGE_SIZE).contains(&self.query.default_page_size) {
+            return Err(ConfigError::Invalid {
+                field: "query.default_page_size",
+                reason: format!("must be 1..={MAX_PAGE_SIZE}"),
+            });
         }
         self.alerts.validate()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
