@@ -326,7 +326,7 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
 }
 
-pub const MAX_PAGE_SIZE: u32 = 1000;
+pub use crate::config::MAX_PAGE_SIZE;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchPage {
