@@ -28,6 +28,7 @@ pub mod firehose;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod net;
 pub mod parse;
 pub mod query;
 pub mod read;
