@@ -29,6 +29,7 @@ pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod net;
 pub mod parse;
 pub mod query;
 pub mod read;

@@ -3,13 +3,14 @@
 //! resolves to a private address (DNS rebinding) is refused too. Redirects are not followed and proxies
 //! from the environment are not used, so neither can lead a request somewhere unchecked.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use url::{Host, Url};
 
 use crate::config::PrivateTargets;
+use crate::net::special_range;
 
 /// Longest accepted webhook URL.
 pub const MAX_URL_LEN: usize = 2048;
@@ -108,48 +109,12 @@ fn canonical(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// Private, loopback, link-local, unspecified, shared (CGNAT), multicast, reserved and other
-/// special-purpose ranges: nothing a public webhook receiver lives on.
+/// Whether `addr` is in any special-purpose range ([`crate::net`]): private, loopback, link-local,
+/// unspecified, shared (CGNAT), multicast, documentation, benchmarking, reserved and the others, with
+/// NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`) addresses judged by the IPv4 address they embed:
+/// nothing a public webhook receiver lives on.
 pub fn is_private(addr: IpAddr) -> bool {
-    match canonical(addr) {
-        IpAddr::V4(ip) => is_private_v4(ip),
-        IpAddr::V6(ip) => is_private_v6(ip),
-    }
-}
-
-fn is_private_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT), 100.64.0.0/10
-        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments, 192.0.0.0/24
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking, 198.18.0.0/15
-        || a >= 240 // reserved
-}
-
-fn is_private_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
-        || (first & 0xffc0) == 0xfe80 // link-local, fe80::/10
-        || (first & 0xffc0) == 0xfec0 // site-local (deprecated), fec0::/10
-        || first == 0x2001 && ip.segments()[1] == 0xdb8 // documentation
-        // NAT64 and 6to4 embed an IPv4 address: judge that one.
-        || (ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_private_v4(embedded_v4(ip, 12)))
-        || (first == 0x2002 && is_private_v4(embedded_v4(ip, 2)))
-}
-
-fn embedded_v4(ip: Ipv6Addr, at: usize) -> Ipv4Addr {
-    let o = ip.octets();
-    Ipv4Addr::new(o[at], o[at + 1], o[at + 2], o[at + 3])
+    special_range(addr).is_some()
 }
 
 /// Resolves names with the system resolver and keeps only the addresses the policy permits.

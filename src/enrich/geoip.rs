@@ -14,6 +14,7 @@ use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use super::EnrichError;
 use super::cache::BoundedCache;
 use crate::document::{AutonomousSystem, Geo, GeoPoint, Organization};
+use crate::net::special_range;
 
 /// A City or Country database and, optionally, an ASN database.
 ///
@@ -211,39 +212,13 @@ impl GeoIp {
     }
 }
 
-/// Whether `ip` (canonical form) can have a location: not private, loopback, link-local,
-/// unspecified, multicast, broadcast, documentation, shared (CGNAT), benchmarking or reserved.
-/// GeoIP databases have no records for these, but checking first guarantees it and skips the
-/// tree walk for the internal traffic that fills many logs.
+/// Whether `ip` can have a location: it is in no special-purpose range ([`crate::net`]: not private,
+/// loopback, link-local, unspecified, multicast, broadcast, documentation, shared (CGNAT),
+/// benchmarking, reserved, ...; NAT64 and 6to4 addresses judged by the IPv4 address they embed).
+/// GeoIP databases have no records for these, but checking first guarantees it and skips the tree walk
+/// for the internal traffic that fills many logs.
 pub(crate) fn is_global(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (b & 0xc0) == 64)
-                || (a == 192 && b == 0 && c == 0)
-                || (a == 198 && (b & 0xfe) == 18)
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            let [s0, s1, ..] = v6.segments();
-            !(v6.is_unspecified()
-                || v6.is_loopback()
-                || v6.is_multicast()
-                || v6.is_unique_local()
-                || v6.is_unicast_link_local()
-                || (s0 == 0x2001 && s1 == 0x0db8)
-                // 100::/64, discard-only.
-                || (s0 == 0x0100 && s1 == 0 && v6.segments()[2] == 0 && v6.segments()[3] == 0))
-        }
-    }
+    special_range(ip).is_none()
 }
 
 /// The fields of a GeoIP2 City/Country record that ECS `geo` uses. Decoding into borrowed `&str`

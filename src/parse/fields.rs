@@ -3,11 +3,12 @@
 //! (X-Forwarded-For list, remote address, virtual-host prefix).
 
 use std::borrow::Cow;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use memchr::{memchr, memchr2, memchr3, memrchr};
 
 use crate::document::{Destination, Url};
+use crate::net::{SpecialRange, special_range};
 
 // These run several times per line on the ingest hot path; `str::split_once(char)` walks the string
 // char by char, `memchr` does not.
@@ -255,29 +256,13 @@ pub(crate) fn parse_ip(entry: &str) -> Option<IpAddr> {
     ip.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
-/// Whether an address can be a real client on the internet (not private, loopback, link-local,
-/// carrier-grade NAT, unique-local or unspecified).
+/// Whether an address can be a real client on the internet: in no special-purpose range
+/// ([`crate::net`]: not private, loopback, link-local, carrier-grade NAT, unique-local, unspecified,
+/// multicast, reserved...), or in a documentation range. Documentation addresses (`192.0.2.0/24`,
+/// `198.51.100.0/24`, `203.0.113.0/24`, `2001:db8::/32`, `3fff::/20`) are accepted as clients on
+/// purpose: examples and test logs use them for the real, public client of a line.
 pub(crate) fn is_public(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(&v4),
-            None => is_public_v6(v6),
-        },
-    }
-}
-
-fn is_public_v4(ip: &Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    let shared = a == 100 && (64..128).contains(&b);
-    !(ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast() || shared)
-}
-
-fn is_public_v6(ip: &Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    let unique_local = first & 0xfe00 == 0xfc00;
-    let link_local = first & 0xffc0 == 0xfe80;
-    !(ip.is_loopback() || ip.is_unspecified() || unique_local || link_local)
+    matches!(special_range(*ip), None | Some(SpecialRange::Documentation))
 }
 
 /// Whether a client entry that is not an IP address looks like a host name (so it can go to

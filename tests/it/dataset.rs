@@ -131,33 +131,9 @@ fn browser_of(ua: &str, browsers: &HashMap<String, String>) -> String {
     browsers.get(ua).cloned().unwrap_or_else(|| "Other".to_owned())
 }
 
-/// A committed reference CSV as rows of column → value (quoted fields with commas and doubled quotes).
+/// A committed reference CSV as rows of column → value.
 fn reference(path: &str) -> Vec<HashMap<String, String>> {
-    let text = std::fs::read_to_string(harness::fixture(path)).unwrap();
-    let mut rows = text.lines().filter(|l| !l.is_empty()).map(split_csv);
-    let header = rows.next().unwrap();
-    rows.map(|r| header.iter().cloned().zip(r).collect()).collect()
-}
-
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', false) if field.is_empty() => quoted = true,
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', true) => quoted = false,
-            (',', false) => out.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
-        }
-    }
-    out.push(field);
-    out
+    harness::csv_rows(&std::fs::read_to_string(harness::fixture(path)).unwrap())
 }
 
 /// `(key, count)` sorted like firesight's top-N: count descending, then key ascending.

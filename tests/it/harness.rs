@@ -2,6 +2,7 @@
 //! OpenSearch index prefix and, on PostgreSQL, its own schema. Services that are not running make the
 //! test fail with the command that starts them; nothing is skipped.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use firesight::Config;
@@ -288,4 +289,97 @@ pub fn fixture(path: &str) -> std::path::PathBuf {
 pub fn real_log_lines() -> Vec<String> {
     let bytes = std::fs::read(fixture("access_logs/elastic_examples_apache_logs.log")).unwrap();
     String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
+}
+
+/// The records of RFC 4180 CSV: each ends with CRLF (the last one may not), fields are separated by
+/// commas, and a quoted field (`"a, ""b"""`) may hold commas, doubled quotes and line breaks. Anything
+/// else fails the test: a quote inside an unquoted field, text after a closing quote, a quote that never
+/// closes, a bare CR or LF between records.
+pub fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let n = records.len() + 1;
+        let mut record = Vec::new();
+        loop {
+            let (field, after) = match rest.strip_prefix('"') {
+                Some(quoted) => {
+                    let mut field = String::new();
+                    let mut inside = quoted;
+                    loop {
+                        let end =
+                            inside.find('"').unwrap_or_else(|| panic!("CSV record {n}: unterminated quoted field"));
+                        field.push_str(&inside[..end]);
+                        inside = &inside[end + 1..];
+                        match inside.strip_prefix('"') {
+                            Some(after_doubled) => {
+                                field.push('"');
+                                inside = after_doubled;
+                            }
+                            None => break,
+                        }
+                    }
+                    (field, inside)
+                }
+                None => {
+                    let end = rest.find([',', '\r', '\n']).unwrap_or(rest.len());
+                    let field = &rest[..end];
+                    assert!(!field.contains('"'), "CSV record {n}: quote inside the unquoted field {field:?}");
+                    (field.to_owned(), &rest[end..])
+                }
+            };
+            record.push(field);
+            if let Some(next_field) = after.strip_prefix(',') {
+                rest = next_field;
+            } else if let Some(next_record) = after.strip_prefix("\r\n") {
+                rest = next_record;
+                break;
+            } else {
+                assert!(after.is_empty(), "CSV record {n}: {after:.20?} where a comma or CRLF should be");
+                rest = after;
+                break;
+            }
+        }
+        records.push(record);
+    }
+    records
+}
+
+/// A CSV file with a header record ([`csv_records`]) as rows of column name → value. Every row has
+/// exactly the header's number of fields, and column names are unique.
+pub fn csv_rows(text: &str) -> Vec<HashMap<String, String>> {
+    let mut records = csv_records(text).into_iter();
+    let header = records.next().expect("CSV has a header record");
+    assert_eq!(
+        header.iter().collect::<HashSet<_>>().len(),
+        header.len(),
+        "CSV header names a column twice: {header:?}"
+    );
+    records
+        .enumerate()
+        .map(|(i, record)| {
+            assert_eq!(record.len(), header.len(), "CSV row {} has {} fields: {record:?}", i + 1, record.len());
+            header.iter().cloned().zip(record).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn csv_follows_rfc_4180() {
+    let text = "id,text,n\r\n1,\"a, \"\"b\"\"\",2\r\n2,\"two\r\nlines\",\r\n3,,\"\"";
+    assert_eq!(
+        csv_records(text),
+        [vec!["id", "text", "n"], vec!["1", "a, \"b\"", "2"], vec!["2", "two\r\nlines", ""], vec!["3", "", ""],]
+    );
+    assert_eq!(csv_records("a\r\n"), [vec!["a"]]);
+    assert_eq!(csv_records(""), Vec::<Vec<String>>::new());
+    let rows = csv_rows("id,text\r\n1,\"x,y\"\r\n");
+    assert_eq!((rows.len(), rows[0]["id"].as_str(), rows[0]["text"].as_str()), (1, "1", "x,y"));
+
+    for bad in ["a\"b,c", "\"a\"b,c", "\"a,b", "a\nb", "a\rb"] {
+        assert!(std::panic::catch_unwind(|| csv_records(bad)).is_err(), "{bad:?} was accepted");
+    }
+    for bad in ["a,b\r\n\r\n1,2\r\n", "a,b\r\n1\r\n", "a,b\r\n1,2,3\r\n", "a,a\r\n1,2\r\n"] {
+        assert!(std::panic::catch_unwind(|| csv_rows(bad)).is_err(), "{bad:?} was accepted");
+    }
 }

@@ -238,9 +238,16 @@ async fn pagination_and_export_return_every_document_once() {
     let csv = app.get(&format!("/v1/logs/export?{RANGE}&format=csv")).send().await.unwrap();
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let text = csv.text().await.unwrap();
-    let mut rows = text.split("\r\n").filter(|r| !r.is_empty());
-    assert!(rows.next().unwrap().starts_with("id,timestamp,client_ip,country"));
-    let ids: HashSet<&str> = rows.map(|r| r.split(',').next().unwrap()).collect();
+    assert!(text.ends_with("\r\n"), "every CSV record ends with CRLF");
+    let mut rows = harness::csv_records(&text).into_iter();
+    let header = rows.next().unwrap();
+    assert_eq!(header[..4], ["id", "timestamp", "client_ip", "country"]);
+    let ids: HashSet<String> = rows
+        .map(|mut r| {
+            assert_eq!(r.len(), header.len(), "{r:?}");
+            r.swap_remove(0)
+        })
+        .collect();
     assert_eq!(ids.len(), 9_999);
 
     let nd = app

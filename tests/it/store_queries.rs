@@ -69,12 +69,11 @@ pub fn parsed_real_log() -> Vec<(String, LogDocument)> {
     let enricher = Enricher::new(None, UserAgentParser::new().unwrap());
     let reference =
         std::fs::read_to_string(harness::fixture("geoip/elastic_examples_apache_logs.ip_geo_reference.csv")).unwrap();
-    let geo: HashMap<String, (String, String)> = reference
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let cols: Vec<&str> = l.split(',').collect();
-            Some((cols.first()?.to_string(), (cols.get(2)?.to_string(), cols.get(3)?.to_string())))
+    let geo: HashMap<String, (String, String)> = harness::csv_rows(&reference)
+        .into_iter()
+        .map(|mut row| {
+            let mut column = |name: &str| row.remove(name).unwrap_or_else(|| panic!("no column {name}"));
+            (column("client_host"), (column("geolite2_2019_country_iso"), column("geolite2_2019_city_en")))
         })
         .collect();
     let mut docs = Vec::new();
