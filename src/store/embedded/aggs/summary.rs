@@ -1,0 +1,345 @@
+//! The summary of a query ([`Query`] → [`SummaryResult`]): requests, bytes, status classes, bots,
+//! unique visitors (distinct per UTC day, summed over the days, as the OpenSearch adapter counts
+//! them), unique client IPs, the busiest UTC hour, and exact nearest-rank percentiles of the response
+//! sizes.
+//!
+//! One columnar pass per segment gathers the counters and a histogram of the sizes; the percentiles
+//! then take a second pass that keeps only the values of the histogram buckets holding them
+//! ([`Sizes`], [`Targets`]), so nothing ever holds every size.
+
+use tantivy::u64_to_i64;
+
+use super::utc;
+use crate::query::model::{HourCount, Query, SummaryResult};
+use crate::store::StoreError;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::embedded::scan::{Fetch, KeyCounts, Ords, Runs, fold_segments, u64_column};
+use crate::store::embedded::schema::name;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// A monotonic bucket of a value: exact below 32, then 16 buckets per power of two (small enough for
+/// the histogram to stay in the L1 cache).
+fn size_bucket(v: u64) -> usize {
+    let bits = 64 - v.leading_zeros();
+    if bits <= 5 {
+        v as usize
+    } else {
+        let shift = bits - 5;
+        32 + (shift as usize - 1) * 16 + ((v >> shift) as usize - 16)
+    }
+}
+
+const SIZE_BUCKETS: usize = 32 + 59 * 16;
+
+/// The smallest value of a [`size_bucket`].
+#[cfg(test)]
+fn bucket_low(bucket: usize) -> u64 {
+    if bucket < 32 {
+        return bucket as u64;
+    }
+    let shift = (bucket - 32) / 16 + 1;
+    (((bucket - 32) % 16 + 16) as u64) << shift
+}
+
+/// Response sizes for exact percentiles, in two passes: their histogram over [`size_bucket`]s is
+/// counted while reading; it gives the bucket of each percentile's rank ([`Sizes::targets`]); a
+/// second pass over the same documents gathers only those buckets' values to select from. Nothing
+/// holds all the values (80 MB for 10,000,000 documents).
+struct Sizes {
+    histogram: Vec<u32>,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Sizes { histogram: vec![0; SIZE_BUCKETS] }
+    }
+}
+
+impl Sizes {
+    fn count(&mut self, values: &[u64]) {
+        for v in values {
+            self.histogram[size_bucket(*v)] += 1;
+        }
+    }
+
+    fn merge(&mut self, other: Sizes) {
+        self.histogram.iter_mut().zip(other.histogram).for_each(|(x, y)| *x += y);
+    }
+
+    /// Where the nearest-rank percentiles for ascending `percents` lie; `None` without values.
+    fn targets(&self, percents: &[f64]) -> Option<Targets> {
+        let n: usize = self.histogram.iter().map(|c| *c as usize).sum();
+        if n == 0 {
+            return None;
+        }
+        let mut picks = Vec::with_capacity(percents.len());
+        let mut buckets: Vec<usize> = Vec::new();
+        let (mut bucket, mut before) = (0usize, 0usize);
+        for p in percents {
+            let rank = ((p / 100.0) * n as f64).ceil().clamp(1.0, n as f64) as usize - 1;
+            while before + self.histogram[bucket] as usize <= rank {
+                before += self.histogram[bucket] as usize;
+                bucket += 1;
+            }
+            if buckets.last() != Some(&bucket) {
+                buckets.push(bucket);
+            }
+            picks.push((buckets.len() - 1, rank - before));
+        }
+        let mut slot = vec![Targets::NONE; SIZE_BUCKETS];
+        for (i, b) in buckets.iter().enumerate() {
+            slot[*b] = i as u8;
+        }
+        Some(Targets { slot, picks, wanted: buckets.len() })
+    }
+}
+
+/// The buckets holding the wanted percentiles, and each percentile's rank within its bucket.
+struct Targets {
+    /// Bucket -> its place among the wanted buckets, or [`Targets::NONE`]: one lookup per value.
+    slot: Vec<u8>,
+    /// Per percentile: (place of its bucket, rank within the bucket).
+    picks: Vec<(usize, usize)>,
+    /// How many wanted buckets.
+    wanted: usize,
+}
+
+impl Targets {
+    const NONE: u8 = u8::MAX;
+
+    fn members(&self) -> Vec<Vec<u64>> {
+        vec![Vec::new(); self.wanted]
+    }
+
+    /// Keeps the values that fall in a wanted bucket.
+    fn gather(&self, values: &[u64], members: &mut [Vec<u64>]) {
+        for v in values {
+            let s = self.slot[size_bucket(*v)];
+            if s != Self::NONE {
+                members[s as usize].push(*v);
+            }
+        }
+    }
+
+    /// The percentiles, from every part's gathered values.
+    fn select(&self, gathered: Vec<Vec<Vec<u64>>>) -> Vec<Option<f64>> {
+        let mut parts = gathered.into_iter();
+        let mut members = parts.next().unwrap_or_else(|| self.members());
+        for part in parts {
+            members.iter_mut().zip(part).for_each(|(m, p)| m.extend(p));
+        }
+        self.picks
+            .iter()
+            .map(|(i, at)| {
+                let m = &mut members[*i];
+                (*at < m.len()).then(|| *m.select_nth_unstable(*at).1 as f64)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+fn percentiles(values: &[&[u64]], percents: &[f64]) -> Vec<Option<f64>> {
+    let mut sizes = Sizes::default();
+    values.iter().for_each(|v| sizes.count(v));
+    let Some(targets) = sizes.targets(percents) else { return vec![None; percents.len()] };
+    let gathered = values
+        .iter()
+        .map(|v| {
+            let mut members = targets.members();
+            targets.gather(v, &mut members);
+            members
+        })
+        .collect();
+    targets.select(gathered)
+}
+
+/// What one thread of a summary gathers.
+#[derive(Default)]
+struct SummaryAcc {
+    requests: u64,
+    bytes: u64,
+    bots: u64,
+    /// By hundreds digit: `classes[4]` is 4xx.
+    classes: [u64; 6],
+    sizes: Sizes,
+    /// Per part (day): requests per UTC hour.
+    per_hour: Vec<[u64; 24]>,
+    /// Per part: distinct visitors of a single-segment day, or the visitors of a day of several.
+    single_visitors: Vec<u64>,
+    visitors: Vec<KeyCounts>,
+    ips: KeyCounts,
+}
+
+impl EmbeddedStore {
+    pub(in crate::store::embedded) fn read_summary(&self, query: &Query) -> Result<SummaryResult, StoreError> {
+        let parts = self.parts(query)?;
+        let init = || SummaryAcc {
+            per_hour: vec![[0; 24]; parts.len()],
+            single_visitors: vec![0; parts.len()],
+            visitors: (0..parts.len()).map(|_| KeyCounts::default()).collect(),
+            ..SummaryAcc::default()
+        };
+        let partial = fold_segments(&parts, self.threads(), init, |acc, p, seg| {
+            let part = &parts[p];
+            let start = part.day.start_ms;
+            let ts = u64_column(seg, name::TS)?;
+            let status = u64_column(seg, name::STATUS)?;
+            let size = u64_column(seg, name::BYTES)?;
+            let bot = u64_column(seg, name::BOT)?;
+            let mut visitor = Ords::open(seg, name::VISITOR)?;
+            let mut ip = Ords::open(seg, name::CLIENT_IP)?;
+            let mut visitor_seen = vec![false; visitor.num_terms()];
+            let mut ip_seen = vec![false; ip.num_terms()];
+            let histogram = &mut acc.sizes;
+            let per_hour = &mut acc.per_hour[p][..];
+            let (mut f_ts, mut f_status, mut f_size, mut f_bot) =
+                (Fetch::default(), Fetch::default(), Fetch::default(), Fetch::default());
+            let (mut requests, mut bytes, mut bots, mut classes) = (0u64, 0u64, 0u64, [0u64; 6]);
+            part.for_each_block(seg, |block| {
+                requests += block.len() as u64;
+                let mut runs = Runs::default();
+                for t in f_ts.values(&ts, block) {
+                    runs.add(per_hour, ((u64_to_i64(*t) - start) / HOUR_MS) as usize, 1);
+                }
+                runs.flush(per_hour);
+                for s in f_status.values(&status, block) {
+                    // Branch-free: one register per class.
+                    for (c, n) in classes.iter_mut().enumerate().skip(1) {
+                        *n += u64::from(*s / 100 == c as u64);
+                    }
+                }
+                let b = f_size.values(&size, block);
+                bytes += b.iter().sum::<u64>();
+                histogram.count(b);
+                bots += f_bot.values(&bot, block).iter().sum::<u64>();
+                for o in visitor.values(block) {
+                    visitor_seen[*o as usize] = true;
+                }
+                for o in ip.values(block) {
+                    ip_seen[*o as usize] = true;
+                }
+            })?;
+            acc.requests += requests;
+            acc.bytes += bytes;
+            acc.bots += bots;
+            acc.classes.iter_mut().zip(classes).for_each(|(x, y)| *x += y);
+            let seen = |flags: &[bool]| -> Vec<u64> {
+                flags.iter().enumerate().filter(|(_, s)| **s).map(|(o, _)| o as u64).collect()
+            };
+            let visitors = seen(&visitor_seen);
+            if part.segments().len() == 1 {
+                acc.single_visitors[p] += visitors.len() as u64;
+            } else {
+                let day = &mut acc.visitors[p];
+                visitor.terms(&visitors, |_, term| {
+                    day.add(term, 1);
+                })?;
+            }
+            ip.terms(&seen(&ip_seen), |_, term| {
+                acc.ips.add(term, 1);
+            })
+        })?;
+        let mut partial = partial.into_iter();
+        let mut all = partial.next().unwrap_or_else(init);
+        for other in partial {
+            all.requests += other.requests;
+            all.bytes += other.bytes;
+            all.bots += other.bots;
+            all.classes.iter_mut().zip(other.classes).for_each(|(x, y)| *x += y);
+            all.sizes.merge(other.sizes);
+            for (x, y) in all.per_hour.iter_mut().zip(&other.per_hour) {
+                x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+            }
+            all.single_visitors.iter_mut().zip(&other.single_visitors).for_each(|(x, y)| *x += y);
+            all.visitors.iter_mut().zip(&other.visitors).for_each(|(x, y)| x.merge(y));
+            all.ips.merge(&other.ips);
+        }
+        let unique_visitors =
+            all.single_visitors.iter().sum::<u64>() + all.visitors.iter().map(|v| v.len() as u64).sum::<u64>();
+        // The busiest hour; the earliest of equals.
+        let mut busiest: Option<(i64, u64)> = None;
+        for (part, per_hour) in parts.iter().zip(&all.per_hour) {
+            for (h, n) in per_hour.iter().enumerate() {
+                if *n > 0 && busiest.is_none_or(|(_, max)| *n > max) {
+                    busiest = Some((part.day.start_ms + h as i64 * HOUR_MS, *n));
+                }
+            }
+        }
+        let busiest_hour = match busiest {
+            Some((start, count)) => Some(HourCount { start: utc(start)?, count }),
+            None => None,
+        };
+        const PERCENTS: [f64; 3] = [50.0, 95.0, 99.0];
+        let p = match all.sizes.targets(&PERCENTS) {
+            None => vec![None; PERCENTS.len()],
+            // The second pass, over the same segments: only the wanted buckets' values.
+            Some(targets) => {
+                let gathered = fold_segments(
+                    &parts,
+                    self.threads(),
+                    || targets.members(),
+                    |members, p, seg| {
+                        let size = u64_column(seg, name::BYTES)?;
+                        let mut fetch = Fetch::default();
+                        parts[p].for_each_block(seg, |block| targets.gather(fetch.values(&size, block), members))
+                    },
+                )?;
+                targets.select(gathered)
+            }
+        };
+        Ok(SummaryResult {
+            requests: all.requests,
+            unique_visitors,
+            unique_client_ips: all.ips.len() as u64,
+            bytes: all.bytes,
+            status_2xx: all.classes[2],
+            status_3xx: all.classes[3],
+            status_4xx: all.classes[4],
+            status_5xx: all.classes[5],
+            bot_requests: all.bots,
+            bytes_p50: p[0],
+            bytes_p95: p[1],
+            bytes_p99: p[2],
+            busiest_hour,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<u64> = (1..=200).rev().collect();
+        assert_eq!(percentiles(&[&values], &[50.0, 95.0, 99.0]), [Some(100.0), Some(190.0), Some(198.0)]);
+        assert_eq!(percentiles(&[&[7]], &[50.0, 99.0]), [Some(7.0), Some(7.0)]);
+        assert_eq!(percentiles(&[&[3, 1], &[], &[2, 2]], &[50.0, 95.0, 99.0]), [Some(2.0), Some(3.0), Some(3.0)]);
+        assert_eq!(percentiles(&[], &[50.0]), [None]);
+        // Against sorting, on values spread over many buckets (and the largest ones).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut values: Vec<u64> = (0..20_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if i % 1000 == 0 { u64::MAX - i } else { x >> (x % 64) }
+            })
+            .collect();
+        let ps = [1.0, 50.0, 95.0, 99.0, 99.9, 100.0];
+        let found = percentiles(&[&values[..5000], &values[5000..]], &ps);
+        values.sort_unstable();
+        for (p, f) in ps.iter().zip(found) {
+            let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+            assert_eq!(f, Some(values[rank - 1] as f64), "p{p}");
+        }
+        let buckets: Vec<usize> =
+            [0, 1, 1023, 1024, 1025, 2047, 2048, u64::MAX].iter().map(|v| size_bucket(*v)).collect();
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]) && buckets[7] == SIZE_BUCKETS - 1, "{buckets:?}");
+        for b in 1..SIZE_BUCKETS {
+            assert_eq!((size_bucket(bucket_low(b)), size_bucket(bucket_low(b) - 1)), (b, b - 1), "bucket {b}");
+        }
+    }
+}
