@@ -23,6 +23,7 @@ use crate::config::AlertsConfig;
 use crate::delivery_errors::event::Family;
 use crate::delivery_errors::repo::DeliveryRepo;
 use crate::duration::format as format_duration;
+use crate::metrics::Metrics;
 use crate::state::{StateDb, StateDbError};
 use crate::store::LogStore;
 use dispatch::Dispatcher;
@@ -31,39 +32,6 @@ use model::*;
 use repo::{AlertRepo, StoredRule, StoredWebhook, new_id};
 use rules::{RuleKind, check_threshold};
 use target::TargetPolicy;
-
-/// Alerting's Prometheus metrics (registered on the service's [`Metrics`](crate::metrics::Metrics)).
-#[derive(Default)]
-pub struct AlertMetrics {
-    /// Webhook requests by outcome: `delivered`, `retry` (failed, will retry), `failed` (gave up).
-    pub webhook_attempts:
-        prometheus_client::metrics::family::Family<OutcomeLabels, prometheus_client::metrics::counter::Counter>,
-    /// Events written to the outbox by type (`alert.firing`, `alert.resolved`).
-    pub events: prometheus_client::metrics::family::Family<EventLabels, prometheus_client::metrics::counter::Counter>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
-pub struct OutcomeLabels {
-    pub outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
-pub struct EventLabels {
-    pub event: &'static str,
-}
-
-impl AlertMetrics {
-    pub fn registered(metrics: &crate::metrics::Metrics) -> Arc<Self> {
-        let m = Arc::new(Self::default());
-        metrics.register(
-            "webhook_attempts",
-            "Webhook requests by outcome (delivered, retry, failed)",
-            m.webhook_attempts.clone(),
-        );
-        metrics.register("alert_events", "Alert events written to the outbox, by type", m.events.clone());
-        m
-    }
-}
 
 const MAX_NAME: usize = 200;
 const MAX_DESCRIPTION: usize = 500;
@@ -103,9 +71,8 @@ impl Alerts {
         delivery: DeliveryRepo,
         store: Arc<dyn LogStore>,
         instance: &str,
-        metrics: &crate::metrics::Metrics,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        let metrics = AlertMetrics::registered(metrics);
         let repo = AlertRepo::new(db);
         let policy = TargetPolicy::new(config.allow_private_targets.clone());
         let schedule = config.retry_pauses().expect("the retry schedule was validated with the configuration");
