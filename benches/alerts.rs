@@ -16,7 +16,7 @@ use firesight::alerts::model::*;
 use firesight::alerts::repo::{AlertRepo, StoredRule, new_id};
 use firesight::alerts::rules::RuleKind;
 use firesight::alerts::target::TargetPolicy;
-use firesight::alerts::{evaluate, signing};
+use firesight::alerts::{evaluate, payload, signing};
 use firesight::config::PrivateTargets;
 use firesight::metrics::Metrics;
 use firesight::state::StateDb;
@@ -79,7 +79,7 @@ async fn run(label: &str, db: StateDb, n: usize) {
         repo.insert_rule(&rule).await.unwrap();
         rules.push(rule);
     }
-    let sample = firesight::alerts::sample_event(now).data.findings;
+    let sample = payload::sample_event(now).data.findings;
     let started = Instant::now();
     for rule in &rules {
         let incident = Incident {

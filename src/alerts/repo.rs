@@ -755,7 +755,7 @@ mod tests {
             updated_at: now,
         };
         repo.insert_webhook(&hook, &crate::alerts::signing::new_secret()).await.unwrap();
-        let event = crate::alerts::sample_event(now);
+        let event = crate::alerts::payload::sample_event(now);
         let t = now.timestamp_millis();
         // One delivered (with its attempt), one still pending.
         let done = repo.insert_test_event(&event, &hook.id, "me", t, 60_000).await.unwrap();
