@@ -16,8 +16,9 @@ use firesight::alerts::model::*;
 use firesight::alerts::repo::{AlertRepo, StoredRule, new_id};
 use firesight::alerts::rules::RuleKind;
 use firesight::alerts::target::TargetPolicy;
-use firesight::alerts::{AlertMetrics, evaluate, signing};
+use firesight::alerts::{evaluate, payload, signing};
 use firesight::config::PrivateTargets;
+use firesight::metrics::Metrics;
 use firesight::state::StateDb;
 use firesight::worker::Outcome;
 
@@ -78,7 +79,7 @@ async fn run(label: &str, db: StateDb, n: usize) {
         repo.insert_rule(&rule).await.unwrap();
         rules.push(rule);
     }
-    let sample = firesight::alerts::sample_event(now).data.findings;
+    let sample = payload::sample_event(now).data.findings;
     let started = Instant::now();
     for rule in &rules {
         let incident = Incident {
@@ -100,7 +101,7 @@ async fn run(label: &str, db: StateDb, n: usize) {
     }
     let opened = started.elapsed();
 
-    let metrics = Arc::new(AlertMetrics::default());
+    let metrics = Arc::new(Metrics::new());
     let dispatcher = Dispatcher::new(
         repo,
         TargetPolicy::new(PrivateTargets::All),

@@ -78,7 +78,7 @@ impl App {
         let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone());
         let rejections = Arc::new(RejectionLog::new());
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone(), rejections.clone());
-        let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), &metrics));
+        let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), metrics.clone()));
         let delivery = DeliveryErrors::new(DeliveryRepo::new(db.clone()), store.clone());
         let alerts = Alerts::new(
             &config.alerts,
@@ -86,7 +86,7 @@ impl App {
             DeliveryRepo::new(db.clone()),
             store.clone(),
             &instance.id,
-            &metrics,
+            metrics.clone(),
         );
         Ok(Self(Arc::new(Components {
             config: Arc::new(config),

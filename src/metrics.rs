@@ -2,9 +2,8 @@
 //! matched route template (never the raw URI), statuses are numbers, outcomes are fixed words.
 //!
 //! One [`Metrics`] per running service (not a process-global recorder), so several services in one test
-//! process keep separate counts.
-
-use std::sync::Mutex;
+//! process keep separate counts. The modules that count hold an `Arc<Metrics>` and update its public
+//! fields; this module knows nothing of them.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -38,8 +37,20 @@ pub struct FirehoseLabels {
     pub status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `delivered`, `retry` (failed, will retry) or `failed` (gave up).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// `alert.firing` or `alert.resolved`.
+    pub event: &'static str,
+}
+
 pub struct Metrics {
-    registry: Mutex<Registry>,
+    registry: Registry,
     /// Documents newly indexed.
     pub ingest_indexed: Family<SourceLabels, Counter>,
     /// Documents that were already indexed (replayed deliveries).
@@ -66,6 +77,16 @@ pub struct Metrics {
     pub cloudwatch_throttles: Counter,
     /// Failed polls other than throttling.
     pub cloudwatch_poll_errors: Counter,
+    /// Aggregate requests answered from the query cache.
+    pub query_cache_hits: Counter,
+    /// Aggregate requests that queried the log store.
+    pub query_cache_misses: Counter,
+    /// Query cache entries evicted for size.
+    pub query_cache_evictions: Counter,
+    /// Webhook requests by outcome.
+    pub webhook_attempts: Family<OutcomeLabels, Counter>,
+    /// Alert events written to the outbox, by type.
+    pub alert_events: Family<EventLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -147,8 +168,26 @@ impl Metrics {
             "CloudWatch polls that failed for a reason other than throttling",
             cloudwatch_poll_errors.clone(),
         );
+        let query_cache_hits = Counter::default();
+        registry.register("query_cache_hits", "Aggregate requests answered from the cache", query_cache_hits.clone());
+        let query_cache_misses = Counter::default();
+        registry.register(
+            "query_cache_misses",
+            "Aggregate requests that queried the log store",
+            query_cache_misses.clone(),
+        );
+        let query_cache_evictions = Counter::default();
+        registry.register("query_cache_evictions", "Cache entries evicted for size", query_cache_evictions.clone());
+        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook requests by outcome (delivered, retry, failed)",
+            webhook_attempts.clone(),
+        );
+        let alert_events = Family::<EventLabels, Counter>::default();
+        registry.register("alert_events", "Alert events written to the outbox, by type", alert_events.clone());
         Self {
-            registry: Mutex::new(registry),
+            registry,
             cloudwatch_events_stored,
             cloudwatch_events_already_stored,
             cloudwatch_unknown_shapes,
@@ -163,28 +202,18 @@ impl Metrics {
             firehose_records,
             http_requests,
             http_request_duration,
+            query_cache_hits,
+            query_cache_misses,
+            query_cache_evictions,
+            webhook_attempts,
+            alert_events,
         }
-    }
-
-    pub fn record_ingest(&self, source: &'static str, report: &crate::ingest::WriteReport, parse_failures: usize) {
-        let labels = SourceLabels { source };
-        self.ingest_indexed.get_or_create(&labels).inc_by(report.indexed as u64);
-        self.ingest_duplicates.get_or_create(&labels).inc_by(report.duplicates as u64);
-        self.ingest_parse_failures.get_or_create(&labels).inc_by(parse_failures as u64);
-        self.ingest_dead_lettered.get_or_create(&labels).inc_by(report.dead_lettered as u64);
-        self.ingest_retries.get_or_create(&labels).inc_by(report.retries as u64);
-    }
-
-    /// Registers a metric defined by another module of this crate (kept here so names stay unique).
-    pub fn register<M: prometheus_client::registry::Metric>(&self, name: &str, help: &str, metric: M) {
-        self.registry.lock().expect("metrics registry poisoned").register(name, help, metric);
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.lock().expect("metrics registry poisoned");
-        encode(&mut out, &registry).expect("writing to a String cannot fail");
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
 }

@@ -12,7 +12,7 @@ use super::model::*;
 use super::repo::{AlertRepo, AttemptRecord, Claimed, Next, StoredWebhook};
 use super::signing;
 use super::target::{TargetPolicy, literal_permitted};
-use super::{AlertMetrics, OutcomeLabels};
+use crate::metrics::{Metrics, OutcomeLabels};
 use crate::state::StateDbError;
 use crate::worker::Outcome;
 
@@ -29,7 +29,7 @@ pub struct Dispatcher {
     schedule: Vec<Duration>,
     timeout: Duration,
     instance: String,
-    metrics: Arc<AlertMetrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
@@ -39,7 +39,7 @@ impl Dispatcher {
         schedule: Vec<Duration>,
         timeout: Duration,
         instance: impl Into<String>,
-        metrics: Arc<AlertMetrics>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let client = reqwest::Client::builder()
             .dns_resolver(policy.resolver())

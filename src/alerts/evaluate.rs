@@ -11,9 +11,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::model::*;
 use super::repo::{AlertRepo, StoredRule, new_id};
 use super::rules::{Counts, RuleKind, SILENCE_BASELINE_WINDOWS, judge};
-use super::{AlertMetrics, EventLabels};
 use crate::delivery_errors::event::Family;
 use crate::delivery_errors::repo::{DeliveryRepo, ErrorFilter, StatsColumn};
+use crate::metrics::{EventLabels, Metrics};
 use crate::query::model::{Dimension, Filters, Query, Split, TimeRange, TimelineRequest, TopRequest};
 use crate::state::StateDbError;
 use crate::store::{LogStore, StoreError};
@@ -64,7 +64,7 @@ pub struct Evaluator {
     delivery: DeliveryRepo,
     store: Arc<dyn LogStore>,
     public_url: Option<String>,
-    metrics: Arc<AlertMetrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl Evaluator {
@@ -73,7 +73,7 @@ impl Evaluator {
         delivery: DeliveryRepo,
         store: Arc<dyn LogStore>,
         public_url: Option<String>,
-        metrics: Arc<AlertMetrics>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self { repo, delivery, store, public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()), metrics }
     }
@@ -122,7 +122,7 @@ impl Evaluator {
                 let event = event(EVENT_RESOLVED, stored, &incident.id, incident.opened_at, Some(now), &findings, now);
                 match self.repo.resolve(&incident.id, verdict.value, &findings, now_ms, &event).await? {
                     Some(event_id) => {
-                        self.metrics.events.get_or_create(&EventLabels { event: EVENT_RESOLVED }).inc();
+                        self.metrics.alert_events.get_or_create(&EventLabels { event: EVENT_RESOLVED }).inc();
                         tracing::info!(rule = %rule.id, incident = %incident.id, "alert resolved");
                         Transition::Resolved { incident_id: incident.id, event_id }
                     }
@@ -148,7 +148,7 @@ impl Evaluator {
                 let cooldown_ms = stored.cooldown_secs as i64 * 1000;
                 match self.repo.open(&incident, cooldown_ms, &event).await? {
                     Some(event_id) => {
-                        self.metrics.events.get_or_create(&EventLabels { event: EVENT_FIRING }).inc();
+                        self.metrics.alert_events.get_or_create(&EventLabels { event: EVENT_FIRING }).inc();
                         tracing::warn!(rule = %rule.id, incident = %incident.id, value = verdict.value, "alert firing");
                         Transition::Opened { incident_id: incident.id, event_id }
                     }

@@ -1,7 +1,8 @@
 //! Alert hooks (control path): rules over delivery errors and access logs, the incidents they open
 //! and resolve ([`evaluate`]), and signed webhook delivery through an outbox in the state database
-//! ([`dispatch`], [`signing`]) to targets the SSRF guard allows ([`target`]). [`Alerts`] is what the
-//! `/v1/alerts` handlers call.
+//! ([`repo`], [`dispatch`], [`signing`]) to targets the SSRF guard allows ([`target`]). [`Alerts`] is
+//! what the `/v1/alerts` handlers call; it checks their input (`validate`) and its background loops
+//! (`workers`) are spawned by [`crate::run`].
 
 pub mod dispatch;
 pub mod evaluate;
@@ -11,65 +12,28 @@ pub mod repo;
 pub mod rules;
 pub mod signing;
 pub mod target;
+mod validate;
+mod workers;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use tokio_util::sync::CancellationToken;
+use chrono::Utc;
 
 use crate::config::AlertsConfig;
-use crate::delivery_errors::event::Family;
 use crate::delivery_errors::repo::DeliveryRepo;
 use crate::duration::format as format_duration;
+use crate::metrics::Metrics;
 use crate::state::{StateDb, StateDbError};
 use crate::store::LogStore;
 use dispatch::Dispatcher;
 use evaluate::Evaluator;
 use model::*;
 use repo::{AlertRepo, StoredRule, StoredWebhook, new_id};
-use rules::{RuleKind, check_threshold};
 use target::TargetPolicy;
-
-/// Alerting's Prometheus metrics (registered on the service's [`Metrics`](crate::metrics::Metrics)).
-#[derive(Default)]
-pub struct AlertMetrics {
-    /// Webhook requests by outcome: `delivered`, `retry` (failed, will retry), `failed` (gave up).
-    pub webhook_attempts:
-        prometheus_client::metrics::family::Family<OutcomeLabels, prometheus_client::metrics::counter::Counter>,
-    /// Events written to the outbox by type (`alert.firing`, `alert.resolved`).
-    pub events: prometheus_client::metrics::family::Family<EventLabels, prometheus_client::metrics::counter::Counter>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
-pub struct OutcomeLabels {
-    pub outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
-pub struct EventLabels {
-    pub event: &'static str,
-}
-
-impl AlertMetrics {
-    pub fn registered(metrics: &crate::metrics::Metrics) -> Arc<Self> {
-        let m = Arc::new(Self::default());
-        metrics.register(
-            "webhook_attempts",
-            "Webhook requests by outcome (delivered, retry, failed)",
-            m.webhook_attempts.clone(),
-        );
-        metrics.register("alert_events", "Alert events written to the outbox, by type", m.events.clone());
-        m
-    }
-}
-
-const MAX_NAME: usize = 200;
-const MAX_DESCRIPTION: usize = 500;
-const MAX_FILTER_VALUES: usize = 100;
-const MIN_WINDOW_SECS: u64 = 10;
-const MAX_SPAN_SECS: u64 = 7 * 86_400;
+use validate::{
+    MIN_WINDOW_SECS, check_description, check_events, check_families, check_name, check_rule, check_span, check_values,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
@@ -85,8 +49,8 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> AlertError {
     AlertError::Invalid { field, reason: reason.into() }
 }
 
-/// The alerting service: CRUD for hooks and rules, incidents, tests and redeliveries, plus the two
-/// background loops.
+/// The alerting service: CRUD for hooks and rules, incidents, tests and redeliveries, plus the
+/// background loops (evaluator, dispatcher, pruner).
 #[derive(Clone)]
 pub struct Alerts {
     repo: AlertRepo,
@@ -103,9 +67,8 @@ impl Alerts {
         delivery: DeliveryRepo,
         store: Arc<dyn LogStore>,
         instance: &str,
-        metrics: &crate::metrics::Metrics,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        let metrics = AlertMetrics::registered(metrics);
         let repo = AlertRepo::new(db);
         let policy = TargetPolicy::new(config.allow_private_targets.clone());
         let schedule = config.retry_pauses().expect("the retry schedule was validated with the configuration");
@@ -203,7 +166,7 @@ impl Alerts {
     /// Sends a sample `alert.test` event to one webhook now and returns the attempt.
     pub async fn test_webhook(&self, id: &str) -> Result<TestResult, AlertError> {
         let hook = self.stored_webhook(id).await?;
-        let event = sample_event(Utc::now());
+        let event = payload::sample_event(Utc::now());
         Ok(self.dispatcher.send_test(&hook, &event).await?)
     }
 
@@ -363,67 +326,6 @@ impl Alerts {
     async fn check_url(&self, url: &str) -> Result<String, AlertError> {
         self.policy.check(url.trim()).await.map(|u| u.to_string()).map_err(|e| invalid("url", e.to_string()))
     }
-
-    // ---- background loops ----
-
-    /// The evaluation loop.
-    pub async fn run_evaluator(self, shutdown: CancellationToken) {
-        let pacing = crate::worker::Pacing {
-            idle: Duration::from_secs(self.config.evaluation_interval_secs),
-            backoff_base: Duration::from_secs(1),
-            backoff_cap: Duration::from_secs(60),
-        };
-        crate::worker::run("alert_evaluator", pacing, shutdown, || async {
-            match self.evaluator.run_once(Utc::now()).await {
-                Ok(report) if report.failed == 0 => crate::worker::Outcome::CaughtUp,
-                Ok(_) => crate::worker::Outcome::Failed,
-                Err(e) => {
-                    tracing::warn!(error = crate::telemetry::chain(&e), "alert evaluation failed; retrying");
-                    crate::worker::Outcome::Failed
-                }
-            }
-        })
-        .await;
-    }
-
-    /// Prunes alert history older than `history_days`, hourly (nothing when it is 0).
-    pub async fn run_pruner(self, shutdown: CancellationToken) {
-        let days = self.config.history_days;
-        if days == 0 {
-            return;
-        }
-        let pacing = crate::worker::Pacing {
-            idle: Duration::from_secs(3600),
-            backoff_base: Duration::from_secs(5),
-            backoff_cap: Duration::from_secs(300),
-        };
-        crate::worker::run("alert_pruner", pacing, shutdown, || async {
-            let before = Utc::now() - chrono::TimeDelta::days(i64::from(days));
-            match self.repo.prune(before.timestamp_millis()).await {
-                Ok(deleted) => {
-                    if deleted > 0 {
-                        tracing::info!(deleted, history_days = days, "pruned alert history");
-                    }
-                    crate::worker::Outcome::CaughtUp
-                }
-                Err(e) => {
-                    tracing::warn!(error = crate::telemetry::chain(&e), "alert history pruning failed; retrying");
-                    crate::worker::Outcome::Failed
-                }
-            }
-        })
-        .await;
-    }
-
-    /// The delivery loop.
-    pub async fn run_dispatcher(self, shutdown: CancellationToken) {
-        let pacing = crate::worker::Pacing {
-            idle: Duration::from_secs(self.config.dispatch_interval_secs),
-            backoff_base: Duration::from_secs(1),
-            backoff_cap: Duration::from_secs(30),
-        };
-        crate::worker::run("alert_dispatcher", pacing, shutdown, || self.dispatcher.run_once()).await;
-    }
 }
 
 /// Cuts a page of `size + 1` rows to `size` and names the cursor of the next page.
@@ -433,112 +335,4 @@ fn next_cursor<T>(items: &mut Vec<T>, size: u32, id: impl Fn(&T) -> String) -> O
     }
     items.truncate(size as usize);
     items.last().map(id)
-}
-
-fn check_name(name: String) -> Result<String, AlertError> {
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(invalid("name", format!("must be 1 to {MAX_NAME} characters")));
-    }
-    Ok(name)
-}
-
-fn check_description(description: String) -> Result<String, AlertError> {
-    if description.chars().count() > MAX_DESCRIPTION {
-        return Err(invalid("description", format!("must be at most {MAX_DESCRIPTION} characters")));
-    }
-    Ok(description)
-}
-
-fn check_events(mut events: Vec<String>) -> Result<Vec<String>, AlertError> {
-    if events.is_empty() {
-        return Err(invalid("events", format!("name at least one of: {}", SUBSCRIBABLE.join(", "))));
-    }
-    if let Some(bad) = events.iter().find(|e| !SUBSCRIBABLE.contains(&e.as_str())) {
-        return Err(invalid("events", format!("{bad:?} is not one of: {}", SUBSCRIBABLE.join(", "))));
-    }
-    events.sort();
-    events.dedup();
-    Ok(events)
-}
-
-fn check_span(field: &'static str, text: &str, min_secs: u64) -> Result<u64, AlertError> {
-    let secs = crate::duration::parse(text, crate::duration::UP_TO_DAYS)
-        .map(|d| d.as_secs())
-        .ok_or_else(|| invalid(field, format!("{text:?} is not a duration like 30s, 5m, 1h or 1d")))?;
-    if secs < min_secs || secs > MAX_SPAN_SECS {
-        return Err(invalid(field, format!("must be from {} to 7d", format_duration(min_secs))));
-    }
-    Ok(secs)
-}
-
-fn check_values(field: &'static str, values: Vec<String>) -> Result<Vec<String>, AlertError> {
-    if values.len() > MAX_FILTER_VALUES || values.iter().any(|v| v.trim().is_empty() || v.len() > 512) {
-        return Err(invalid(field, format!("at most {MAX_FILTER_VALUES} non-empty values of at most 512 bytes")));
-    }
-    let mut values: Vec<String> = values.into_iter().map(|v| v.trim().to_owned()).collect();
-    values.sort();
-    values.dedup();
-    Ok(values)
-}
-
-fn check_families(families: Vec<String>) -> Result<Vec<String>, AlertError> {
-    let families = check_values("families", families)?;
-    if let Some(bad) = families.iter().find(|f| Family::parse(f).is_none()) {
-        let names: Vec<&str> = Family::ALL.iter().map(|f| f.as_str()).collect();
-        return Err(invalid("families", format!("{bad:?} is not one of: {}", names.join(", "))));
-    }
-    Ok(families)
-}
-
-/// The checks that depend on the kind.
-fn check_rule(rule: &Rule) -> Result<(), AlertError> {
-    check_threshold(rule.kind, rule.threshold).map_err(|reason| invalid("threshold", reason))?;
-    let filtered = !(rule.streams.is_empty() && rule.codes.is_empty() && rule.families.is_empty());
-    if rule.kind != RuleKind::DeliveryErrors && filtered {
-        return Err(invalid("streams", "streams, codes and families apply to delivery_errors rules only"));
-    }
-    if rule.kind != RuleKind::ErrorRate && rule.min_requests.is_some() {
-        return Err(invalid("min_requests", "applies to error_rate rules only"));
-    }
-    if rule.min_requests.is_some_and(|m| m > 1_000_000_000) {
-        return Err(invalid("min_requests", "must be at most 1000000000"));
-    }
-    Ok(())
-}
-
-/// The `alert.test` event: the shape of a firing delivery-errors alert with sample values.
-pub fn sample_event(now: DateTime<Utc>) -> AlertEvent {
-    let from = now - chrono::TimeDelta::minutes(5);
-    AlertEvent {
-        kind: EVENT_TEST.to_owned(),
-        timestamp: now,
-        data: AlertData {
-            rule: RuleRef {
-                id: "rule_sample".into(),
-                name: "Sample: delivery errors on weblogs".into(),
-                kind: RuleKind::DeliveryErrors,
-                threshold: 5.0,
-                window: "5m".into(),
-                cooldown: "10m".into(),
-                streams: vec!["weblogs".into()],
-                codes: Vec::new(),
-                families: Vec::new(),
-            },
-            incident_id: "inc_sample".into(),
-            status: IncidentStatus::Open,
-            opened_at: now,
-            resolved_at: None,
-            findings: Findings {
-                window: Window { from, to: now, duration: "5m".into() },
-                value: 12.0,
-                threshold: 5.0,
-                counts: BTreeMap::from([("delivery_errors".to_owned(), 12)]),
-                top_codes: vec![CodeCount { code: "HttpEndpoint.DestinationException".into(), count: 12 }],
-                streams: vec![CodeCount { code: "weblogs".into(), count: 12 }],
-                links: BTreeMap::new(),
-            },
-            test: true,
-        },
-    }
 }

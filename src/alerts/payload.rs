@@ -1,5 +1,10 @@
 //! Webhook bodies: the event itself (`json`), or a Slack incoming-webhook message (`slack`). Both are
-//! derived from the stored event, so every retry and redelivery sends the same bytes.
+//! derived from the stored event, so every retry and redelivery sends the same bytes. Also the sample
+//! event a webhook test sends ([`sample_event`]).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 
 use super::model::*;
 use super::rules::RuleKind;
@@ -59,4 +64,40 @@ pub fn slack_text(event: &AlertEvent) -> String {
 /// Slack's three control characters.
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The `alert.test` event: the shape of a firing delivery-errors alert with sample values.
+pub fn sample_event(now: DateTime<Utc>) -> AlertEvent {
+    let from = now - chrono::TimeDelta::minutes(5);
+    AlertEvent {
+        kind: EVENT_TEST.to_owned(),
+        timestamp: now,
+        data: AlertData {
+            rule: RuleRef {
+                id: "rule_sample".into(),
+                name: "Sample: delivery errors on weblogs".into(),
+                kind: RuleKind::DeliveryErrors,
+                threshold: 5.0,
+                window: "5m".into(),
+                cooldown: "10m".into(),
+                streams: vec!["weblogs".into()],
+                codes: Vec::new(),
+                families: Vec::new(),
+            },
+            incident_id: "inc_sample".into(),
+            status: IncidentStatus::Open,
+            opened_at: now,
+            resolved_at: None,
+            findings: Findings {
+                window: Window { from, to: now, duration: "5m".into() },
+                value: 12.0,
+                threshold: 5.0,
+                counts: BTreeMap::from([("delivery_errors".to_owned(), 12)]),
+                top_codes: vec![CodeCount { code: "HttpEndpoint.DestinationException".into(), count: 12 }],
+                streams: vec![CodeCount { code: "weblogs".into(), count: 12 }],
+                links: BTreeMap::new(),
+            },
+            test: true,
+        },
+    }
 }

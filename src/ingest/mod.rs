@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::document::{FirehoseMeta, LogDocument};
 use crate::enrich::Enricher;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SourceLabels};
 use crate::store::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError};
 use crate::worker::Pacing;
 
@@ -215,9 +215,19 @@ impl Ingestor {
             }
         }
         report.dead_lettered = dead.len();
-        self.metrics.record_ingest(source_label(source), &report, parse_failures);
+        record(&self.metrics, source_label(source), &report, parse_failures);
         Ok(report)
     }
+}
+
+/// Counts a written batch in the ingest metrics.
+fn record(metrics: &Metrics, source: &'static str, report: &WriteReport, parse_failures: usize) {
+    let labels = SourceLabels { source };
+    metrics.ingest_indexed.get_or_create(&labels).inc_by(report.indexed as u64);
+    metrics.ingest_duplicates.get_or_create(&labels).inc_by(report.duplicates as u64);
+    metrics.ingest_parse_failures.get_or_create(&labels).inc_by(parse_failures as u64);
+    metrics.ingest_dead_lettered.get_or_create(&labels).inc_by(report.dead_lettered as u64);
+    metrics.ingest_retries.get_or_create(&labels).inc_by(report.retries as u64);
 }
 
 /// Metric label for an ingest source: bounded to the two kinds.

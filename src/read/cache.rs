@@ -15,7 +15,6 @@ use http::HeaderValue;
 use moka::Expiry;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
-use prometheus_client::metrics::counter::Counter;
 use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
@@ -99,19 +98,12 @@ impl Expiry<CacheKey, Arc<CachedBody>> for PerEntryTtl {
 #[derive(Clone)]
 pub struct AggregateCache {
     cache: Cache<CacheKey, Arc<CachedBody>>,
-    hits: Counter,
-    misses: Counter,
+    metrics: Arc<Metrics>,
 }
 
 impl AggregateCache {
-    pub fn new(max_bytes: u64, metrics: &Metrics) -> Self {
-        let evictions: Counter = Counter::default();
-        let hits: Counter = Counter::default();
-        let misses: Counter = Counter::default();
-        metrics.register("query_cache_hits", "Aggregate requests answered from the cache", hits.clone());
-        metrics.register("query_cache_misses", "Aggregate requests that queried the log store", misses.clone());
-        metrics.register("query_cache_evictions", "Cache entries evicted for size", evictions.clone());
-        let evicted = evictions.clone();
+    pub fn new(max_bytes: u64, metrics: Arc<Metrics>) -> Self {
+        let evicted = metrics.clone();
         let cache = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &CacheKey, value: &Arc<CachedBody>| {
@@ -120,11 +112,11 @@ impl AggregateCache {
             .expire_after(PerEntryTtl)
             .eviction_listener(move |_key, _value, cause| {
                 if cause == RemovalCause::Size {
-                    evicted.inc();
+                    evicted.query_cache_evictions.inc();
                 }
             })
             .build();
-        Self { cache, hits, misses }
+        Self { cache, metrics }
     }
 
     /// The cached answer for `key`, or the one `load` produces (once, however many callers wait).
@@ -134,7 +126,7 @@ impl AggregateCache {
         E: Send + Sync + 'static,
     {
         if let Some(hit) = self.cache.get(&key).await {
-            self.hits.inc();
+            self.metrics.query_cache_hits.inc();
             return Ok(hit);
         }
         // Loading holds the store calls and moka's own state; boxed, so that the future of every request
@@ -156,9 +148,9 @@ impl AggregateCache {
             })
             .await;
         if loaded.load(Ordering::Relaxed) {
-            self.misses.inc();
+            self.metrics.query_cache_misses.inc();
         } else {
-            self.hits.inc();
+            self.metrics.query_cache_hits.inc();
         }
         result
     }
@@ -183,8 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_load_once() {
-        let metrics = Metrics::new();
-        let cache = AggregateCache::new(1 << 20, &metrics);
+        let cache = AggregateCache::new(1 << 20, Arc::new(Metrics::new()));
         let loads = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..16 {
@@ -205,14 +196,13 @@ mod tests {
             assert_eq!(&t.await.unwrap().body[..], b"{}");
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
-        assert_eq!(cache.misses.get(), 1);
-        assert_eq!(cache.hits.get(), 15);
+        assert_eq!(cache.metrics.query_cache_misses.get(), 1);
+        assert_eq!(cache.metrics.query_cache_hits.get(), 15);
     }
 
     #[tokio::test]
     async fn errors_are_not_cached() {
-        let metrics = Metrics::new();
-        let cache = AggregateCache::new(1 << 20, &metrics);
+        let cache = AggregateCache::new(1 << 20, Arc::new(Metrics::new()));
         let r = cache.get_or_load(key(), async { Err::<CachedBody, _>("down") }).await;
         assert!(r.is_err());
         let r = cache

@@ -43,7 +43,7 @@ pub struct QueryService {
 }
 
 impl QueryService {
-    pub fn new(store: Arc<dyn LogStore>, config: QueryConfig, metrics: &Metrics) -> Self {
+    pub fn new(store: Arc<dyn LogStore>, config: QueryConfig, metrics: Arc<Metrics>) -> Self {
         let cache = AggregateCache::new(config.cache_max_bytes, metrics);
         Self { store, cache, config }
     }

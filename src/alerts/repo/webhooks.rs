@@ -1,0 +1,88 @@
+//! Webhooks: their URL, subscriptions, format and signing secret.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{AlertRepo, StoredWebhook, json_list, to_json};
+use crate::alerts::model::*;
+use crate::state::{StateDbError, time_of_ms as ms_time};
+
+const WEBHOOK_COLUMNS: &str = "id, url, description, enabled, events, format, secret, created_at, updated_at";
+
+fn webhook_row(row: &AnyRow) -> StoredWebhook {
+    StoredWebhook {
+        webhook: Webhook {
+            id: row.get(0),
+            url: row.get(1),
+            description: row.get(2),
+            enabled: row.get::<i64, _>(3) != 0,
+            events: json_list(&row.get::<String, _>(4)),
+            format: PayloadFormat::parse(&row.get::<String, _>(5)).unwrap_or_default(),
+            created_at: ms_time(row.get(7)),
+            updated_at: ms_time(row.get(8)),
+        },
+        secret: row.get(6),
+    }
+}
+
+impl AlertRepo {
+    pub async fn insert_webhook(&self, hook: &Webhook, secret: &str) -> Result<(), StateDbError> {
+        sqlx::query(
+            "INSERT INTO alert_webhooks (id, url, description, enabled, events, format, secret, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&hook.id)
+        .bind(&hook.url)
+        .bind(&hook.description)
+        .bind(i64::from(hook.enabled))
+        .bind(to_json(&hook.events))
+        .bind(hook.format.as_str())
+        .bind(secret)
+        .bind(hook.created_at.timestamp_millis())
+        .bind(hook.updated_at.timestamp_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn webhook(&self, id: &str) -> Result<Option<StoredWebhook>, StateDbError> {
+        let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM alert_webhooks WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
+        Ok(row.as_ref().map(webhook_row))
+    }
+
+    /// Oldest first, after the id `after`.
+    pub async fn webhooks(&self, after: Option<&str>, limit: u32) -> Result<Vec<Webhook>, StateDbError> {
+        let sql =
+            format!("SELECT {WEBHOOK_COLUMNS} FROM alert_webhooks WHERE id > $1 ORDER BY id LIMIT {}", limit.min(1001));
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after.unwrap_or("")).fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(|r| webhook_row(r).webhook).collect())
+    }
+
+    pub async fn update_webhook(&self, hook: &Webhook) -> Result<bool, StateDbError> {
+        let done = sqlx::query(
+            "UPDATE alert_webhooks SET url = $2, description = $3, enabled = $4, events = $5, format = $6, \
+             updated_at = $7 WHERE id = $1",
+        )
+        .bind(&hook.id)
+        .bind(&hook.url)
+        .bind(&hook.description)
+        .bind(i64::from(hook.enabled))
+        .bind(to_json(&hook.events))
+        .bind(hook.format.as_str())
+        .bind(hook.updated_at.timestamp_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a webhook with its queued deliveries; its attempt history goes too.
+    pub async fn delete_webhook(&self, id: &str) -> Result<bool, StateDbError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM alert_webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM alert_deliveries WHERE webhook_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM alert_attempts WHERE webhook_id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

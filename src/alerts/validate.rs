@@ -1,0 +1,88 @@
+//! Checks of what clients send to create or change webhooks and rules: bounded names, descriptions and
+//! filter lists, known event types and error families, durations within range, and the constraints that
+//! depend on a rule's kind. Each returns the normalised value or an [`AlertError::Invalid`] naming the
+//! field.
+
+use super::model::*;
+use super::rules::{RuleKind, check_threshold};
+use super::{AlertError, invalid};
+use crate::delivery_errors::event::Family;
+use crate::duration::format as format_duration;
+
+const MAX_NAME: usize = 200;
+const MAX_DESCRIPTION: usize = 500;
+const MAX_FILTER_VALUES: usize = 100;
+pub(super) const MIN_WINDOW_SECS: u64 = 10;
+const MAX_SPAN_SECS: u64 = 7 * 86_400;
+
+pub(super) fn check_name(name: String) -> Result<String, AlertError> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(invalid("name", format!("must be 1 to {MAX_NAME} characters")));
+    }
+    Ok(name)
+}
+
+pub(super) fn check_description(description: String) -> Result<String, AlertError> {
+    if description.chars().count() > MAX_DESCRIPTION {
+        return Err(invalid("description", format!("must be at most {MAX_DESCRIPTION} characters")));
+    }
+    Ok(description)
+}
+
+pub(super) fn check_events(mut events: Vec<String>) -> Result<Vec<String>, AlertError> {
+    if events.is_empty() {
+        return Err(invalid("events", format!("name at least one of: {}", SUBSCRIBABLE.join(", "))));
+    }
+    if let Some(bad) = events.iter().find(|e| !SUBSCRIBABLE.contains(&e.as_str())) {
+        return Err(invalid("events", format!("{bad:?} is not one of: {}", SUBSCRIBABLE.join(", "))));
+    }
+    events.sort();
+    events.dedup();
+    Ok(events)
+}
+
+pub(super) fn check_span(field: &'static str, text: &str, min_secs: u64) -> Result<u64, AlertError> {
+    let secs = crate::duration::parse(text, crate::duration::UP_TO_DAYS)
+        .map(|d| d.as_secs())
+        .ok_or_else(|| invalid(field, format!("{text:?} is not a duration like 30s, 5m, 1h or 1d")))?;
+    if secs < min_secs || secs > MAX_SPAN_SECS {
+        return Err(invalid(field, format!("must be from {} to 7d", format_duration(min_secs))));
+    }
+    Ok(secs)
+}
+
+pub(super) fn check_values(field: &'static str, values: Vec<String>) -> Result<Vec<String>, AlertError> {
+    if values.len() > MAX_FILTER_VALUES || values.iter().any(|v| v.trim().is_empty() || v.len() > 512) {
+        return Err(invalid(field, format!("at most {MAX_FILTER_VALUES} non-empty values of at most 512 bytes")));
+    }
+    let mut values: Vec<String> = values.into_iter().map(|v| v.trim().to_owned()).collect();
+    values.sort();
+    values.dedup();
+    Ok(values)
+}
+
+pub(super) fn check_families(families: Vec<String>) -> Result<Vec<String>, AlertError> {
+    let families = check_values("families", families)?;
+    if let Some(bad) = families.iter().find(|f| Family::parse(f).is_none()) {
+        let names: Vec<&str> = Family::ALL.iter().map(|f| f.as_str()).collect();
+        return Err(invalid("families", format!("{bad:?} is not one of: {}", names.join(", "))));
+    }
+    Ok(families)
+}
+
+/// The checks that depend on the kind.
+pub(super) fn check_rule(rule: &Rule) -> Result<(), AlertError> {
+    check_threshold(rule.kind, rule.threshold).map_err(|reason| invalid("threshold", reason))?;
+    let filtered = !(rule.streams.is_empty() && rule.codes.is_empty() && rule.families.is_empty());
+    if rule.kind != RuleKind::DeliveryErrors && filtered {
+        return Err(invalid("streams", "streams, codes and families apply to delivery_errors rules only"));
+    }
+    if rule.kind != RuleKind::ErrorRate && rule.min_requests.is_some() {
+        return Err(invalid("min_requests", "applies to error_rate rules only"));
+    }
+    if rule.min_requests.is_some_and(|m| m > 1_000_000_000) {
+        return Err(invalid("min_requests", "must be at most 1000000000"));
+    }
+    Ok(())
+}
