@@ -5,6 +5,7 @@
 //! (`workers`) are spawned by [`crate::run`].
 
 pub mod dispatch;
+mod error;
 pub mod evaluate;
 pub mod model;
 pub mod payload;
@@ -24,9 +25,11 @@ use crate::config::AlertsConfig;
 use crate::delivery_errors::repo::DeliveryRepo;
 use crate::duration::format as format_duration;
 use crate::metrics::Metrics;
-use crate::state::{StateDb, StateDbError};
+use crate::state::StateDb;
 use crate::store::LogStore;
 use dispatch::Dispatcher;
+pub use error::AlertError;
+use error::invalid;
 use evaluate::Evaluator;
 use model::*;
 use repo::{AlertRepo, StoredRule, StoredWebhook, new_id};
@@ -34,20 +37,6 @@ use target::TargetPolicy;
 use validate::{
     MIN_WINDOW_SECS, check_description, check_events, check_families, check_name, check_rule, check_span, check_values,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum AlertError {
-    #[error("{field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
-    #[error("no {what} with id {id}")]
-    NotFound { what: &'static str, id: String },
-    #[error("state database failed")]
-    Db(#[from] StateDbError),
-}
-
-fn invalid(field: &'static str, reason: impl Into<String>) -> AlertError {
-    AlertError::Invalid { field, reason: reason.into() }
-}
 
 /// The alerting service: CRUD for hooks and rules, incidents, tests and redeliveries, plus the
 /// background loops (evaluator, dispatcher, pruner).

@@ -3,9 +3,9 @@
 //! depend on a rule's kind. Each returns the normalised value or an [`AlertError::Invalid`] naming the
 //! field.
 
+use super::error::{AlertError, invalid};
 use super::model::*;
 use super::rules::{RuleKind, check_threshold};
-use super::{AlertError, invalid};
 use crate::delivery_errors::event::Family;
 use crate::duration::format as format_duration;
 

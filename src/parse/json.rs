@@ -21,7 +21,7 @@ use crate::document::{
 /// A [`ParseError`] when the record is not a JSON object, has no readable timestamp, or has a status or
 /// size that is not a number.
 pub fn parse_json_record(record: &str) -> Result<LogDocument, ParseError> {
-    let record = super::trim_line_end(record);
+    let record = super::error::trim_line_end(record);
     let body = record.trim();
     if body.is_empty() {
         return Err(ParseError::Empty);

@@ -58,6 +58,7 @@
 //! which would collide with the typed field: it moves to dotted keys (`source.port`), or `<name>_value`
 //! for a scalar.
 
+mod error;
 mod fields;
 mod json;
 mod record;
@@ -67,59 +68,12 @@ mod time;
 #[cfg(test)]
 mod tests;
 
+pub use error::ParseError;
 pub use json::parse_json_record;
 pub use text::parse_text_line;
 
 use crate::document::LogDocument;
-
-/// Why a record could not be parsed. The `Display` text is meant for people (it becomes the `reason` of
-/// a dead-letter document); [`ParseError::code`] is a stable label for metrics.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseError {
-    #[error("empty line")]
-    Empty,
-    /// A quoted field (`request`, `referrer`, `user agent`) or the `[timestamp]` never closes: the line
-    /// was cut short.
-    #[error("unterminated {}", unterminated_text(.0))]
-    Unterminated(&'static str),
-    #[error("missing {0}")]
-    Missing(&'static str),
-    #[error("{0}")]
-    Malformed(&'static str),
-    #[error("bad timestamp '{0}'")]
-    BadTimestamp(String),
-    #[error("status is not a number: '{0}'")]
-    BadStatus(String),
-    #[error("response size is not a number: '{0}'")]
-    BadBytes(String),
-    #[error("invalid JSON: {0}")]
-    InvalidJson(String),
-    #[error("no timestamp field")]
-    NoTimestamp,
-    #[error("field '{field}' {problem}")]
-    BadField { field: String, problem: &'static str },
-}
-
-fn unterminated_text(field: &str) -> String {
-    if field == "timestamp" { "timestamp (no closing ']')".to_owned() } else { format!("quoted {field}") }
-}
-
-impl ParseError {
-    /// A short, stable label of the kind of failure, for metrics.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ParseError::Empty => "empty",
-            ParseError::Unterminated(_) => "unterminated",
-            ParseError::Missing(_) => "missing_field",
-            ParseError::Malformed(_) => "malformed",
-            ParseError::BadTimestamp(_) | ParseError::NoTimestamp => "timestamp",
-            ParseError::BadStatus(_) => "status",
-            ParseError::BadBytes(_) => "bytes",
-            ParseError::InvalidJson(_) => "json",
-            ParseError::BadField { .. } => "field",
-        }
-    }
-}
+use error::{snippet, trim_line_end};
 
 /// Parses one record, recognising its format: JSON when it starts with `{`, else an Apache/Nginx line.
 ///
@@ -169,18 +123,4 @@ pub fn parse_owned(mut line: String) -> Result<LogDocument, (ParseError, String)
 /// As [`parse_line`].
 pub fn parse_bytes(line: &[u8]) -> Result<LogDocument, ParseError> {
     parse_line(&String::from_utf8_lossy(line))
-}
-
-/// Drops the line terminator a record may still carry (`\n`, or `\r\n` from Windows-written logs).
-fn trim_line_end(line: &str) -> &str {
-    line.trim_end_matches(['\n', '\r'])
-}
-
-/// A value quoted in an error, cut short so one bad line cannot make a huge dead-letter reason.
-fn snippet(value: &str) -> String {
-    const MAX_CHARS: usize = 64;
-    match value.char_indices().nth(MAX_CHARS) {
-        Some((cut, _)) => format!("{}...", value.get(..cut).unwrap_or_default()),
-        None => value.to_owned(),
-    }
 }

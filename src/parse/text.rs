@@ -6,7 +6,7 @@
 
 use memchr::{memchr, memchr_iter, memchr2};
 
-use super::ParseError;
+use super::error::{ParseError, snippet, trim_line_end};
 use super::record::Record;
 use super::time;
 use crate::document::LogDocument;
@@ -17,7 +17,7 @@ use crate::document::LogDocument;
 ///
 /// A [`ParseError`] naming the first field that is missing, unterminated or unreadable.
 pub fn parse_text_line(line: &str) -> Result<LogDocument, ParseError> {
-    let line = super::trim_line_end(line);
+    let line = trim_line_end(line);
     let record = scan(line.trim_start())?;
     Ok(record.into_document(line.to_owned()))
 }
@@ -42,7 +42,7 @@ pub(crate) fn scan(line: &str) -> Result<Record<'_>, ParseError> {
     let ts_start = open + 1;
     let ts_len = memchr(b']', b.get(ts_start..).unwrap_or_default()).ok_or(ParseError::Unterminated("timestamp"))?;
     let ts_text = line.get(ts_start..ts_start + ts_len).unwrap_or_default();
-    let timestamp = time::parse_clf(ts_text).ok_or_else(|| ParseError::BadTimestamp(super::snippet(ts_text)))?;
+    let timestamp = time::parse_clf(ts_text).ok_or_else(|| ParseError::BadTimestamp(snippet(ts_text)))?;
 
     let mut pos = skip_blanks(b, ts_start + ts_len + 1);
     if b.get(pos) != Some(&b'"') {
@@ -57,14 +57,14 @@ pub(crate) fn scan(line: &str) -> Result<Record<'_>, ParseError> {
     }
     let status = digits(status_text)
         .and_then(|n| u16::try_from(n).ok())
-        .ok_or_else(|| ParseError::BadStatus(super::snippet(status_text)))?;
+        .ok_or_else(|| ParseError::BadStatus(snippet(status_text)))?;
 
     pos = skip_blanks(b, next);
     let (bytes_text, next) = token(line, pos);
     let bytes = match bytes_text {
         "" => return Err(ParseError::Missing("response size")),
         "-" => 0,
-        _ => digits(bytes_text).ok_or_else(|| ParseError::BadBytes(super::snippet(bytes_text)))?,
+        _ => digits(bytes_text).ok_or_else(|| ParseError::BadBytes(snippet(bytes_text)))?,
     };
 
     // Combined format adds two quoted fields; whatever follows them (Nginx's trailing

@@ -26,11 +26,12 @@ fn sources() -> Vec<Source> {
         .map(|path| {
             let rel = path.strip_prefix(&root).unwrap().with_extension("");
             let mut module: Module = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
-            let is_dir_module = matches!(module.last().map(String::as_str), Some("mod" | "lib" | "main"));
+            // `mod.rs` and `lib.rs` are their folder's module; `main.rs` is the binary beside the library.
+            let is_dir_module = matches!(module.last().map(String::as_str), Some("mod" | "lib"));
             if is_dir_module {
                 module.pop();
             }
-            let dir = module.clone();
+            let dir = if module == ["main"] { Vec::new() } else { module.clone() };
             Source { module, dir, text: std::fs::read_to_string(&path).unwrap() }
         })
         .collect()

@@ -6,7 +6,7 @@ use serde::de::value::StrDeserializer;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::forward_to_deserialize_any;
 
-use super::{ParamError, err};
+use crate::query::params::{ParamError, err};
 
 impl de::Error for ParamError {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
