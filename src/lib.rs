@@ -2,18 +2,19 @@
 //!
 //! The code follows three paths:
 //!
-//! - **Write path**: Firehose HTTP endpoint deliveries (or `firesight ingest` files) are decoded,
-//!   parsed into one canonical ECS document per access-log line, enriched (GeoIP, user agent) and
-//!   indexed into the log [`store`], idempotently.
-//! - **Read path**: `/v1` queries (search, top-N, timelines, summaries) are translated for the log
-//!   store, with hot aggregates cached.
+//! - **Write path**: Firehose HTTP endpoint deliveries ([`firehose`]) or `firesight ingest` files are
+//!   decoded, [`parse`]d into one canonical ECS document per access-log line, [`enrich`]ed (GeoIP, user
+//!   agent) and indexed by [`ingest`] into the log [`store`], idempotently.
+//! - **Read path**: `/v1` queries (search, top-N, timelines, summaries) are expressed in the [`query`]
+//!   model, answered by the [`read`] service with hot aggregates cached, and translated by each store.
 //! - **Control path**: Firehose's delivery-error events are polled from [`cloudwatch`] Logs into the
 //!   [`state`] database, understood and correlated with ingest volume by [`delivery_errors`]; [`alerts`]
 //!   evaluates rules over them and over the access logs, opens and resolves incidents, and delivers
 //!   signed webhooks through an outbox.
 //!
 //! [`run`] starts the HTTP edge ([`http`]) and every background [`worker`] switched on by [`config`];
-//! `main` and the tests both call it.
+//! `main` and the tests both call it. `docs/ARCHITECTURE.md` says which way imports go and where each
+//! kind of change belongs.
 
 pub mod alerts;
 pub mod app;
