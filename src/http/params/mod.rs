@@ -127,7 +127,7 @@ impl Spec {
             return spec;
         }
         let spec: &'static Spec = Box::leak(Box::new(Spec::read::<T>()));
-        *specs.write().expect("spec cache poisoned").entry(TypeId::of::<T>()).or_insert(spec)
+        specs.write().expect("spec cache poisoned").entry(TypeId::of::<T>()).or_insert(spec)
     }
 
     fn read<T: IntoParams>() -> Spec {
