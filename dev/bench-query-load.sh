@@ -34,3 +34,5 @@ wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$port/health/
 echo "== cached top-N: GET /v1/stats/top/country"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer bench" "$top"
 curl -fsS "http://127.0.0.1:$port/metrics" | grep -E '^firesight_query_cache_(hits|misses)_total'
+echo "== server peak RSS"
+grep VmHWM "/proc/$pid/status"

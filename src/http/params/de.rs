@@ -15,12 +15,12 @@ impl de::Error for ParamError {
 }
 
 pub struct PairsDeserializer<'a> {
-    entries: std::vec::IntoIter<(&'a String, &'a Vec<String>)>,
-    value: Option<(&'a String, &'a Vec<String>)>,
+    entries: std::vec::IntoIter<(&'static str, &'a [String])>,
+    value: Option<(&'static str, &'a [String])>,
 }
 
 impl<'a> PairsDeserializer<'a> {
-    pub fn new(entries: Vec<(&'a String, &'a Vec<String>)>) -> Self {
+    pub fn new(entries: Vec<(&'static str, &'a [String])>) -> Self {
         Self { entries: entries.into_iter(), value: None }
     }
 }
@@ -51,7 +51,7 @@ impl<'de> MapAccess<'de> for PairsDeserializer<'_> {
         let (name, values) = self.value.take().expect("a value follows its key");
         seed.deserialize(Values { name, values }).map_err(|mut e| {
             if e.param.is_empty() {
-                e.param.clone_from(name);
+                name.clone_into(&mut e.param);
             }
             e
         })

@@ -18,7 +18,7 @@ pub mod logs;
 pub mod stats;
 
 use std::any::TypeId;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 
 use axum::extract::FromRequestParts;
@@ -33,7 +33,7 @@ pub use crate::query::params::{ParamError, err};
 
 /// A set of query parameters: one documented struct, or a tuple of them (an endpoint taking the shared
 /// filters plus its own).
-pub trait ParamSet: Sized {
+pub trait ParamSet: Sized + 'static {
     /// The documented parameters of every struct in the set.
     fn specs() -> Vec<&'static Spec>;
     /// Deserialises from checked pairs (each struct takes the names it documents).
@@ -79,9 +79,48 @@ impl<T: ParamSet, S: Send + Sync> FromRequestParts<S> for Params<T> {
 
 /// Parses a raw query string into `T` (what the extractor does; public for tests and tools).
 pub fn parse<T: ParamSet>(raw: Option<&str>) -> Result<T, ParamError> {
-    let specs = T::specs();
-    let pairs = Pairs::checked(raw.unwrap_or(""), &specs)?;
+    let pairs = Pairs::checked(raw.unwrap_or(""), Known::of::<T>())?;
     T::from_pairs(&pairs)
+}
+
+/// Every parameter a set accepts, sorted by name, built once per set.
+pub struct Known {
+    params: Vec<&'static ParamSpec>,
+    /// The names, for the message refusing an unknown one.
+    accepted: String,
+}
+
+impl Known {
+    fn of<T: ParamSet>() -> &'static Known {
+        cached::<T, Known>(|| {
+            let mut params: Vec<&'static ParamSpec> = T::specs().into_iter().flat_map(|s| s.params.iter()).collect();
+            params.sort_by(|a, b| a.name.cmp(&b.name));
+            let accepted = params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+            Known { params, accepted }
+        })
+    }
+
+    fn get(&self, name: &str) -> Option<&'static ParamSpec> {
+        self.params.binary_search_by(|p| p.name.as_str().cmp(name)).ok().map(|i| self.params[i])
+    }
+}
+
+/// A value computed once per type `T` and kept for the life of the process (the documentation of a
+/// parameter struct does not change while it runs).
+fn cached<T: 'static, V: Send + Sync + 'static>(build: impl FnOnce() -> V) -> &'static V {
+    type Cache = RwLock<HashMap<(TypeId, TypeId), &'static (dyn std::any::Any + Send + Sync)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (TypeId::of::<T>(), TypeId::of::<V>());
+    let found = cache.read().expect("parameter cache poisoned").get(&key).copied();
+    let value = match found {
+        Some(v) => v,
+        None => {
+            let built: &'static (dyn std::any::Any + Send + Sync) = Box::leak(Box::new(build()));
+            *cache.write().expect("parameter cache poisoned").entry(key).or_insert(built)
+        }
+    };
+    value.downcast_ref::<V>().expect("cached under its own type")
 }
 
 /// One parameter as its documentation states it.
@@ -121,13 +160,7 @@ pub struct Spec {
 impl Spec {
     /// `T`'s documentation, read once per type.
     pub fn of<T: IntoParams + 'static>() -> &'static Spec {
-        static SPECS: OnceLock<RwLock<HashMap<TypeId, &'static Spec>>> = OnceLock::new();
-        let specs = SPECS.get_or_init(Default::default);
-        if let Some(spec) = specs.read().expect("spec cache poisoned").get(&TypeId::of::<T>()) {
-            return spec;
-        }
-        let spec: &'static Spec = Box::leak(Box::new(Spec::read::<T>()));
-        specs.write().expect("spec cache poisoned").entry(TypeId::of::<T>()).or_insert(spec)
+        cached::<T, Spec>(Spec::read::<T>)
     }
 
     fn read<T: IntoParams>() -> Spec {
@@ -180,20 +213,24 @@ fn bounds(schema: &Value) -> Bounds {
 /// once, every value within its bounds, enum values in their documented spelling.
 #[derive(Debug, Default)]
 pub struct Pairs {
-    values: BTreeMap<String, Vec<String>>,
+    values: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Pairs {
-    fn checked(raw: &str, specs: &[&Spec]) -> Result<Pairs, ParamError> {
-        let known: BTreeMap<&str, &ParamSpec> =
-            specs.iter().flat_map(|s| s.params.iter()).map(|p| (p.name.as_str(), p)).collect();
-        let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    fn checked(raw: &str, known: &'static Known) -> Result<Pairs, ParamError> {
+        let mut values: Vec<(&'static str, Vec<String>)> = Vec::new();
         for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
-            let Some(spec) = known.get(name.as_ref()) else {
-                let accepted: Vec<&str> = known.keys().copied().collect();
-                return Err(err(&name, format!("unknown parameter; this endpoint accepts: {}", accepted.join(", "))));
+            let Some(spec) = known.get(&name) else {
+                return Err(err(&name, format!("unknown parameter; this endpoint accepts: {}", known.accepted)));
             };
-            let entry = values.entry(spec.name.clone()).or_default();
+            let at = match values.iter().position(|(n, _)| *n == spec.name) {
+                Some(at) => at,
+                None => {
+                    values.push((spec.name.as_str(), Vec::new()));
+                    values.len() - 1
+                }
+            };
+            let entry = &mut values[at].1;
             if spec.repeatable {
                 entry.extend(value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned));
             } else {
@@ -204,7 +241,7 @@ impl Pairs {
             }
         }
         for (name, vals) in values.iter_mut() {
-            let spec = known[name.as_str()];
+            let spec = known.get(name).expect("only known names are kept");
             if spec.max_items.is_some_and(|max| vals.len() > max) {
                 return Err(err(name, format!("at most {} values", spec.max_items.unwrap_or_default())));
             }
@@ -213,14 +250,19 @@ impl Pairs {
                 check(&spec.name, spec.repeatable, &spec.item, v)?;
             }
         }
-        values.retain(|_, v| !v.is_empty());
+        values.retain(|(_, v)| !v.is_empty());
         Ok(Pairs { values })
     }
 
     /// Deserialises the values `T` documents.
     pub fn deserialize<T: DeserializeOwned + IntoParams + 'static>(&self) -> Result<T, ParamError> {
-        let names: Vec<&str> = Spec::of::<T>().params.iter().map(|p| p.name.as_str()).collect();
-        let values = self.values.iter().filter(|(k, _)| names.contains(&k.as_str())).collect();
+        let spec = Spec::of::<T>();
+        let values = self
+            .values
+            .iter()
+            .filter(|(name, _)| spec.params.iter().any(|p| p.name == *name))
+            .map(|(name, v)| (*name, v.as_slice()))
+            .collect();
         T::deserialize(de::PairsDeserializer::new(values))
     }
 }
