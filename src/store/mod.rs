@@ -4,19 +4,20 @@
 //! - [`embedded`]: tantivy under the data directory, one index per UTC day (the default: one machine,
 //!   nothing to install).
 //!
-//! Callers hold an `Arc<dyn LogStore>` and never see which backend answers.
+//! Callers hold an `Arc<dyn LogStore>` (built by [`from_config`]) and never see which
+//! backend answers. This file holds the port's vocabulary, which the adapters import; it imports none
+//! of them.
 
 pub mod copy;
 pub mod embedded;
+mod open;
 pub mod opensearch;
 
-use std::sync::Arc;
+pub use open::{for_bulk_load, from_config};
 
-use anyhow::Context;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::config::{Config, StoreKind};
 use crate::document::LogDocument;
 use crate::query::model::{
     GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
@@ -237,34 +238,4 @@ pub(crate) fn decode_cursor<C: serde::de::DeserializeOwned>(text: &str) -> Resul
 /// The answer to a cursor this service did not write.
 pub(crate) fn invalid_cursor() -> StoreError {
     StoreError::BadRequest("invalid cursor: pass the next_cursor of the previous page as is".into())
-}
-
-/// Builds the configured adapter. Does not contact the backend.
-pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
-    open(config, false)
-}
-
-/// The configured adapter for a load that can simply run again if it stops half-way (`firesight
-/// ingest`, whose ids come from the files): the embedded store then skips its write-ahead log, and a
-/// batch is durable once committed (every `commit_docs` documents and at [`LogStore::refresh`]).
-pub fn for_bulk_load(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
-    open(config, true)
-}
-
-fn open(config: &Config, bulk_load: bool) -> anyhow::Result<Arc<dyn LogStore>> {
-    match config.store {
-        StoreKind::OpenSearch => Ok(Arc::new(opensearch::OpenSearchStore::new(&config.opensearch)?)),
-        StoreKind::Embedded => {
-            let options = embedded::EmbeddedOptions {
-                writer_memory_bytes: config.embedded.writer_memory_mb as usize * 1024 * 1024,
-                commit_docs: config.embedded.commit_docs as usize,
-                write_ahead_log: !bulk_load,
-                ..embedded::EmbeddedOptions::default()
-            };
-            let store = embedded::EmbeddedStore::open(&config.data_dir, options)
-                .map_err(anyhow::Error::new)
-                .with_context(|| format!("opening the embedded log store in {}", config.data_dir.display()))?;
-            Ok(Arc::new(store))
-        }
-    }
 }

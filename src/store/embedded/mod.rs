@@ -9,9 +9,11 @@
 //! - `deadletter.jsonl`: the dead letters, appended and fsynced ([`deadletter`]);
 //! - `LOCK`: held by the one process that has the store open.
 //!
-//! This file owns the store itself: [`EmbeddedStore::open`] (the lock, the day partitions found on
-//! disk, the dead letters, the log), the day partitions a query's range overlaps, and the
-//! [`LogStore`] impl, which runs each call off the async runtime and hands it to its side.
+//! This file opens the store: [`EmbeddedStore::open`] (the lock, the day partitions found on disk, the
+//! dead letters, the log); it finds the day partitions a query's range overlaps, and holds the
+//! [`LogStore`] impl, which runs each call off the async runtime and hands it to its side. The state
+//! those sides share is in [`state`] (the store, its options, the writers' state) and [`day`] (a day
+//! partition, the directory names, the error conversions), which import none of the sides.
 //!
 //! **Writes** ([`write`]) go through one mutex: a batch goes to the writers of the days it touches and
 //! is acknowledged once the write-ahead log holds it, fsynced; the writers commit every
@@ -23,133 +25,45 @@
 //! matching documents once per segment and never load stored documents; searches load only the page.
 
 mod aggs;
+mod day;
 mod deadletter;
 mod filters;
 mod scan;
 mod schema;
 mod search;
+mod state;
 mod wal;
 mod write;
 
 #[cfg(test)]
 mod tests;
 
+pub use state::{EmbeddedOptions, EmbeddedStore};
+
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate};
-use tantivy::schema::Schema;
+use chrono::NaiveDate;
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{Index, IndexReader, ReloadPolicy};
+use tantivy::{Index, ReloadPolicy};
 
 use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
 use crate::query::model::{
     GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
     TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
 };
+use day::{DAY_MS, Day, LOGS_DIR, TRASH_PREFIX, day_of_ms, day_start_ms, io_error, unavailable};
 use deadletter::DeadLetterLog;
-use schema::{Fields, StandardTokenizer};
-use write::Writers;
+use schema::StandardTokenizer;
+use state::Writers;
 
-const DAY_MS: i64 = 86_400_000;
-const LOGS_DIR: &str = "logs";
 const DEAD_LETTER_FILE: &str = "deadletter.jsonl";
 const WAL_FILE: &str = "wal";
 const LOCK_FILE: &str = "LOCK";
-/// Prefix of a day directory being deleted (renamed first, so a crash never leaves half an index).
-const TRASH_PREFIX: &str = ".trash-";
-
-/// Tuning of the embedded store.
-#[derive(Debug, Clone)]
-pub struct EmbeddedOptions {
-    /// Indexing memory of one day writer, all its threads together; a segment is flushed when full.
-    pub writer_memory_bytes: usize,
-    /// Indexing threads per day writer.
-    pub writer_threads: usize,
-    /// Day writers kept open at once (late documents for older days open theirs on demand).
-    pub max_open_writers: usize,
-    /// Threads one read request may use...
-    pub query_threads: usize,
-    /// ...when it reads at least this many documents.
-    pub parallel_min_docs: u64,
-    /// Acknowledged documents held in the write-ahead log before the day writers commit them (a read
-    /// commits sooner). 1 commits every batch.
-    pub commit_docs: usize,
-    /// Whether each batch goes to the write-ahead log. Off for bulk loads that can simply run again
-    /// (`firesight ingest`: ids come from the files): a batch is then durable only once committed (at
-    /// the latest by [`LogStore::refresh`]), and after a write that failed half-way the store refuses
-    /// further writes, since batches it accepted may be lost.
-    pub write_ahead_log: bool,
-}
-
-impl Default for EmbeddedOptions {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        EmbeddedOptions {
-            writer_memory_bytes: 256 << 20,
-            writer_threads: cores.clamp(1, 8),
-            max_open_writers: 4,
-            query_threads: cores.clamp(1, 16),
-            parallel_min_docs: 100_000,
-            commit_docs: 100_000,
-            write_ahead_log: true,
-        }
-    }
-}
-
-/// One UTC day's index.
-pub struct Day {
-    pub date: NaiveDate,
-    /// `[start_ms, end_ms)`: the timestamps the day holds.
-    pub start_ms: i64,
-    pub end_ms: i64,
-    index: Index,
-    reader: IndexReader,
-    /// How the partition stores whole documents (its schema's, fixed at creation).
-    stored: schema::Stored,
-}
-
-pub struct EmbeddedStore {
-    root: PathBuf,
-    schema: Schema,
-    fields: Fields,
-    options: EmbeddedOptions,
-    days: RwLock<BTreeMap<NaiveDate, Arc<Day>>>,
-    writers: Mutex<Writers>,
-    /// Locked only by a holder of `writers`, which it follows (appended to while a batch is added).
-    wal: Mutex<wal::Wal>,
-    /// Documents wait uncommitted (or the writers are broken): reads commit first. Set and cleared
-    /// under the writers' lock.
-    dirty: AtomicBool,
-    dead: Mutex<DeadLetterLog>,
-    /// Held (locked) while the store is open.
-    _lock: fs::File,
-}
-
-pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Unavailable(Box::new(e))
-}
-
-fn io_error(context: String, e: std::io::Error) -> StoreError {
-    StoreError::Unavailable(format!("{context}: {e}").into())
-}
-
-fn day_start_ms(day: NaiveDate) -> i64 {
-    day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis()
-}
-
-/// The day holding epoch millisecond `ms`.
-fn day_of_ms(ms: i64) -> Option<NaiveDate> {
-    DateTime::from_timestamp_millis(ms).map(|t| t.date_naive())
-}
-
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    fs::File::open(path).and_then(|d| d.sync_all()).map_err(|e| io_error(format!("sync {}", path.display()), e))
-}
 
 /// Runs blocking work without stalling the async runtime: in place on a multi-threaded runtime (its
 /// other tasks move to another worker), directly elsewhere.

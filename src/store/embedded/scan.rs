@@ -14,9 +14,9 @@ use tantivy::query::{EnableScoring, Query as _, Weight};
 use tantivy::schema::Schema;
 use tantivy::{COLLECT_BLOCK_BUFFER_LEN, DocId, DocSet, Searcher, SegmentReader};
 
+use super::day::{Day, unavailable};
 use super::filters::{all_of, filter_clauses, time_clause};
 use super::schema::Fields;
-use super::{Day, unavailable};
 use crate::query::model::Filters;
 use crate::store::StoreError;
 

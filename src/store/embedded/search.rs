@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 use tantivy::columnar::TermOrdHit;
 use tantivy::{DocAddress, DocId, TantivyDocument, u64_to_i64};
 
+use super::day::unavailable;
 use super::filters::ceil_millis;
+use super::scan;
 use super::scan::{Fetch, Ords, Part, best, u64_column};
 use super::schema::name;
-use super::{EmbeddedStore, scan, unavailable};
+use super::state::EmbeddedStore;
 use crate::document::LogDocument;
 use crate::query::model::{MAX_PAGE_SIZE, Order, SearchPage, SearchRequest, StoredDoc};
 use crate::store::StoreError;

@@ -18,24 +18,28 @@
 //! holds uncommitted. A hash miss is a new id; a hit (a replay, or a rare collision) is confirmed on
 //! the index itself. Replays carry the same document, hence the same timestamp and day.
 //!
-//! The store ([`super`]) holds the writers' state ([`Writers`]) and calls in here: `index_blocking`
-//! for a batch, `commit_logged` at open (to replay what the log holds) and before every read.
+//! The store ([`EmbeddedStore`], in [`super::state`]) holds the writers' state ([`Writers`]); the store's
+//! [`LogStore`] impl ([`super`]) calls in here: `index_blocking` for a batch, `commit_logged` at open (to
+//! replay what the log holds) and before every read.
 //!
+//! [`LogStore`]: crate::store::LogStore
 //! [`LogStore::index`]: crate::store::LogStore::index
 //! [`EmbeddedOptions::commit_docs`]: super::EmbeddedOptions::commit_docs
 //! [`EmbeddedOptions::max_open_writers`]: super::EmbeddedOptions::max_open_writers
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use tantivy::indexer::IndexWriterOptions;
-use tantivy::{Index, IndexWriter, TantivyDocument};
+use tantivy::{Index, TantivyDocument};
 
+use super::day::{Day, LOGS_DIR, TRASH_PREFIX, io_error, sync_dir, unavailable};
 use super::scan::{Identity, hash_bytes};
-use super::{Day, EmbeddedStore, LOGS_DIR, TRASH_PREFIX, io_error, schema, sync_dir, unavailable, wal};
+use super::state::{DayWriter, EmbeddedStore, Writers};
+use super::{schema, wal};
 use crate::document::LogDocument;
 use crate::store::{IndexDoc, ItemOutcome, StoreError};
 
@@ -46,34 +50,6 @@ const MIN_WRITER_MEMORY_PER_THREAD: usize = 15 << 20;
 fn day_of(t: &DateTime<Utc>) -> Option<NaiveDate> {
     let day = t.date_naive();
     (1..=9999).contains(&day.year()).then_some(day)
-}
-
-struct DayWriter {
-    writer: IndexWriter,
-    /// Hashes of every id committed to the day.
-    ids: HashSet<u64, Identity>,
-    /// Ids added since the last commit.
-    uncommitted: HashSet<Box<str>>,
-    /// The day's reader may lag behind its last commit (a reload failed): reload before trusting it.
-    reader_stale: bool,
-    last_used: u64,
-}
-
-/// The day writers and what they hold uncommitted; the store keeps them behind its writers' mutex.
-pub(super) struct Writers {
-    open: HashMap<NaiveDate, DayWriter>,
-    tick: u64,
-    /// Documents in the log (replays included), or accepted and uncommitted when the log is off.
-    logged: usize,
-    /// A write failed half-way and the writers were dropped: the log's documents must be added again.
-    broken: bool,
-}
-
-impl Writers {
-    /// No writer open yet; `broken` when the log holds documents (found at open) to add again first.
-    pub(super) fn new(broken: bool) -> Self {
-        Writers { open: HashMap::new(), tick: 0, logged: 0, broken }
-    }
 }
 
 impl EmbeddedStore {

@@ -1,9 +1,11 @@
 //! OpenSearch adapter of the log store: talks to the cluster over its REST API with the `opensearch`
-//! crate, checks the version, and keeps the index template for the daily indices installed.
+//! crate, checks the version, and keeps the index template for the daily indices installed. The read
+//! path ([`read`]) builds its requests with [`dsl`].
 
 mod bulk;
 pub mod dsl;
 mod mapping;
+mod read;
 
 pub use bulk::{daily_index, encode_docs};
 pub use mapping::{dead_letter_index, dead_letter_template, dead_letter_template_name, index_template, template_name};

@@ -10,9 +10,9 @@ use tantivy::u64_to_f64;
 use super::top_entries;
 use crate::query::model::{CityCount, CountryCount, GeoRequest, GeoResult, MAX_TOP_LIMIT};
 use crate::store::StoreError;
-use crate::store::embedded::EmbeddedStore;
 use crate::store::embedded::scan::{Fetch, KeyCounts, Ords, nonzero, u64_column};
 use crate::store::embedded::schema::name;
+use crate::store::embedded::state::EmbeddedStore;
 
 /// Countries a geo answer lists at most (as the OpenSearch adapter).
 const MAX_COUNTRIES: usize = 300;

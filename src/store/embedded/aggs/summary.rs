@@ -12,9 +12,9 @@ use tantivy::u64_to_i64;
 use super::utc;
 use crate::query::model::{HourCount, Query, SummaryResult};
 use crate::store::StoreError;
-use crate::store::embedded::EmbeddedStore;
 use crate::store::embedded::scan::{Fetch, KeyCounts, Ords, Runs, fold_segments, u64_column};
 use crate::store::embedded::schema::name;
+use crate::store::embedded::state::EmbeddedStore;
 
 const HOUR_MS: i64 = 3_600_000;
 

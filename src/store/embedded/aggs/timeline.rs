@@ -12,9 +12,9 @@ use super::{Kind, Slicer, count_keys, key_text, kind, top_entries, utc};
 use crate::query::model::{MAX_TOP_LIMIT, Split, TimelineBucket, TimelineRequest, TimelineResult};
 use crate::store::StoreError;
 use crate::store::bucket_grid as buckets;
-use crate::store::embedded::EmbeddedStore;
 use crate::store::embedded::scan::{Fetch, Ords, Runs, fold_segments, for_each_aligned, u64_column};
 use crate::store::embedded::schema::name;
+use crate::store::embedded::state::EmbeddedStore;
 
 impl EmbeddedStore {
     pub(in crate::store::embedded) fn read_timeline(

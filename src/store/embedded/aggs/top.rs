@@ -5,7 +5,7 @@
 use super::{Counted, count_keys, key_text, kind, top_entries};
 use crate::query::model::{KeyCount, MAX_TOP_LIMIT, TopRequest, TopResult};
 use crate::store::StoreError;
-use crate::store::embedded::EmbeddedStore;
+use crate::store::embedded::state::EmbeddedStore;
 
 impl EmbeddedStore {
     pub(in crate::store::embedded) fn read_top(&self, request: &TopRequest) -> Result<TopResult, StoreError> {

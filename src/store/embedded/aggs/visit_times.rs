@@ -10,9 +10,10 @@ use tantivy::u64_to_i64;
 use super::Slicer;
 use crate::query::model::{VisitTimesRequest, VisitTimesResult};
 use crate::store::StoreError;
+use crate::store::embedded::day::DAY_MS;
 use crate::store::embedded::scan::{Fetch, Part, fold_segments, u64_column};
 use crate::store::embedded::schema::name;
-use crate::store::embedded::{DAY_MS, EmbeddedStore};
+use crate::store::embedded::state::EmbeddedStore;
 
 const MINUTE_MS: i64 = 60_000;
 

@@ -1,0 +1,41 @@
+//! Opening the configured adapter of the log store port ([`crate::store::LogStore`]): OpenSearch or
+//! the embedded store, chosen by `store` in the configuration. Re-exported as
+//! `crate::store::{from_config, for_bulk_load}`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::{Config, StoreKind};
+use crate::store::LogStore;
+use crate::store::{embedded, opensearch};
+
+/// Builds the configured adapter. Does not contact the backend.
+pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
+    open(config, false)
+}
+
+/// The configured adapter for a load that can simply run again if it stops half-way (`firesight
+/// ingest`, whose ids come from the files): the embedded store then skips its write-ahead log, and a
+/// batch is durable once committed (every `commit_docs` documents and at [`LogStore::refresh`]).
+pub fn for_bulk_load(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
+    open(config, true)
+}
+
+fn open(config: &Config, bulk_load: bool) -> anyhow::Result<Arc<dyn LogStore>> {
+    match config.store {
+        StoreKind::OpenSearch => Ok(Arc::new(opensearch::OpenSearchStore::new(&config.opensearch)?)),
+        StoreKind::Embedded => {
+            let options = embedded::EmbeddedOptions {
+                writer_memory_bytes: config.embedded.writer_memory_mb as usize * 1024 * 1024,
+                commit_docs: config.embedded.commit_docs as usize,
+                write_ahead_log: !bulk_load,
+                ..embedded::EmbeddedOptions::default()
+            };
+            let store = embedded::EmbeddedStore::open(&config.data_dir, options)
+                .map_err(anyhow::Error::new)
+                .with_context(|| format!("opening the embedded log store in {}", config.data_dir.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The read path on OpenSearch: each read of [`crate::query::model`] built as DSL ([`super::dsl`]),
+//! searched over the read indices (`opensearch.read_index`, default `<prefix>-*`) and parsed back;
+//! searches page with a point-in-time cursor.
+
+use opensearch::http::Method;
+use serde_json::{Value, json};
+
+use super::dsl::aggs;
+use super::dsl::search::{self, Cursor, PIT_KEEP_ALIVE};
+use super::{OpenSearchStore, truncate};
+use crate::query::model::{
+    GeoRequest, GeoResult, MAX_PAGE_SIZE, MAX_TOP_LIMIT, Query, SearchPage, SearchRequest, Split, SummaryResult,
+    TimelineRequest, TimelineResult, TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+};
+use crate::store::StoreError;
+
+impl OpenSearchStore {
+    /// Runs a search over the read indices; `filter_path` trims the answer.
+    async fn read(&self, body: Value, filter_path: Option<&str>) -> Result<Value, StoreError> {
+        let mut path = format!("/{}/_search?ignore_unavailable=true&allow_no_indices=true", self.read_index);
+        if let Some(filter) = filter_path {
+            path.push_str("&filter_path=");
+            path.push_str(filter);
+        }
+        let answer = self.call(Method::Post, &path, Some(body)).await?;
+        check_shards(&answer)?;
+        Ok(answer)
+    }
+
+    pub(super) async fn read_top(&self, request: &TopRequest) -> Result<TopResult, StoreError> {
+        let body = aggs::top_dsl(request, &self.fields)?;
+        Ok(aggs::parse_top(&self.read(body, None).await?))
+    }
+
+    pub(super) async fn read_timeline(&self, request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
+        let starts = aggs::bucket_starts(&request.query.range, request.interval_secs)?;
+        if starts.is_empty() {
+            return Ok(TimelineResult { buckets: Vec::new() });
+        }
+        let keys = match request.split {
+            Split::Dimension(dimension, n) if n > 0 => {
+                let body = aggs::split_keys_dsl(&request.query, dimension, n.min(MAX_TOP_LIMIT), &self.fields)?;
+                aggs::parse_split_keys(&self.read(body, None).await?)
+            }
+            _ => Vec::new(),
+        };
+        let body = aggs::timeline_dsl(request, &starts, &keys, &self.fields)?;
+        let answer = self.read(body, None).await?;
+        aggs::parse_timeline(&answer, request, &starts, &keys)
+    }
+
+    pub(super) async fn read_summary(&self, query: &Query) -> Result<SummaryResult, StoreError> {
+        let body = aggs::summary_dsl(query, &self.fields)?;
+        aggs::parse_summary(&self.read(body, Some(aggs::SUMMARY_FILTER_PATH)).await?)
+    }
+
+    pub(super) async fn read_visit_times(&self, request: &VisitTimesRequest) -> Result<VisitTimesResult, StoreError> {
+        let body = aggs::visit_times_dsl(request, &self.fields)?;
+        aggs::parse_visit_times(&self.read(body, None).await?, request)
+    }
+
+    pub(super) async fn read_geo(&self, request: &GeoRequest) -> Result<GeoResult, StoreError> {
+        let body = aggs::geo_dsl(request, &self.fields)?;
+        Ok(aggs::parse_geo(&self.read(body, None).await?))
+    }
+
+    pub(super) async fn read_search(&self, request: &SearchRequest) -> Result<SearchPage, StoreError> {
+        if !(1..=MAX_PAGE_SIZE).contains(&request.size) {
+            return Err(StoreError::BadRequest(format!("size must be 1..={MAX_PAGE_SIZE}")));
+        }
+        let Some(text) = request.cursor.as_deref() else {
+            let body = search::search_dsl(&request.query, request.order, request.size, None, &self.fields)?;
+            let answer = self.read(body, None).await?;
+            let (items, next) = search::parse_hits(&answer, request.size, &self.fields)?;
+            let next_cursor = match next {
+                Some(search_after) => {
+                    let pit = self.open_pit().await?;
+                    Some(Cursor { pit, search_after, order: request.order }.encode())
+                }
+                None => None,
+            };
+            return Ok(SearchPage { items, next_cursor });
+        };
+        // The cursor's order wins: it defines where the continuation is.
+        let cursor = Cursor::decode(text)?;
+        let body = search::search_dsl(&request.query, cursor.order, request.size, Some(&cursor), &self.fields)?;
+        let answer = match self.call(Method::Post, "/_search", Some(body)).await {
+            Ok(answer) => answer,
+            Err(StoreError::Rejected { status: 404, .. }) => {
+                return Err(StoreError::BadRequest(
+                    "the cursor has expired (pages must follow within 5 minutes); search again without it".into(),
+                ));
+            }
+            Err(StoreError::Rejected { status: 400, body }) => {
+                return Err(StoreError::BadRequest(format!("invalid cursor: {}", truncate(&body, 300))));
+            }
+            Err(e) => return Err(e),
+        };
+        check_shards(&answer)?;
+        let pit = answer.get("pit_id").and_then(Value::as_str).unwrap_or(&cursor.pit).to_owned();
+        let (items, next) = search::parse_hits(&answer, request.size, &self.fields)?;
+        let next_cursor = match next {
+            Some(search_after) => Some(Cursor { pit, search_after, order: cursor.order }.encode()),
+            None => {
+                self.close_pit(&pit).await;
+                None
+            }
+        };
+        Ok(SearchPage { items, next_cursor })
+    }
+
+    async fn open_pit(&self) -> Result<String, StoreError> {
+        let path = format!("/{}/_search/point_in_time?keep_alive={PIT_KEEP_ALIVE}", self.read_index);
+        let answer = self.call(Method::Post, &path, None).await?;
+        answer
+            .get("pit_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Protocol("point-in-time answer without pit_id".into()))
+    }
+
+    /// Frees the point in time of a finished search. Best effort: it expires on its own anyway.
+    async fn close_pit(&self, pit: &str) {
+        if let Err(e) = self.call(Method::Delete, "/_search/point_in_time", Some(json!({ "pit_id": [pit] }))).await {
+            tracing::debug!(error = %e, "could not close a point in time");
+        }
+    }
+}
+
+/// A search some shards failed answers with partial numbers; refuse it rather than report them.
+fn check_shards(answer: &Value) -> Result<(), StoreError> {
+    let failed = answer.pointer("/_shards/failed").and_then(Value::as_u64).unwrap_or(0);
+    if failed == 0 {
+        return Ok(());
+    }
+    let failures = answer.pointer("/_shards/failures").cloned().unwrap_or(Value::Null);
+    let status =
+        failures.pointer("/0/status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()).unwrap_or(503);
+    Err(StoreError::Rejected { status, body: truncate(&format!("{failed} shard(s) failed: {failures}"), 2000) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_shard_failures_are_errors() {
+        let answer = json!({ "_shards": { "total": 2, "successful": 1, "failed": 1, "failures": [
+            { "shard": 0, "index": "x", "status": 400, "reason": { "type": "illegal_argument_exception" } }
+        ]}});
+        assert!(matches!(check_shards(&answer), Err(StoreError::Rejected { status: 400, .. })));
+        assert!(check_shards(&json!({ "_shards": { "total": 2, "failed": 0 } })).is_ok());
+    }
+}
