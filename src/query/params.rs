@@ -149,17 +149,23 @@ pub fn dimension(param: &str, v: &str) -> Result<Dimension, ParamError> {
     })
 }
 
+/// A fixed clock for tests: 2026-11-26T10:00:07Z, aligned to 10 s, ranges up to 366 days.
+#[cfg(test)]
+pub(crate) fn test_resolve() -> Resolve {
+    Resolve {
+        now: DateTime::parse_from_rfc3339("2026-11-26T10:00:07Z").unwrap().to_utc(),
+        align_secs: 10,
+        max_span: Duration::days(366),
+        default_span: Duration::hours(24),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn resolve() -> Resolve {
-        Resolve {
-            now: DateTime::parse_from_rfc3339("2026-11-26T10:00:07Z").unwrap().to_utc(),
-            align_secs: 10,
-            max_span: Duration::days(366),
-            default_span: Duration::hours(24),
-        }
+        test_resolve()
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! The parameter structs parse strictly, and refuse exactly what their documentation says they refuse.
 
-use chrono::{DateTime, Duration};
 use serde_json::Value;
 
 use super::delivery_errors::{CorrelationParams, ErrorFilterParams};
@@ -12,12 +11,7 @@ use crate::query::model::{Query, Split, StatusFilter};
 use crate::query::params::Resolve;
 
 fn resolve() -> Resolve {
-    Resolve {
-        now: DateTime::parse_from_rfc3339("2026-11-26T10:00:07Z").unwrap().to_utc(),
-        align_secs: 10,
-        max_span: Duration::days(366),
-        default_span: Duration::hours(24),
-    }
+    crate::query::params::test_resolve()
 }
 
 fn query(qs: &str) -> Result<Query, ParamError> {
