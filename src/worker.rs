@@ -27,17 +27,20 @@ pub struct Pacing {
 }
 
 impl Pacing {
-    /// Full-jitter exponential backoff after `failures` consecutive failures.
+    /// Full-jitter exponential backoff after `failures` consecutive failures: a uniformly random pause
+    /// between zero and `min(cap, base * 2^failures)`, so replicas that failed together spread out.
     pub fn backoff(&self, failures: u32) -> Duration {
         let exp = self.backoff_base.saturating_mul(1u32 << failures.min(16));
         let cap = exp.min(self.backoff_cap);
-        cap.mul_f64(jitter())
+        cap.mul_f64(random_fraction())
     }
 }
 
-/// A number in [0.5, 1): half fixed, half random, so retries spread without collapsing to zero.
-fn jitter() -> f64 {
-    0.5 + (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 2000.0
+/// A uniformly random number in [0, 1) from the operating system's random source.
+pub fn random_fraction() -> f64 {
+    let bits = getrandom::u64().expect("the operating system's random source is available");
+    // The top 53 bits make every double in [0, 1) with 2^-53 spacing equally likely.
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Runs `step` until `shutdown` is cancelled.
@@ -87,12 +90,26 @@ mod tests {
             backoff_cap: Duration::from_secs(2),
         };
         for failures in 0..20 {
-            let d = p.backoff(failures);
-            assert!(d <= Duration::from_secs(2), "{failures}: {d:?}");
-            let floor =
-                Duration::from_millis(100).saturating_mul(1 << failures.min(16)).min(Duration::from_secs(2)) / 2;
-            assert!(d >= floor, "{failures}: {d:?} < {floor:?}");
+            let cap = Duration::from_millis(100).saturating_mul(1 << failures.min(16)).min(Duration::from_secs(2));
+            let pauses: Vec<Duration> = (0..400).map(|_| p.backoff(failures)).collect();
+            assert!(pauses.iter().all(|d| *d < cap), "{failures}: a pause reached {cap:?}");
+            // Full jitter: the pauses cover the whole range, not only its upper half.
+            let low = pauses.iter().filter(|d| **d < cap / 4).count();
+            let high = pauses.iter().filter(|d| **d > cap * 3 / 4).count();
+            assert!(low > 40 && high > 40, "{failures}: {low} below a quarter, {high} above three quarters");
         }
+    }
+
+    #[test]
+    fn random_fractions_are_uniform_in_the_unit_interval() {
+        let mut buckets = [0u32; 10];
+        for _ in 0..10_000 {
+            let r = random_fraction();
+            assert!((0.0..1.0).contains(&r), "{r}");
+            buckets[(r * 10.0) as usize] += 1;
+        }
+        // 1,000 expected per tenth; six standard deviations is about 180.
+        assert!(buckets.iter().all(|b| (820..=1180).contains(b)), "{buckets:?}");
     }
 
     #[tokio::test(start_paused = true)]

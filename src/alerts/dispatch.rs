@@ -201,8 +201,7 @@ impl Dispatcher {
 
 /// A pause of the schedule, ±20%.
 fn jittered(pause: Duration) -> Duration {
-    let r = (uuid::Uuid::new_v4().as_u128() % 10_000) as f64 / 10_000.0;
-    pause.mul_f64(0.8 + 0.4 * r)
+    pause.mul_f64(0.8 + 0.4 * crate::worker::random_fraction())
 }
 
 fn truncate(mut s: String) -> String {

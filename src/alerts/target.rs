@@ -223,6 +223,20 @@ mod tests {
         assert!(matches!(none.check("http://localhost:8080/hook").await, Err(TargetError::Private { .. })));
         assert!(matches!(none.check("http://169.254.169.254/latest/").await, Err(TargetError::Private { .. })));
         assert!(matches!(none.check("http://no-such-host.invalid/").await, Err(TargetError::Unresolvable { .. })));
+        // Special-purpose IPv6 ranges the guard once let through: discard-only, IETF protocol
+        // assignments, local-use NAT64, and 6to4 / NAT64 wrapping a private IPv4 address.
+        for url in [
+            "http://[100::1]/",
+            "http://[2001:2::1]/",
+            "http://[2001::1]/",
+            "http://[64:ff9b:1::a00:1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[2002:a00:1::]/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            assert!(matches!(none.check(url).await, Err(TargetError::Private { .. })), "{url}");
+        }
+        assert!(none.parse("http://[2606:4700:4700::1111]/").is_ok());
         let loopback = TargetPolicy::new(PrivateTargets::Networks(networks(&["127.0.0.0/8"])));
         assert!(loopback.check("http://127.0.0.1:9/").await.is_ok());
     }

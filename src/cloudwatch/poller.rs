@@ -24,6 +24,9 @@ use crate::state::StateDbError;
 use crate::telemetry;
 use crate::worker::{self, Outcome, Pacing};
 
+/// How soon discovery looks again while no log group matches the prefix.
+const EMPTY_DISCOVERY_RETRY_SECS: u64 = 30;
+
 /// What one step did.
 #[derive(Debug, Clone)]
 pub struct StepReport {
@@ -191,7 +194,19 @@ impl Poller {
         let poller = Arc::new(tokio::sync::Mutex::new(self));
         worker::run("cloudwatch_poller", pacing, shutdown, || {
             let poller = poller.clone();
-            async move { poller.lock().await.run_once().await.outcome }
+            async move {
+                let mut held = poller.lock().await;
+                let outcome = held.run_once().await.outcome;
+                if outcome == Outcome::CaughtUp && held.groups().is_empty() {
+                    // Nothing to poll yet: look for log groups again soon, not after the poll interval.
+                    let retry =
+                        Duration::from_secs(held.config.discovery_interval_secs.min(EMPTY_DISCOVERY_RETRY_SECS));
+                    drop(held);
+                    tokio::time::sleep(retry.min(pacing.idle)).await;
+                    return Outcome::Progress;
+                }
+                outcome
+            }
         })
         .await;
         poller.lock().await.release().await;
@@ -223,7 +238,12 @@ impl Poller {
             }
             return Ok(());
         }
-        let interval = Duration::from_secs(self.config.discovery_interval_secs);
+        // While nothing matches, look again soon: the stream (and its log group) may be created any
+        // minute, and waiting the full interval would hide its first errors for that long.
+        let interval = match self.groups.is_empty() {
+            true => Duration::from_secs(self.config.discovery_interval_secs.min(EMPTY_DISCOVERY_RETRY_SECS)),
+            false => Duration::from_secs(self.config.discovery_interval_secs),
+        };
         if self.discovered_at.is_some_and(|at| at.elapsed() < interval) {
             return Ok(());
         }
@@ -240,8 +260,16 @@ impl Poller {
             }
         }
         let groups: Vec<String> = groups.into_iter().collect();
-        if groups != self.groups {
-            tracing::info!(count = groups.len(), prefix = %self.config.log_group_prefix, "log groups discovered");
+        let first = self.discovered_at.is_none();
+        if groups.is_empty() && (first || !self.groups.is_empty()) {
+            tracing::warn!(
+                prefix = %self.config.log_group_prefix,
+                retry_secs = self.config.discovery_interval_secs.min(EMPTY_DISCOVERY_RETRY_SECS),
+                "no log group matches `{}`: no delivery errors can be read until one exists",
+                self.config.log_group_prefix
+            );
+        } else if groups != self.groups || first {
+            tracing::info!(count = groups.len(), prefix = %self.config.log_group_prefix, ?groups, "log groups discovered");
         }
         self.groups = groups;
         self.discovered_at = Some(tokio::time::Instant::now());
@@ -366,6 +394,52 @@ mod tests {
         async fn filter_events(&self, _: &FilterRequest<'_>) -> Result<EventPage, CloudWatchError> {
             self.0.lock().unwrap().pop_front().unwrap_or_else(|| Ok(EventPage::default()))
         }
+    }
+
+    /// Log groups that appear later: discovery answers whatever the list holds now.
+    struct Appearing(Mutex<Vec<String>>, std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl EventSource for Appearing {
+        async fn log_groups(&self, _: &str, _: Option<&str>) -> Result<(Vec<String>, Option<String>), CloudWatchError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok((self.0.lock().unwrap().clone(), None))
+        }
+
+        async fn filter_events(&self, _: &FilterRequest<'_>) -> Result<EventPage, CloudWatchError> {
+            Ok(EventPage::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn discovery_looks_again_within_30_seconds_while_nothing_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::connect(&format!("sqlite://{}/s.db", dir.path().display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let source = Arc::new(Appearing(Mutex::new(Vec::new()), Default::default()));
+        let calls = || source.1.load(std::sync::atomic::Ordering::SeqCst);
+        let config = CloudWatchConfig { discovery_interval_secs: 300, ..Default::default() };
+        let limiter = Arc::new(RateLimiter::per_second(100.0));
+        let mut poller =
+            Poller::new(source.clone(), DeliveryRepo::new(db), config, limiter, Arc::new(Metrics::new()), "me");
+
+        let discovered_ago = |p: &mut Poller, secs| {
+            p.discovered_at = Some(tokio::time::Instant::now() - Duration::from_secs(secs));
+        };
+
+        poller.run_once().await;
+        assert_eq!((calls(), poller.groups().len()), (1, 0));
+        discovered_ago(&mut poller, 10);
+        poller.run_once().await;
+        assert_eq!(calls(), 1, "looked again before 30 s");
+        *source.0.lock().unwrap() = vec![GROUP.to_owned()];
+        discovered_ago(&mut poller, 31);
+        poller.run_once().await;
+        assert_eq!((calls(), poller.groups()), (2, &[GROUP.to_owned()][..]));
+        // Once something matches, the configured interval applies again.
+        discovered_ago(&mut poller, 31);
+        poller.run_once().await;
+        assert_eq!(calls(), 2);
     }
 
     fn page(ids: &[&str], next: Option<&str>) -> Result<EventPage, CloudWatchError> {

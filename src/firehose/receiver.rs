@@ -78,19 +78,12 @@ impl Receiver {
         request_id: &mut String,
     ) -> Result<WriteReport, FirehoseError> {
         let deadline = Instant::now() + Duration::from_secs(self.config.deadline_secs);
-        if self.shutdown.is_cancelled() {
-            return Err(FirehoseError::ShuttingDown);
-        }
-        self.authenticate(headers)?;
-        let meta = self.metadata(headers)?;
-        let gzip = match headers
-            .get(header::CONTENT_ENCODING)
-            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
-        {
-            None => false,
-            Some(e) if e == "gzip" => true,
-            Some(e) if e.is_empty() || e == "identity" => false,
-            Some(e) => return Err(FirehoseError::UnsupportedEncoding(e)),
+        let (meta, gzip) = match self.check_headers(headers) {
+            Ok(checked) => checked,
+            Err(e) => {
+                discard(body, self.config.max_body_bytes).await;
+                return Err(e);
+            }
         };
 
         let _slot = tokio::time::timeout_at(deadline, self.slots.acquire())
@@ -128,6 +121,26 @@ impl Receiver {
                 FirehoseError::Internal
             }
         })
+    }
+
+    /// What can be refused from the headers alone: shutting down, the access key, the protocol headers,
+    /// the content encoding. Gives the delivery's metadata and whether its body is gzip.
+    fn check_headers(&self, headers: &HeaderMap) -> Result<(FirehoseMeta, bool), FirehoseError> {
+        if self.shutdown.is_cancelled() {
+            return Err(FirehoseError::ShuttingDown);
+        }
+        self.authenticate(headers)?;
+        let meta = self.metadata(headers)?;
+        let gzip = match headers
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        {
+            None => false,
+            Some(e) if e == "gzip" => true,
+            Some(e) if e.is_empty() || e == "identity" => false,
+            Some(e) => return Err(FirehoseError::UnsupportedEncoding(e)),
+        };
+        Ok((meta, gzip))
     }
 
     fn authenticate(&self, headers: &HeaderMap) -> Result<(), FirehoseError> {
@@ -180,6 +193,20 @@ fn parse_common_attributes(raw: &[u8]) -> Result<BTreeMap<String, String>, Fireh
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
+
+/// Reads and drops the body of a delivery refused from its headers (up to the body limit, for a few
+/// seconds at most): answering while the client is still uploading makes the socket close under it, and
+/// Firehose then logs a connection reset instead of the status that says what is wrong.
+async fn discard(body: Body, limit: usize) {
+    let drained = async {
+        let mut body = Limited::new(body, limit);
+        while let Some(Ok(_)) = body.frame().await {}
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, drained).await;
+}
+
+/// How long a refused delivery's body is read before the answer goes out anyway.
+const DISCARD_TIME: Duration = Duration::from_secs(10);
 
 async fn read_limited(body: Body, limit: usize) -> Result<Bytes, FirehoseError> {
     match Limited::new(body, limit).collect().await {

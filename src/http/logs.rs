@@ -163,9 +163,12 @@ fn csv_row(out: &mut Vec<u8>, id: &str, doc: &LogDocument) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list, plus NUL).
+const FORMULA_TRIGGERS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\0'];
+
 /// RFC 4180 quoting; a leading formula character is neutralised so spreadsheets do not execute it.
 fn csv_field(out: &mut Vec<u8>, field: &str) {
-    let formula = field.starts_with(['=', '+', '-', '@']) && field.parse::<f64>().is_err();
+    let formula = field.starts_with(FORMULA_TRIGGERS) && field.parse::<f64>().is_err();
     let needs_quotes = formula || field.contains([',', '"', '\r', '\n']);
     if !needs_quotes {
         out.extend_from_slice(field.as_bytes());
@@ -199,5 +202,19 @@ mod tests {
         out.push(b'|');
         csv_field(&mut out, "plain");
         assert_eq!(String::from_utf8(out).unwrap(), "\"a,\"\"b\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"|-1|plain");
+    }
+
+    #[test]
+    fn csv_defuses_tab_carriage_return_and_nul_triggers() {
+        for (field, written) in [
+            ("\t=cmd|' /C calc'!A0", "\"'\t=cmd|' /C calc'!A0\""),
+            ("\r=1+1", "\"'\r=1+1\""),
+            ("\0@SUM(A1)", "\"'\0@SUM(A1)\""),
+            ("Mozilla/5.0\t(X11)", "Mozilla/5.0\t(X11)"),
+        ] {
+            let mut out = Vec::new();
+            csv_field(&mut out, field);
+            assert_eq!(String::from_utf8(out).unwrap(), written, "{field:?}");
+        }
     }
 }

@@ -54,9 +54,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
 /// The cached JSON, or 304 when the client already has it.
 fn answer(body: Arc<CachedBody>, if_none_match: Option<&HeaderValue>) -> Response {
     let etag = body.etag.to_str().expect("etags are ASCII");
-    let not_modified = if_none_match
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let not_modified = if_none_match.and_then(|v| v.to_str().ok()).is_some_and(|v| matches_any(v, etag));
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -67,6 +65,14 @@ fn answer(body: Arc<CachedBody>, if_none_match: Option<&HeaderValue>) -> Respons
     response.headers_mut().insert(header::ETAG, body.etag.clone());
     response.headers_mut().insert(header::CACHE_CONTROL, body.cache_control.clone());
     response
+}
+
+/// `If-None-Match` uses the weak comparison (RFC 9110 section 13.1.2): `W/"x"` and `"x"` match, since
+/// the client only wants to know whether its copy is still current.
+fn matches_any(if_none_match: &str, etag: &str) -> bool {
+    let opaque = |tag: &str| tag.trim().strip_prefix("W/").unwrap_or(tag.trim()).to_owned();
+    let ours = opaque(etag);
+    if_none_match.split(',').any(|t| t.trim() == "*" || opaque(t) == ours)
 }
 
 /// Top values of a dimension.
@@ -187,4 +193,23 @@ pub async fn geo(
     let city_limit = params.city_limit.unwrap_or(50);
     let body = query_service.geo(GeoRequest { query, city_limit }, compare(params.compare)).await?;
     Ok(answer(body, if_none_match.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let body = Arc::new(CachedBody::new(bytes::Bytes::from_static(b"{}"), std::time::Duration::from_secs(10)));
+        let etag = body.etag.to_str().unwrap().to_owned();
+        for header in [etag.clone(), format!("W/{etag}"), format!("\"other\", W/{etag}"), "*".to_owned()] {
+            let r = answer(body.clone(), Some(&HeaderValue::from_str(&header).unwrap()));
+            assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "{header}");
+        }
+        for header in ["\"other\"", "W/\"other\"", ""] {
+            let r = answer(body.clone(), Some(&HeaderValue::from_str(header).unwrap()));
+            assert_eq!(r.status(), StatusCode::OK, "{header}");
+        }
+    }
 }

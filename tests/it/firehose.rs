@@ -236,6 +236,23 @@ fn gzip_zeros(n: usize) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// A refusal decided from the headers is answered after the body was read, so the client reads the 401
+/// every time instead of a connection reset from a socket closed under its upload.
+#[tokio::test]
+async fn a_wrong_key_on_a_3_mib_delivery_gets_401_every_time() {
+    let app = TestApp::builder().set("OPENSEARCH__URL", "http://127.0.0.1:9").spawn().await;
+    let mut client = FirehoseClient::new(&app.base);
+    client.access_key = "wrong".into();
+    let records: Vec<Vec<u8>> = (0..3072).map(|i| format!("{i:01023}").into_bytes()).collect();
+    for attempt in 0..20 {
+        let id = format!("r-big-{attempt}");
+        let r = client.deliver(&id, &records).await;
+        assert_eq!(r.status, 401, "attempt {attempt}");
+        r.assert_firehose_shape(&id);
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn opensearch_outage_gets_503_and_nothing_is_lost_after_it() {
     let os = harness::require_opensearch().await;

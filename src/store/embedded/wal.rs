@@ -71,9 +71,16 @@ impl Record {
 pub type Entry = (String, Vec<u8>);
 
 impl Wal {
-    /// Opens (or creates) the log; [`Wal::read`] then gives what it holds.
+    /// Opens (or creates) the log; [`Wal::read`] then gives what it holds. A new log's directory entry
+    /// is made durable too (the directory is fsynced), so a crash right after cannot lose the file that
+    /// later records are acknowledged in.
     pub fn open(path: &Path) -> std::io::Result<Self> {
+        let existed = path.try_exists()?;
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        if !existed {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            File::open(dir)?.sync_all()?;
+        }
         let len = file.metadata()?.len();
         Ok(Wal { path: path.to_owned(), file, len })
     }
