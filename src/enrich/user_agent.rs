@@ -73,7 +73,7 @@ fn extractor() -> Result<&'static Extractor<'static>, EnrichError> {
     EXTRACTOR
         .get_or_init(|| {
             let started = Instant::now();
-            let regexes: Regexes<'static> = serde_yaml::from_str(REGEXES_YAML).map_err(|e| e.to_string())?;
+            let regexes: Regexes<'static> = serde_saphyr::from_str(REGEXES_YAML).map_err(|e| e.to_string())?;
             let extractor = Extractor::try_from(regexes).map_err(|e| e.to_string())?;
             tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "user-agent regexes compiled");
             Ok(extractor)
@@ -205,7 +205,7 @@ mod tests {
     }
 
     fn load<T: for<'de> Deserialize<'de>>(name: &str) -> Vec<T> {
-        let cases: Cases<T> = serde_yaml::from_str(&read(&user_agents_path(name))).unwrap();
+        let cases: Cases<T> = serde_saphyr::from_str(&read(&user_agents_path(name))).unwrap();
         cases.test_cases
     }
 
