@@ -70,7 +70,10 @@ fn answer(body: Arc<CachedBody>, if_none_match: Option<&HeaderValue>) -> Respons
 /// `If-None-Match` uses the weak comparison (RFC 9110 section 13.1.2): `W/"x"` and `"x"` match, since
 /// the client only wants to know whether its copy is still current.
 fn matches_any(if_none_match: &str, etag: &str) -> bool {
-    let opaque = |tag: &str| tag.trim().strip_prefix("W/").unwrap_or(tag.trim()).to_owned();
+    fn opaque(tag: &str) -> &str {
+        let tag = tag.trim();
+        tag.strip_prefix("W/").unwrap_or(tag)
+    }
     let ours = opaque(etag);
     if_none_match.split(',').any(|t| t.trim() == "*" || opaque(t) == ours)
 }

@@ -44,6 +44,8 @@ pub struct RedeliverParams {
 
 param_set!(ListParams, IncidentListParams, RedeliverParams);
 
+const _: () = assert!(crate::query::model::MAX_PAGE_SIZE == 1000, "the page sizes documented here go up to 1000");
+
 const _: () = assert!(MAX_ID_LEN == 64, "the documented max_length of ids");
 
 impl ListParams {

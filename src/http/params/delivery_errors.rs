@@ -102,6 +102,8 @@ pub struct IncidentParams {
 
 param_set!(ErrorFilterParams, ErrorPageParams, IntervalParams, CorrelationParams, IncidentParams);
 
+const _: () = assert!(crate::query::model::MAX_PAGE_SIZE == 1000, "the page sizes documented here go up to 1000");
+
 impl CorrelationParams {
     pub fn request(&self, query: ErrorQuery) -> Result<BucketRequest, ParamError> {
         bucket_request(query, self.interval.as_deref(), self.baseline, self.min_drop.unwrap_or(0.3))

@@ -60,3 +60,5 @@ pub struct ExportParams {
 }
 
 param_set!(PageParams, ExportParams);
+
+const _: () = assert!(crate::query::model::MAX_PAGE_SIZE == 1000, "the page sizes documented here go up to 1000");
