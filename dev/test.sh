@@ -9,6 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 dev/services.sh up
 dev/fixtures.sh
 dev/browser.sh
+dev/schemathesis.sh
 eval "$(dev/services.sh env)"
 
 cargo fmt --all -- --check

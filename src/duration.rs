@@ -26,6 +26,17 @@ impl Unit {
         })
     }
 
+    /// How the unit is written.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Unit::Second => "s",
+            Unit::Minute => "m",
+            Unit::Hour => "h",
+            Unit::Day => "d",
+            Unit::Week => "w",
+        }
+    }
+
     pub fn secs(self) -> u64 {
         match self {
             Unit::Second => 1,

@@ -26,6 +26,7 @@ pub mod document;
 pub mod duration;
 pub mod enrich;
 pub mod firehose;
+pub mod forms;
 pub mod http;
 pub mod ingest;
 pub mod keys;

@@ -6,10 +6,25 @@ use crate::state::StateDbError;
 pub enum AlertError {
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// Valid on its own, but not for the resource it changes (a threshold out of its rule kind's range).
+    #[error("{field}: {reason}")]
+    Conflict { field: &'static str, reason: String },
+    /// Well-formed, but refused by policy (a webhook target on a private address).
+    #[error("{field}: {reason}")]
+    Forbidden { field: &'static str, reason: String },
     #[error("no {what} with id {id}")]
     NotFound { what: &'static str, id: String },
     #[error("state database failed")]
     Db(#[from] StateDbError),
+}
+
+impl AlertError {
+    pub(super) fn into_conflict(self) -> AlertError {
+        match self {
+            AlertError::Invalid { field, reason } => AlertError::Conflict { field, reason },
+            other => other,
+        }
+    }
 }
 
 pub(super) fn invalid(field: &'static str, reason: impl Into<String>) -> AlertError {

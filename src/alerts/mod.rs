@@ -11,6 +11,7 @@ pub mod model;
 pub mod payload;
 pub mod repo;
 pub mod rules;
+mod schema;
 pub mod signing;
 pub mod target;
 mod validate;
@@ -33,6 +34,7 @@ use error::invalid;
 use evaluate::Evaluator;
 use model::*;
 use repo::{AlertRepo, StoredRule, StoredWebhook, new_id};
+use rules::RuleKind;
 use target::TargetPolicy;
 use validate::{
     MIN_WINDOW_SECS, check_description, check_events, check_families, check_name, check_rule, check_span, check_values,
@@ -208,6 +210,10 @@ impl Alerts {
 
     pub async fn create_rule(&self, input: RuleCreate) -> Result<Rule, AlertError> {
         let now = Utc::now();
+        let filtered = input.streams.is_some() || input.codes.is_some() || input.families.is_some();
+        if input.kind != RuleKind::DeliveryErrors && filtered {
+            return Err(invalid("streams", "streams, codes and families apply to delivery_errors rules only"));
+        }
         let window_secs = check_span("window", &input.window, MIN_WINDOW_SECS)?;
         let cooldown_secs = check_span("cooldown", &input.cooldown, 0)?;
         let rule = Rule {
@@ -218,9 +224,9 @@ impl Alerts {
             window: format_duration(window_secs),
             cooldown: format_duration(cooldown_secs),
             enabled: input.enabled,
-            streams: check_values("streams", input.streams)?,
-            codes: check_values("codes", input.codes)?,
-            families: check_families(input.families)?,
+            streams: check_values("streams", input.streams.unwrap_or_default())?,
+            codes: check_values("codes", input.codes.unwrap_or_default())?,
+            families: check_families(input.families.unwrap_or_default())?,
             min_requests: input.min_requests,
             last_fired_at: None,
             created_at: now,
@@ -280,7 +286,8 @@ impl Alerts {
             rule.min_requests = input.min_requests;
         }
         rule.updated_at = Utc::now();
-        check_rule(rule)?;
+        // What the body may say depends on the rule it changes: a conflict with its kind, not a malformed body.
+        check_rule(rule).map_err(AlertError::into_conflict)?;
         if !self.repo.update_rule(&stored).await? {
             return Err(AlertError::NotFound { what: "rule", id: id.to_owned() });
         }
@@ -313,7 +320,10 @@ impl Alerts {
     }
 
     async fn check_url(&self, url: &str) -> Result<String, AlertError> {
-        self.policy.check(url.trim()).await.map(|u| u.to_string()).map_err(|e| invalid("url", e.to_string()))
+        self.policy.check(url).await.map(|u| u.to_string()).map_err(|e| match e {
+            target::TargetError::Private { .. } => AlertError::Forbidden { field: "url", reason: e.to_string() },
+            e => invalid("url", e.to_string()),
+        })
     }
 }
 

@@ -64,12 +64,15 @@ fn default_events() -> Vec<String> {
 pub struct WebhookCreate {
     /// Where events are POSTed: http or https, no credentials in the URL. Private, loopback and
     /// link-local addresses are refused unless allowed by `FIRESIGHT_ALERTS__ALLOW_PRIVATE_TARGETS`.
+    #[schema(schema_with = super::schema::webhook_url)]
     pub url: String,
     /// Free text, at most 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: String,
     /// Event types to receive: `alert.firing`, `alert.resolved` (default both).
     #[serde(default = "default_events")]
+    #[schema(schema_with = super::schema::webhook_events)]
     pub events: Vec<String>,
     /// Body format (default `json`).
     #[serde(default)]
@@ -83,8 +86,11 @@ pub struct WebhookCreate {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookUpdate {
+    #[schema(schema_with = super::schema::webhook_url_update)]
     pub url: Option<String>,
+    #[schema(max_length = 500)]
     pub description: Option<String>,
+    #[schema(schema_with = super::schema::webhook_events_update)]
     pub events: Option<Vec<String>>,
     pub format: Option<PayloadFormat>,
     pub enabled: Option<bool>,
@@ -124,17 +130,9 @@ fn default_cooldown() -> String {
     "10m".to_owned()
 }
 
-/// A new alert rule.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// A new alert rule; its schema, one shape per kind, is [`super::schema::rule_create`].
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "name": "weblogs delivery failing",
-    "kind": "delivery_errors",
-    "threshold": 5,
-    "window": "5m",
-    "cooldown": "10m",
-    "streams": ["weblogs"]
-}))]
 pub struct RuleCreate {
     /// 1 to 200 characters.
     pub name: String,
@@ -153,30 +151,62 @@ pub struct RuleCreate {
     pub enabled: bool,
     /// `delivery_errors` only: delivery stream names (default all).
     #[serde(default)]
-    pub streams: Vec<String>,
+    pub streams: Option<Vec<String>>,
     /// `delivery_errors` only: error codes such as `HttpEndpoint.DestinationException` (default all).
     #[serde(default)]
-    pub codes: Vec<String>,
+    pub codes: Option<Vec<String>>,
     /// `delivery_errors` only: error families such as `http_endpoint`, `lambda`, `opensearch`.
     #[serde(default)]
-    pub families: Vec<String>,
+    pub families: Option<Vec<String>>,
     /// `error_rate` only: fewer requests than this in the window never fire (default 10).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub min_requests: Option<u64>,
 }
+
+/// A count given as a JSON number: `10` or `10.0` (JSON Schema's `integer` admits both).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n: Option<f64> = Option::deserialize(d)?;
+    n.map(|n| match n >= 0.0 && n.fract() == 0.0 && n < 2f64.powi(53) {
+        true => Ok(n as u64),
+        false => Err(serde::de::Error::custom("min_requests must be a whole number of at least 0")),
+    })
+    .transpose()
+}
+
+impl utoipa::PartialSchema for RuleCreate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::rule_create()
+    }
+}
+
+impl ToSchema for RuleCreate {}
 
 /// Changes to a rule; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleUpdate {
+    #[schema(schema_with = super::schema::rule_name_update)]
     pub name: Option<String>,
+    /// Within the range of the rule's kind (see `RuleCreate`); a value outside it is a conflict (409).
+    #[schema(schema_with = super::schema::rule_threshold_update)]
     pub threshold: Option<f64>,
+    #[schema(schema_with = super::schema::rule_window_update)]
     pub window: Option<String>,
+    #[schema(schema_with = super::schema::rule_cooldown_update)]
     pub cooldown: Option<String>,
     pub enabled: Option<bool>,
+    /// `delivery_errors` rules only (409 for another kind, unless empty).
+    #[schema(schema_with = super::schema::rule_values_update)]
     pub streams: Option<Vec<String>>,
+    /// `delivery_errors` rules only (409 for another kind, unless empty).
+    #[schema(schema_with = super::schema::rule_values_update)]
     pub codes: Option<Vec<String>>,
+    /// `delivery_errors` rules only (409 for another kind, unless empty).
+    #[schema(schema_with = super::schema::rule_families_update)]
     pub families: Option<Vec<String>>,
+    /// `error_rate` rules only (409 for another kind).
+    #[schema(schema_with = super::schema::rule_min_requests_update)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub min_requests: Option<u64>,
 }
 

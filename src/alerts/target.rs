@@ -23,7 +23,9 @@ pub struct TargetPolicy {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    #[error("must be an absolute http or https URL of at most {MAX_URL_LEN} characters")]
+    #[error(
+        "must be an absolute http or https URL of at most {MAX_URL_LEN} characters, such as https://hooks.example.com/firesight"
+    )]
     Malformed,
     #[error(
         "must not carry credentials; put them in the receiver's configuration, the signature authenticates firesight"
@@ -59,6 +61,12 @@ impl TargetPolicy {
         if raw.len() > MAX_URL_LEN {
             return Err(TargetError::Malformed);
         }
+        if raw.contains('@') && Url::parse(raw).is_ok_and(|u| !u.username().is_empty() || u.password().is_some()) {
+            return Err(TargetError::Credentials);
+        }
+        if !crate::forms::WEBHOOK_URL.matches(raw) {
+            return Err(TargetError::Malformed);
+        }
         let url = Url::parse(raw).map_err(|_| TargetError::Malformed)?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(TargetError::Malformed);
@@ -69,7 +77,8 @@ impl TargetPolicy {
         Ok(url)
     }
 
-    /// Checks a URL and every address its host resolves to now.
+    /// Checks a URL and every address its host resolves to now. A name that does not resolve yet is
+    /// accepted: the receiver may not exist yet, and every delivery resolves and checks again.
     pub async fn check(&self, raw: &str) -> Result<Url, TargetError> {
         let url = self.parse(raw)?;
         let host_name = url.host_str().unwrap_or_default().to_owned();
@@ -86,9 +95,6 @@ impl TargetPolicy {
             }
             None => return Err(TargetError::Malformed),
         };
-        if addrs.is_empty() {
-            return Err(TargetError::Unresolvable { host: host_name });
-        }
         if let Some(addr) = addrs.into_iter().find(|a| !self.permits(*a)) {
             return Err(TargetError::Private { host: host_name, addr });
         }
@@ -222,7 +228,10 @@ mod tests {
         assert!(matches!(none.check("http://[::1]/").await, Err(TargetError::Private { .. })));
         assert!(matches!(none.check("http://localhost:8080/hook").await, Err(TargetError::Private { .. })));
         assert!(matches!(none.check("http://169.254.169.254/latest/").await, Err(TargetError::Private { .. })));
-        assert!(matches!(none.check("http://no-such-host.invalid/").await, Err(TargetError::Unresolvable { .. })));
+        // Not resolvable yet: accepted, and checked again on every delivery.
+        assert!(none.check("http://no-such-host.invalid/").await.is_ok());
+        assert!(matches!(none.check("http://user:pw@hooks.example.com/").await, Err(TargetError::Credentials)));
+        assert!(matches!(none.check(" https://hooks.example.com/").await, Err(TargetError::Malformed)));
         // Special-purpose IPv6 ranges the guard once let through: discard-only, IETF protocol
         // assignments, local-use NAT64, and 6to4 / NAT64 wrapping a private IPv4 address.
         for url in [

@@ -9,18 +9,25 @@ use super::rules::{RuleKind, check_threshold};
 use crate::delivery_errors::event::Family;
 use crate::duration::format as format_duration;
 
-const MAX_NAME: usize = 200;
+pub(super) const MAX_NAME: usize = 200;
 const MAX_DESCRIPTION: usize = 500;
-const MAX_FILTER_VALUES: usize = 100;
+pub(super) const MAX_FILTER_VALUES: usize = 100;
+pub(super) const MAX_FILTER_VALUE: usize = 512;
 pub(super) const MIN_WINDOW_SECS: u64 = 10;
-const MAX_SPAN_SECS: u64 = 7 * 86_400;
+pub(super) const MAX_SPAN_SECS: u64 = 7 * 86_400;
+pub(super) const MAX_THRESHOLD: f64 = 1e9;
+pub(super) const MAX_MIN_REQUESTS: u64 = 1_000_000_000;
+
+/// Text with something besides ASCII white space, which is trimmed.
+fn not_blank(text: &str) -> bool {
+    crate::forms::matches(crate::forms::NOT_BLANK, text)
+}
 
 pub(super) fn check_name(name: String) -> Result<String, AlertError> {
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(invalid("name", format!("must be 1 to {MAX_NAME} characters")));
+    if !not_blank(&name) || name.chars().count() > MAX_NAME {
+        return Err(invalid("name", format!("must be 1 to {MAX_NAME} characters, not only white space")));
     }
-    Ok(name)
+    Ok(name.trim_matches(|c: char| c.is_ascii_whitespace()).to_owned())
 }
 
 pub(super) fn check_description(description: String) -> Result<String, AlertError> {
@@ -43,6 +50,13 @@ pub(super) fn check_events(mut events: Vec<String>) -> Result<Vec<String>, Alert
 }
 
 pub(super) fn check_span(field: &'static str, text: &str, min_secs: u64) -> Result<u64, AlertError> {
+    let pattern = crate::forms::duration(min_secs, MAX_SPAN_SECS, crate::duration::UP_TO_DAYS);
+    if !crate::forms::matches(&pattern, text) {
+        return Err(invalid(
+            field,
+            format!("must be a duration like 30s, 5m, 1h or 1d from {} to 7d", format_duration(min_secs)),
+        ));
+    }
     let secs = crate::duration::parse(text, crate::duration::UP_TO_DAYS)
         .map(|d| d.as_secs())
         .ok_or_else(|| invalid(field, format!("{text:?} is not a duration like 30s, 5m, 1h or 1d")))?;
@@ -53,10 +67,15 @@ pub(super) fn check_span(field: &'static str, text: &str, min_secs: u64) -> Resu
 }
 
 pub(super) fn check_values(field: &'static str, values: Vec<String>) -> Result<Vec<String>, AlertError> {
-    if values.len() > MAX_FILTER_VALUES || values.iter().any(|v| v.trim().is_empty() || v.len() > 512) {
-        return Err(invalid(field, format!("at most {MAX_FILTER_VALUES} non-empty values of at most 512 bytes")));
+    if values.len() > MAX_FILTER_VALUES || values.iter().any(|v| !not_blank(v) || v.chars().count() > MAX_FILTER_VALUE)
+    {
+        return Err(invalid(
+            field,
+            format!("at most {MAX_FILTER_VALUES} values of 1 to {MAX_FILTER_VALUE} characters, not only white space"),
+        ));
     }
-    let mut values: Vec<String> = values.into_iter().map(|v| v.trim().to_owned()).collect();
+    let mut values: Vec<String> =
+        values.into_iter().map(|v| v.trim_matches(|c: char| c.is_ascii_whitespace()).to_owned()).collect();
     values.sort();
     values.dedup();
     Ok(values)
@@ -81,8 +100,8 @@ pub(super) fn check_rule(rule: &Rule) -> Result<(), AlertError> {
     if rule.kind != RuleKind::ErrorRate && rule.min_requests.is_some() {
         return Err(invalid("min_requests", "applies to error_rate rules only"));
     }
-    if rule.min_requests.is_some_and(|m| m > 1_000_000_000) {
-        return Err(invalid("min_requests", "must be at most 1000000000"));
+    if rule.min_requests.is_some_and(|m| m > MAX_MIN_REQUESTS) {
+        return Err(invalid("min_requests", format!("must be at most {MAX_MIN_REQUESTS}")));
     }
     Ok(())
 }

@@ -185,6 +185,7 @@ pub struct CodeCount {
 
 /// A run of consecutive buckets with delivery errors of one stream.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = DeliveryIncident)]
 pub struct Incident {
     pub stream: String,
     /// Start of the first bucket with errors.

@@ -49,7 +49,12 @@ pub fn parse_request(body: &[u8], max_records: usize) -> Result<FirehoseRequest,
 /// bad record neither drops silently nor makes Firehose retry the whole batch forever.
 pub fn lines(request: &FirehoseRequest, meta: &Arc<FirehoseMeta>) -> Result<Vec<SourceLine>, FirehoseError> {
     let mut out = Vec::with_capacity(request.records.len());
-    let b64 = base64::engine::general_purpose::STANDARD;
+    // Padded standard base64, as Firehose writes it; the unused low bits of the last symbol are not
+    // checked (RFC 4648 allows decoders to ignore them, and the spec's pattern cannot state them).
+    let b64 = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
     for (index, record) in request.records.iter().enumerate() {
         let data = b64
             .decode(record.data.as_bytes())

@@ -23,16 +23,19 @@ pub const MAX_RECORD_BYTES: usize = 1_024_000;
 #[serde(rename_all = "camelCase")]
 pub struct FirehoseRequest {
     /// Same as the `X-Amz-Firehose-Request-Id` header; kept across retries of one delivery.
+    #[schema(pattern = "[^\\t\\n\\f\\r ]")]
     pub request_id: String,
     /// When Firehose generated the request, milliseconds since the epoch.
     pub timestamp: Option<i64>,
-    /// 1 to 10,000 records.
+    /// 1 to 10,000 records (`FIRESIGHT_FIREHOSE__MAX_RECORDS`).
+    #[schema(min_items = 1, max_items = 10000)]
     pub records: Vec<FirehoseRecord>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct FirehoseRecord {
-    /// The record's bytes, base64 (at most 1,024,000 bytes decoded). May be empty.
+    /// The record's bytes, base64 with padding (at most 1,024,000 bytes decoded). May be empty.
+    #[schema(pattern = "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$", max_length = 1365336)]
     pub data: String,
 }
 

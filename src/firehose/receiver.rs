@@ -137,7 +137,7 @@ impl Receiver {
         {
             None => false,
             Some(e) if e == "gzip" => true,
-            Some(e) if e.is_empty() || e == "identity" => false,
+            Some(e) if e == "identity" => false,
             Some(e) => return Err(FirehoseError::UnsupportedEncoding(e)),
         };
         Ok((meta, gzip))

@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use super::params::Params;
 use super::params::alerts::{IncidentListParams, ListParams, MAX_ID_LEN, RedeliverParams};
 use super::problem::{
-    ApiError, BadRequestResponse, NotFoundResponse, PayloadTooLargeResponse, UnauthorizedResponse, UnavailableResponse,
+    ApiError, BadRequestResponse, ConflictResponse, ForbiddenTargetResponse, NotFoundResponse, PayloadTooLargeResponse,
+    UnauthorizedResponse, UnavailableResponse,
 };
 use crate::alerts::model::*;
 use crate::app::App;
@@ -57,7 +58,8 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     request_body = WebhookCreate,
     responses(
         (status = 201, description = "Created; `secret` is shown only now", body = CreatedWebhook),
-        BadRequestResponse, UnauthorizedResponse, PayloadTooLargeResponse, UnavailableResponse,
+        BadRequestResponse, UnauthorizedResponse, ForbiddenTargetResponse, PayloadTooLargeResponse,
+        UnavailableResponse,
     ))]
 pub async fn create_webhook(
     State(app): State<App>,
@@ -102,7 +104,8 @@ pub async fn get_webhook(State(app): State<App>, Path(id): Path<String>) -> Resu
     request_body = WebhookUpdate,
     responses(
         (status = 200, description = "The updated webhook", body = Webhook),
-        BadRequestResponse, UnauthorizedResponse, NotFoundResponse, PayloadTooLargeResponse, UnavailableResponse,
+        BadRequestResponse, UnauthorizedResponse, ForbiddenTargetResponse, NotFoundResponse, PayloadTooLargeResponse,
+        UnavailableResponse,
     ))]
 pub async fn update_webhook(
     State(app): State<App>,
@@ -214,7 +217,8 @@ pub async fn get_rule(State(app): State<App>, Path(id): Path<String>) -> Result<
     request_body = RuleUpdate,
     responses(
         (status = 200, description = "The updated rule", body = Rule),
-        BadRequestResponse, UnauthorizedResponse, NotFoundResponse, PayloadTooLargeResponse, UnavailableResponse,
+        BadRequestResponse, UnauthorizedResponse, NotFoundResponse, ConflictResponse, PayloadTooLargeResponse,
+        UnavailableResponse,
     ))]
 pub async fn update_rule(
     State(app): State<App>,

@@ -23,7 +23,7 @@ use crate::query::params as values;
 /// OpenSearch error type when the message holds them. Events that are not Firehose delivery errors
 /// are listed with family `unknown` and their raw text. Pass `next_cursor` back as `cursor` to
 /// continue; keep the other parameters the same while paging.
-#[utoipa::path(get, path = "/v1/delivery-errors", tag = "delivery-errors", security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/delivery-errors", operation_id = "list_delivery_errors", tag = "delivery-errors", security(("api_key" = [])),
     params(ErrorFilterParams, ErrorPageParams),
     responses(
         (status = 200, description = "A page of delivery errors", body = DeliveryErrorPage),
@@ -42,7 +42,7 @@ pub async fn list(
 ///
 /// Counts by error code, by family and by delivery stream, each with its first and last occurrence,
 /// the first and last error overall, and a timeline with every bucket of the range (empty ones as 0).
-#[utoipa::path(get, path = "/v1/delivery-errors/summary", tag = "delivery-errors", security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/delivery-errors/summary", operation_id = "delivery_error_summary", tag = "delivery-errors", security(("api_key" = [])),
     params(ErrorFilterParams, IntervalParams),
     responses(
         (status = 200, description = "Summary", body = DeliveryErrorSummary),
@@ -64,7 +64,7 @@ pub async fn summary(
 /// when records ingested fell at least `min_drop` below the baseline (the median of the `baseline`
 /// buckets before it) while delivery errors rose above theirs. Stream, destination, code and family
 /// filters apply to the errors; ingest counts every stream.
-#[utoipa::path(get, path = "/v1/delivery-errors/correlation", tag = "delivery-errors", security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/delivery-errors/correlation", operation_id = "delivery_error_correlation", tag = "delivery-errors", security(("api_key" = [])),
     params(ErrorFilterParams, CorrelationParams),
     responses(
         (status = 200, description = "Correlation", body = Correlation),
@@ -85,7 +85,7 @@ pub async fn correlation(
 /// the records missing against the ingest baseline before the run (the median of the `baseline`
 /// buckets before it; ingest counts every stream). Runs that began before `from` are reported from
 /// their start within the baseline window.
-#[utoipa::path(get, path = "/v1/delivery-errors/incidents", tag = "delivery-errors", security(("api_key" = [])),
+#[utoipa::path(get, path = "/v1/delivery-errors/incidents", operation_id = "delivery_error_incidents", tag = "delivery-errors", security(("api_key" = [])),
     params(ErrorFilterParams, IncidentParams),
     responses(
         (status = 200, description = "Incidents", body = Incidents),

@@ -27,13 +27,15 @@ pub fn routes() -> OpenApiRouter<App> {
 /// cannot be parsed); a replayed delivery (same request id) adds nothing.
 #[utoipa::path(post, path = "/v1/firehose", tag = "ingest",
     params(
-        ("X-Amz-Firehose-Protocol-Version" = String, Header, description = "Must be `1.0`"),
-        ("X-Amz-Firehose-Request-Id" = String, Header, description = "Delivery id, kept across retries"),
+        ("X-Amz-Firehose-Protocol-Version" = String, Header, description = "Must be `1.0`", pattern = "^1\\.0$"),
+        ("X-Amz-Firehose-Request-Id" = String, Header, description = "Delivery id, kept across retries; the \
+body's `requestId` must be the same", pattern = "[^\\t ]"),
         ("X-Amz-Firehose-Access-Key" = String, Header, description = "One of `FIRESIGHT_FIREHOSE__ACCESS_KEYS`"),
         ("X-Amz-Firehose-Source-Arn" = Option<String>, Header, description = "The delivery stream's ARN"),
         ("X-Amz-Firehose-Common-Attributes" = Option<String>, Header,
-            description = "JSON `{\"commonAttributes\": {...}}`, kept on every document"),
-        ("Content-Encoding" = Option<String>, Header, description = "`gzip` or absent"),
+            description = "JSON `{\"commonAttributes\": {...}}` with at most 50 string values, kept on every document"),
+        ("Content-Encoding" = Option<String>, Header, description = "`gzip` (the body is gzip), `identity` or absent",
+            pattern = "^([gG][zZ][iI][pP]|[iI][dD][eE][nN][tT][iI][tT][yY])$"),
     ),
     request_body(content = models::FirehoseRequest, content_type = "application/json"),
     responses(

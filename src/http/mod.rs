@@ -8,6 +8,7 @@ pub mod delivery_errors;
 pub mod firehose;
 pub mod health;
 pub mod info;
+mod links;
 pub mod logs;
 pub mod params;
 pub mod problem;
@@ -174,7 +175,35 @@ fn api_routes() -> OpenApiRouter<App> {
 
 /// The OpenAPI document the service serves at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut openapi = api_routes().into_openapi();
+    document_uri_limit(&mut openapi);
+    links::add(&mut openapi);
+    openapi
+}
+
+/// Every operation with query parameters can meet the HTTP server's limit on the request target.
+fn document_uri_limit(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::ResponseBuilder;
+    use utoipa::openapi::path::ParameterIn;
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+        for operation in operations.into_iter().flatten() {
+            let has_query = operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.parameter_in == ParameterIn::Query));
+            if has_query {
+                operation.responses.responses.insert(
+                    "414".to_owned(),
+                    ResponseBuilder::new()
+                        .description("The request target (path and query) is longer than 65,534 bytes")
+                        .build()
+                        .into(),
+                );
+            }
+        }
+    }
 }
 
 /// The spec as committed under `openapi/openapi.json`: pretty JSON with a trailing newline.

@@ -72,6 +72,28 @@ pub struct UnauthorizedResponse(Problem);
 #[allow(dead_code)] // documentation only
 pub struct NotFoundResponse(Problem);
 
+/// 403 `forbidden_target`.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 403,
+    description = "The webhook URL resolves to a private, loopback or link-local address, which \
+`FIRESIGHT_ALERTS__ALLOW_PRIVATE_TARGETS` does not allow",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)] // documentation only
+pub struct ForbiddenTargetResponse(Problem);
+
+/// 409 `conflict`.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 409,
+    description = "The change does not fit the resource it changes (a threshold outside its rule kind's range); \
+`field` names it",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)] // documentation only
+pub struct ConflictResponse(Problem);
+
 /// 413 `payload_too_large`.
 #[derive(utoipa::IntoResponses)]
 #[response(
@@ -111,6 +133,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{detail}")]
     Validation { field: String, detail: String },
+    #[error("{detail}")]
+    Conflict { field: String, detail: String },
+    #[error("{detail}")]
+    Forbidden { field: String, detail: String },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -137,6 +163,8 @@ impl ApiError {
             ApiError::NotFound | ApiError::Missing(_) => (StatusCode::NOT_FOUND, "not_found", "Not Found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method Not Allowed"),
             ApiError::Validation { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter", "Invalid Parameter"),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden_target", "Forbidden Target"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", "Bad Request"),
             ApiError::NotSupported(_) => (StatusCode::NOT_IMPLEMENTED, "not_supported", "Not Supported"),
             ApiError::PayloadTooLarge { .. } => {
@@ -157,7 +185,9 @@ impl ApiError {
             detail: self.to_string(),
             code: code.to_owned(),
             field: match self {
-                ApiError::Validation { field, .. } => Some(field.clone()),
+                ApiError::Validation { field, .. }
+                | ApiError::Conflict { field, .. }
+                | ApiError::Forbidden { field, .. } => Some(field.clone()),
                 _ => None,
             },
             request_id: None,
@@ -221,6 +251,8 @@ impl From<AlertError> for ApiError {
     fn from(e: AlertError) -> Self {
         match e {
             AlertError::Invalid { field, reason } => ApiError::validation(field, reason),
+            AlertError::Conflict { field, reason } => ApiError::Conflict { field: field.to_owned(), detail: reason },
+            AlertError::Forbidden { field, reason } => ApiError::Forbidden { field: field.to_owned(), detail: reason },
             e @ AlertError::NotFound { .. } => ApiError::Missing(e.to_string()),
             AlertError::Db(e) => e.into(),
         }

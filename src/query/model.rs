@@ -219,6 +219,8 @@ pub struct TimelineRequest {
 
 /// Most buckets a timeline may have.
 pub const MAX_TIMELINE_BUCKETS: u64 = 2000;
+/// Widest timeline bucket, in seconds (366 days).
+pub const MAX_INTERVAL_SECS: u64 = 366 * 86_400;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineResult {

@@ -96,8 +96,10 @@ pub fn client_ip(param: &str, v: &str) -> Result<IpNet, ParamError> {
 
 /// RFC 3339, `now`, or `now-<n><unit>` with unit `s`, `m`, `h`, `d`, `w`.
 fn time(param: &str, v: &str, resolve: &Resolve) -> Result<DateTime<Utc>, ParamError> {
-    let bad =
-        || err(param, "must be an RFC 3339 time (2026-11-25T10:00:00Z) or relative like now-24h (units s, m, h, d, w)");
+    let bad = || err(param, crate::forms::TIME.message);
+    if !crate::forms::TIME.matches(v) {
+        return Err(bad());
+    }
     if let Some(rest) = v.strip_prefix("now") {
         let now = resolve.aligned_now();
         if rest.is_empty() {

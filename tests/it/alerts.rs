@@ -41,7 +41,7 @@ const HANG: u8 = 2;
 /// A webhook receiver: records every request and verifies its signature with the secret registered
 /// for its path.
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Received>>>,
     secrets: Arc<Mutex<HashMap<String, String>>>,
@@ -49,7 +49,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         Self::start_on(0).await
     }
 
@@ -97,7 +97,7 @@ impl Receiver {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 

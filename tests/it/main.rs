@@ -15,4 +15,5 @@ mod layout;
 mod migrate_store;
 mod query_api;
 mod scenarios;
+mod schemathesis;
 mod store_queries;

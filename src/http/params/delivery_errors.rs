@@ -3,23 +3,23 @@
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ParamError, err, param_set};
+use super::{ParamError, err, forms, param_set};
 use crate::delivery_errors::correlate::Rules;
 use crate::delivery_errors::event::Family;
 use crate::delivery_errors::{BucketRequest, ErrorQuery};
 use crate::query::model::MAX_TIMELINE_BUCKETS;
 use crate::query::params::{self as values, Resolve};
 
-/// The filters every delivery-error endpoint takes. Values of one parameter are ORed (repeat it or
-/// separate with commas), different parameters are ANDed.
+/// The filters every delivery-error endpoint takes. Values of one parameter are ORed (repeat the
+/// name), different parameters are ANDed.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ErrorFilterParams {
-    /// Start, inclusive: RFC 3339 or relative (`now-24h`; units s, m, h, d, w). Default: `to` minus 24 h.
-    #[param(max_length = 64)]
+    /// Start, inclusive: RFC 3339 or relative (`now-24h`; units s, m, h, d, w). Default: `to` minus 24 h. Must be before `to`.
+    #[param(schema_with = forms::time)]
     pub from: Option<String>,
     /// End, exclusive: RFC 3339 or relative. Default `now`. At most `FIRESIGHT_QUERY__MAX_RANGE_DAYS`.
-    #[param(max_length = 64)]
+    #[param(schema_with = forms::time)]
     pub to: Option<String>,
     /// Delivery stream name (e.g. `weblogs`); repeatable.
     #[serde(default)]
@@ -67,7 +67,7 @@ pub struct ErrorPageParams {
 pub struct IntervalParams {
     /// Timeline bucket: `auto` (default, about 100 buckets) or a width such as `5m`, `1h`, `1d`. At most
     /// 2000 buckets.
-    #[param(max_length = 32, pattern = "^(auto|[0-9]+[smhd])$")]
+    #[param(schema_with = forms::interval)]
     pub interval: Option<String>,
 }
 
@@ -77,7 +77,7 @@ pub struct IntervalParams {
 pub struct CorrelationParams {
     /// `auto` (default, about 100 buckets, at least 1m) or whole minutes such as `5m`, `1h`, `1d`. At
     /// most 2000 buckets.
-    #[param(max_length = 32, pattern = "^(auto|[0-9]+[mhd])$")]
+    #[param(schema_with = forms::minutes_interval)]
     pub interval: Option<String>,
     /// Buckets before each bucket that make its baseline (default 6).
     #[param(minimum = 1, maximum = 100)]
@@ -93,7 +93,7 @@ pub struct CorrelationParams {
 pub struct IncidentParams {
     /// `auto` (default, about 100 buckets, at least 1m) or whole minutes such as `5m`, `1h`. At most 2000
     /// buckets.
-    #[param(max_length = 32, pattern = "^(auto|[0-9]+[mhd])$")]
+    #[param(schema_with = forms::minutes_interval)]
     pub interval: Option<String>,
     /// Buckets before an incident that make its baseline (default 6).
     #[param(minimum = 1, maximum = 100)]

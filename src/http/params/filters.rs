@@ -5,40 +5,40 @@
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ParamError, err, param_set};
+use super::{ParamError, err, forms, param_set};
 use crate::query::model::{Filters, Query};
 use crate::query::params::{self as values, Resolve};
 
 /// The filters every `/v1/logs` and `/v1/stats` endpoint takes. Values of one parameter are ORed
-/// (repeat it or separate with commas), different parameters are ANDed.
+/// (repeat the name), different parameters are ANDed.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FilterParams {
-    /// Start, inclusive: RFC 3339 or relative (`now-24h`; units s, m, h, d, w). Default: `to` minus 24 h.
-    #[param(max_length = 64)]
+    /// Start, inclusive: RFC 3339 or relative (`now-24h`; units s, m, h, d, w). Default: `to` minus 24 h. Must be before `to`.
+    #[param(schema_with = forms::time)]
     pub from: Option<String>,
     /// End, exclusive: RFC 3339 or relative. Default `now`. Relative times are aligned to
     /// `FIRESIGHT_QUERY__ALIGN_SECS`. The range may span at most `FIRESIGHT_QUERY__MAX_RANGE_DAYS`.
-    #[param(max_length = 64)]
+    #[param(schema_with = forms::time)]
     pub to: Option<String>,
     /// Status code (`404`) or class (`4xx`); repeatable.
     #[serde(default)]
-    #[param(max_items = 100, pattern = "^([1-5][0-9][0-9]|[1-5][xX][xX])$")]
+    #[param(schema_with = forms::statuses)]
     pub status: Vec<String>,
     /// HTTP method; repeatable.
     #[serde(default)]
-    #[param(max_items = 100, max_length = 16, pattern = "^[A-Za-z]+$")]
+    #[param(schema_with = forms::methods)]
     pub method: Vec<String>,
     /// Exact request path; repeatable.
     #[serde(default)]
     #[param(max_items = 100, max_length = 1024)]
     pub path: Vec<String>,
-    /// Request path prefix.
-    #[param(max_length = 1024)]
+    /// Request path prefix (at most 512 characters: the search engine builds an automaton of it).
+    #[param(max_length = 512)]
     pub path_prefix: Option<String>,
     /// Client country, ISO 3166-1 alpha-2; repeatable.
     #[serde(default)]
-    #[param(max_items = 100, pattern = "^[A-Za-z]{2}$")]
+    #[param(schema_with = forms::countries)]
     pub country: Vec<String>,
     /// Client city name; repeatable.
     #[serde(default)]
@@ -60,7 +60,7 @@ pub struct FilterParams {
     pub bot: Option<bool>,
     /// Client address or CIDR block; repeatable.
     #[serde(default)]
-    #[param(max_items = 100, max_length = 64)]
+    #[param(schema_with = forms::client_ips)]
     pub client_ip: Vec<String>,
     /// Referrer host (e.g. `www.google.com`); repeatable.
     #[serde(default)]

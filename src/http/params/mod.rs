@@ -2,18 +2,22 @@
 //! derives `Deserialize` (the parser) and `IntoParams` (the documentation). The [`Params`] extractor
 //! reads the struct's own documentation back and enforces it before deserialising: unknown names are
 //! refused with the list this endpoint accepts, a scalar given twice is refused, and every bound the
-//! spec states (`minimum`, `maximum`, `maxLength`, `maxItems`, `enum`) is checked with a message naming
-//! the parameter. The spec therefore cannot promise what the parser does not enforce, nor the reverse.
-//! What a schema cannot say (an RFC 3339 time, a CIDR block) each struct checks when it builds the
-//! query model.
+//! spec states (`minimum`, `maximum`, `maxLength`, `maxItems`, `enum`, `pattern`) is checked with a
+//! message naming the parameter. The spec therefore cannot promise what the parser does not enforce, nor
+//! the reverse. Patterns come from [`crate::forms`] (times, addresses, durations); what no schema can
+//! say (one parameter against another, such as `from` before `to`) each struct checks when it builds
+//! the query model, and the parameter's description states it.
 //!
-//! Repeatable parameters are `Vec`s: repeat the name or separate values with commas. Empty values are
-//! absent (`from=` is the default).
+//! Repeatable parameters are `Vec`s: repeat the name (`status=404&status=500`); a value is taken as it
+//! is, commas and spaces included (a city may be `Washington, D.C.`). An empty value is
+//! absent (`q=` is no search) where the schema admits the empty text; where it does not (a number, a
+//! boolean, an enum, a pattern such as `from`'s) it is refused like any other value out of form.
 
 pub mod alerts;
 mod de;
 pub mod delivery_errors;
 pub mod filters;
+pub mod forms;
 pub mod logs;
 pub mod stats;
 
@@ -139,7 +143,15 @@ struct Bounds {
     minimum: Option<f64>,
     maximum: Option<f64>,
     max_length: Option<usize>,
+    pattern: Option<String>,
     choices: Option<Vec<String>>,
+}
+
+impl Bounds {
+    /// Whether the schema admits the empty text (which then means "absent").
+    fn admits_empty(&self) -> bool {
+        self.kind == Kind::Text && self.pattern.is_none() && self.choices.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -205,6 +217,7 @@ fn bounds(schema: &Value) -> Bounds {
         minimum: schema["minimum"].as_f64(),
         maximum: schema["maximum"].as_f64(),
         max_length: schema["maxLength"].as_u64().map(|n| n as usize),
+        pattern: schema["pattern"].as_str().map(str::to_owned),
         choices: schema["enum"].as_array().map(|v| v.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect()),
     }
 }
@@ -231,24 +244,22 @@ impl Pairs {
                 }
             };
             let entry = &mut values[at].1;
-            if spec.repeatable {
-                entry.extend(value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned));
-            } else {
-                if !entry.is_empty() {
-                    return Err(err(&spec.name, "give it once"));
-                }
-                entry.push(value.trim().to_owned());
+            if !spec.repeatable && !entry.is_empty() {
+                return Err(err(&spec.name, "give it once"));
             }
+            entry.push(value.into_owned());
         }
         for (name, vals) in values.iter_mut() {
             let spec = known.get(name).expect("only known names are kept");
             if spec.max_items.is_some_and(|max| vals.len() > max) {
                 return Err(err(name, format!("at most {} values", spec.max_items.unwrap_or_default())));
             }
-            vals.retain(|v| !v.is_empty());
             for v in vals.iter_mut() {
-                check(&spec.name, spec.repeatable, &spec.item, v)?;
+                if !(v.is_empty() && spec.item.admits_empty()) {
+                    check(&spec.name, spec.repeatable, &spec.item, v)?;
+                }
             }
+            vals.retain(|v| !v.is_empty());
         }
         values.retain(|(_, v)| !v.is_empty());
         Ok(Pairs { values })
@@ -276,6 +287,7 @@ fn check(name: &str, repeatable: bool, b: &Bounds, value: &mut String) -> Result
                 value.clone_from(c);
                 Ok(())
             }
+            None if choices.len() > 20 => Err(err(name, forms::many_choices(name, choices))),
             None => Err(err(name, format!("must be one of: {}", choices.join(", ")))),
         };
     }
@@ -315,6 +327,11 @@ fn check(name: &str, repeatable: bool, b: &Bounds, value: &mut String) -> Result
             format!("at most {max} characters")
         };
         return Err(err(name, reason));
+    }
+    if let Some(pattern) = &b.pattern
+        && !crate::forms::matches(pattern, value)
+    {
+        return Err(err(name, forms::message(pattern)));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ParamError, err, param_set};
+use super::{ParamError, err, forms, param_set};
 use crate::query::model::{Dimension, MAX_TOP_LIMIT, Split};
 
 /// `compare`: also answer for the period of the same length just before, with the change.
@@ -39,7 +39,7 @@ pub struct TopParams {
 #[into_params(parameter_in = Query)]
 pub struct TimelineParams {
     /// `auto` (default, about 100 buckets) or a width: `30s`, `5m`, `1h`, `1d`. At most 2000 buckets.
-    #[param(max_length = 32, pattern = "^(auto|[0-9]+[smhd])$")]
+    #[param(schema_with = forms::interval)]
     pub interval: Option<String>,
     /// `status_class` or a dimension name.
     #[param(schema_with = split_names)]
@@ -81,7 +81,7 @@ fn split_names() -> utoipa::openapi::Object {
 #[into_params(parameter_in = Query)]
 pub struct VisitTimesParams {
     /// IANA time zone, e.g. `Europe/Berlin` (default `UTC`).
-    #[param(max_length = 64)]
+    #[param(schema_with = forms::time_zone)]
     pub tz: Option<String>,
     /// `previous_period`: also answer for the period of the same length just before, with the change.
     #[param(inline)]

@@ -1,0 +1,109 @@
+"""What the OpenAPI document cannot say, told to schemathesis as hooks.
+
+Every single value's form is in the schema (patterns, bounds, enums) and the server checks exactly
+that. Three rules relate one parameter to another, which no JSON Schema can express; the descriptions
+state them, and the server answers 400 when they are broken:
+- `from` must be before `to`, and the range may span at most FIRESIGHT_QUERY__MAX_RANGE_DAYS;
+- a timeline `interval` may give at most 2,000 buckets over the range;
+- a `cursor` is the `next_cursor` of a previous page of the same list (an opaque token);
+- a Firehose delivery's body `requestId` is its `X-Amz-Firehose-Request-Id` header, its
+  `X-Amz-Firehose-Common-Attributes` header is JSON, and a gzip `Content-Encoding` means a gzip body.
+Cases generated as valid are adjusted to keep those rules (a broken range gets `from` one hour before
+`to`, a too-fine interval becomes `auto`, a cursor the service did not issue is dropped); a Firehose delivery gets its header's request id in its body, JSON common attributes and no gzip
+claim (the fuzzer sends bodies as they are); cases generated as invalid are left alone, so every
+refusal is still tested.
+"""
+
+import datetime as dt
+import os
+import re
+
+import schemathesis
+from schemathesis import GenerationMode
+
+MAX_RANGE = dt.timedelta(days=int(os.environ.get("FIRESIGHT_QUERY__MAX_RANGE_DAYS", "366")))
+MAX_BUCKETS = 2000
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+RELATIVE = re.compile(r"^now(?:-([0-9]+)([smhdw]))?$")
+INTERVAL = re.compile(r"^([0-9]+)([smhd])$")
+ISSUED_CURSORS = set()
+
+
+def _time(text, now):
+    m = RELATIVE.match(text)
+    if m:
+        return now - dt.timedelta(seconds=int(m.group(1)) * UNITS[m.group(2)]) if m.group(1) else now
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _rfc3339(t):
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _keep_range(query):
+    now = dt.datetime.now(dt.timezone.utc)
+    to_text, from_text = query.get("to"), query.get("from")
+    to = _time(to_text, now) if isinstance(to_text, str) and to_text else now
+    if to is None:
+        return None
+    frm = _time(from_text, now) if isinstance(from_text, str) and from_text else to - dt.timedelta(hours=24)
+    if frm is None:
+        return None
+    if frm >= to or to - frm > MAX_RANGE - dt.timedelta(minutes=5):
+        frm = to - dt.timedelta(hours=1)
+        query["from"] = _rfc3339(frm)
+    return to - frm
+
+
+def _keep_interval(query, span):
+    interval = query.get("interval")
+    if not isinstance(interval, str) or span is None:
+        return
+    m = INTERVAL.match(interval)
+    if m:
+        secs = int(m.group(1)) * UNITS[m.group(2)]
+        # A minute of slack for relative times, which the server aligns.
+        if secs == 0 or -(-(int(span.total_seconds()) + 60) // secs) > MAX_BUCKETS:
+            query["interval"] = "auto"
+
+
+@schemathesis.hook
+def before_call(ctx, case, kwargs):
+    """Runs on every case just before it is sent, after generation, links and overlays."""
+    meta = case.meta
+    if meta is not None and meta.generation.mode == GenerationMode.NEGATIVE:
+        return
+    if case.operation.path == "/v1/firehose":
+        _keep_delivery(case)
+        return
+    query = case.query
+    if not isinstance(query, dict):
+        return
+    if "from" in query or "to" in query or "interval" in query:
+        _keep_interval(query, _keep_range(query))
+    if "cursor" in query and query["cursor"] not in ISSUED_CURSORS:
+        del query["cursor"]
+
+
+@schemathesis.hook
+def after_call(ctx, case, response):
+    """Remembers every cursor the service issues, which links then pass back."""
+    try:
+        cursor = response.json().get("next_cursor")
+    except Exception:
+        return
+    if isinstance(cursor, str):
+        ISSUED_CURSORS.add(cursor)
+
+
+def _keep_delivery(case):
+    headers = case.headers if case.headers is not None else {}
+    request_id = headers.get("X-Amz-Firehose-Request-Id")
+    if isinstance(case.body, dict) and isinstance(request_id, str):
+        case.body = {**case.body, "requestId": request_id.strip()}
+    if "X-Amz-Firehose-Common-Attributes" in headers:
+        headers["X-Amz-Firehose-Common-Attributes"] = '{"commonAttributes": {"env": "fuzz"}}'
+    headers.pop("Content-Encoding", None)
