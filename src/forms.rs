@@ -112,8 +112,11 @@ pub const WEBHOOK_URL: Form = Form {
     message: "must be an absolute http or https URL without credentials, such as https://hooks.example.com/firesight",
 };
 
-/// Text with at least one character that is not ASCII white space (what is trimmed).
-pub const NOT_BLANK: &str = "[^\\t\\n\\f\\r ]";
+/// Text with at least one character that is not ASCII white space (what is trimmed), and no NUL
+/// (which PostgreSQL cannot store in text).
+pub const NOT_BLANK: &str = "^[^\\x00]*[^\\t\\n\\f\\r \\x00][^\\x00]*$";
+/// Any text without NUL.
+pub const NO_NUL: &str = "^[^\\x00]*$";
 
 /// A regular expression (without anchors) matching exactly the decimal numbers from `lo` to `hi`,
 /// without leading zeros.

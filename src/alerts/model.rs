@@ -68,7 +68,7 @@ pub struct WebhookCreate {
     pub url: String,
     /// Free text, at most 500 characters.
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = "^[^\\x00]*$")]
     pub description: String,
     /// Event types to receive: `alert.firing`, `alert.resolved` (default both).
     #[serde(default = "default_events")]
@@ -88,7 +88,7 @@ pub struct WebhookCreate {
 pub struct WebhookUpdate {
     #[schema(schema_with = super::schema::webhook_url_update)]
     pub url: Option<String>,
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
     #[schema(schema_with = super::schema::webhook_events_update)]
     pub events: Option<Vec<String>>,

@@ -31,8 +31,8 @@ pub(super) fn check_name(name: String) -> Result<String, AlertError> {
 }
 
 pub(super) fn check_description(description: String) -> Result<String, AlertError> {
-    if description.chars().count() > MAX_DESCRIPTION {
-        return Err(invalid("description", format!("must be at most {MAX_DESCRIPTION} characters")));
+    if description.chars().count() > MAX_DESCRIPTION || description.contains('\0') {
+        return Err(invalid("description", format!("must be at most {MAX_DESCRIPTION} characters, without NUL")));
     }
     Ok(description)
 }

@@ -26,6 +26,7 @@ pub struct FirehoseRequest {
     #[schema(pattern = "[^\\t\\n\\f\\r ]")]
     pub request_id: String,
     /// When Firehose generated the request, milliseconds since the epoch.
+    #[serde(default, deserialize_with = "whole_millis")]
     pub timestamp: Option<i64>,
     /// 1 to 10,000 records (`FIRESIGHT_FIREHOSE__MAX_RECORDS`).
     #[schema(min_items = 1, max_items = 10000)]
@@ -79,4 +80,15 @@ pub struct CloudWatchLogEvent {
     /// Milliseconds since the epoch.
     pub timestamp: i64,
     pub message: String,
+}
+
+/// Milliseconds as a JSON number: `1764115200000` or `1764115200000.0` (JSON Schema's `integer` admits
+/// both).
+fn whole_millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let n: Option<f64> = Option::deserialize(d)?;
+    n.map(|n| match n.fract() == 0.0 && n.abs() < 2f64.powi(53) {
+        true => Ok(n as i64),
+        false => Err(serde::de::Error::custom("timestamp must be whole milliseconds")),
+    })
+    .transpose()
 }

@@ -17,7 +17,7 @@ pub struct ListParams {
     #[param(minimum = 1, maximum = 1000)]
     pub size: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[param(max_length = 64)]
+    #[param(max_length = 64, pattern = "^[^\\x00]+$")]
     pub cursor: Option<String>,
 }
 
@@ -29,7 +29,7 @@ pub struct IncidentListParams {
     #[param(inline)]
     pub status: Option<IncidentStatus>,
     /// Only this rule's incidents.
-    #[param(max_length = 64)]
+    #[param(max_length = 64, pattern = "^[^\\x00]+$")]
     pub rule_id: Option<String>,
 }
 
@@ -38,7 +38,7 @@ pub struct IncidentListParams {
 #[into_params(parameter_in = Query)]
 pub struct RedeliverParams {
     /// Send to this webhook only.
-    #[param(max_length = 64)]
+    #[param(max_length = 64, pattern = "^[^\\x00]+$")]
     pub webhook_id: Option<String>,
 }
 

@@ -23,15 +23,15 @@ pub struct ErrorFilterParams {
     pub to: Option<String>,
     /// Delivery stream name (e.g. `weblogs`); repeatable.
     #[serde(default)]
-    #[param(max_items = 100, max_length = 1024)]
+    #[param(max_items = 100, max_length = 1024, pattern = "^[^\\x00]+$")]
     pub stream: Vec<String>,
     /// Destination as Firehose logs it; repeatable.
     #[serde(default)]
-    #[param(max_items = 100, max_length = 1024)]
+    #[param(max_items = 100, max_length = 1024, pattern = "^[^\\x00]+$")]
     pub destination: Vec<String>,
     /// Error code (e.g. `HttpEndpoint.DestinationException`, `400`); repeatable.
     #[serde(default)]
-    #[param(max_items = 100, max_length = 1024)]
+    #[param(max_items = 100, max_length = 1024, pattern = "^[^\\x00]+$")]
     pub code: Vec<String>,
     /// Family: which part of the pipeline failed; repeatable.
     #[serde(default)]
