@@ -302,17 +302,17 @@ class Sampler(threading.Thread):
         fds = len(os.listdir(f"/proc/{self.pid}/fd"))
         with open("/proc/loadavg") as f:
             load1 = float(f.read().split()[0])
-        return status, cpu, fds, load1
+        return status, cpu, fds, load1, pressure("cpu"), pressure("io")
 
     def run(self):
         with open(self.path, "w", newline="") as out:
             w = csv.writer(out)
             w.writerow(["elapsed_s", "utc", "phase", "vm_rss_kib", "rss_anon_kib", "rss_file_kib", "vm_hwm_kib",
-                        "threads", "fds", "cpu_s", "load1"])
+                        "threads", "fds", "cpu_s", "load1", "cpu_some_avg10", "io_some_avg10"])
             tick = self.t0
             while not self.stop.is_set():
                 try:
-                    status, cpu, fds, load1 = self.read()
+                    status, cpu, fds, load1, psi_cpu, psi_io = self.read()
                 except (OSError, ValueError, IndexError) as e:
                     self.died = f"{type(e).__name__}: {e}"
                     return
@@ -320,14 +320,23 @@ class Sampler(threading.Thread):
                 row = {"t": now - self.t0, "phase": self.phase, "rss": status.get("VmRSS", 0),
                        "anon": status.get("RssAnon", 0), "file": status.get("RssFile", 0),
                        "hwm": status.get("VmHWM", 0), "threads": status.get("Threads", 0), "fds": fds,
-                       "cpu": cpu, "load1": load1}
+                       "cpu": cpu, "load1": load1, "psi_cpu": psi_cpu, "psi_io": psi_io}
                 self.rows.append(row)
                 w.writerow([f"{row['t']:.1f}", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), row["phase"],
                             row["rss"], row["anon"], row["file"], row["hwm"], row["threads"], fds, f"{cpu:.2f}",
-                            load1])
+                            load1, psi_cpu, psi_io])
                 out.flush()
                 tick += 1.0
                 self.stop.wait(max(0.0, tick - time.monotonic()))
+
+
+def pressure(resource_name):
+    """`some avg10` of /proc/pressure/<resource>: % of the last 10 s some task waited for it."""
+    try:
+        with open(f"/proc/pressure/{resource_name}") as f:
+            return float(f.readline().split()[1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        return ""
 
 
 def driver_cpu():
@@ -439,7 +448,7 @@ def itertools_accumulate(values):
         yield total
 
 
-def soak(cfg, seconds, rates, workers, results):
+def soak(cfg, seconds, rates, workers, results, sampler, progress):
     """Open loop: every kind at its own fixed rate, merged into one schedule that a pool of workers
     serves. A request waits in the queue when every worker is busy; its latency counts from the
     scheduled time."""
@@ -467,7 +476,17 @@ def soak(cfg, seconds, rates, workers, results):
     end = began + seconds
     heap = [(began + random.random() / r, k) for k, r in rates.items() if r > 0]
     heapq.heapify(heap)
+    next_report, last = began + progress, {k: 0 for k in rates}
     while heap:
+        if progress and time.monotonic() >= next_report:
+            done = {k: len(results.latency[k]) + results.errors[k] for k in rates}
+            rss = sampler.rows[-1] if sampler.rows else {"rss": 0, "psi_cpu": ""}
+            print(f"  {next_report - began:5.0f} s: " + ", ".join(f"{k} {(done[k] - last[k]) / progress:.1f}/s"
+                                                              for k in rates)
+                  + f"; queued {jobs.qsize()}, late {sum(results.late.values())}, errors "
+                  f"{sum(results.errors.values())}; RSS {rss['rss'] / 1024:.0f} MiB; load {os.getloadavg()[0]:.1f}",
+                  flush=True)
+            next_report, last = next_report + progress, done
         at, kind = heap[0]
         if at >= end:
             break
@@ -515,10 +534,10 @@ def main():
     p.add_argument("--firehose-key", required=True)
     p.add_argument("--pid", type=int, required=True, help="the server's process id (for /proc)")
     p.add_argument("--fixture", required=True)
-    p.add_argument("--preload", type=int, default=10_000, help="documents delivered before measuring")
-    p.add_argument("--records", type=int, default=20, help="records (lines) per soak delivery")
-    p.add_argument("--export-window", type=int, default=3600, help="seconds of preloaded data per export")
-    p.add_argument("--measure", type=float, default=45)
+    p.add_argument("--preload", type=int, default=100_000, help="documents delivered before measuring")
+    p.add_argument("--records", type=int, default=5, help="records (lines) per soak delivery")
+    p.add_argument("--export-window", type=int, default=600, help="seconds of preloaded data per export")
+    p.add_argument("--measure", type=float, default=60)
     p.add_argument("--duration", type=float, default=600)
     p.add_argument("--warmup", type=float, default=120)
     p.add_argument("--ratio", type=float, default=0.8)
@@ -526,7 +545,8 @@ def main():
     p.add_argument("--soak-workers", type=int, default=32, help="threads serving the open-loop schedule")
     p.add_argument("--mix", default="firehose=1,cached=6,uncached=2,export=1")
     p.add_argument("--timeout", type=float, default=120)
-    p.add_argument("--max-slope", type=float, default=1.0, help="MiB per minute after warm-up")
+    p.add_argument("--progress", type=float, default=60, help="seconds between progress lines (0: none)")
+    p.add_argument("--max-slope", type=float, default=2.0, help="MiB per minute after warm-up")
     p.add_argument("--max-drift", type=float, default=10.0, help="%% of the post-warm-up median")
     p.add_argument("--rss-csv", required=True)
     p.add_argument("--summary-json")
@@ -580,7 +600,7 @@ def main():
     results = Results()
     print(f"soak: {args.duration:.0f} s open loop, warm-up {args.warmup:.0f} s", flush=True)
     cpu0 = driver_cpu()
-    took, backlog = soak(cfg, args.duration, rates, args.soak_workers, results)
+    took, backlog = soak(cfg, args.duration, rates, args.soak_workers, results, sampler, args.progress)
     driver_soak = (driver_cpu() - cpu0) / took * 100
     sampler.phase = "end"
     after = metrics(cfg)
@@ -589,16 +609,20 @@ def main():
     sampler.join()
     load_after = os.getloadavg()
 
-    # Every acknowledged line must be searchable: count all of them with one uncached summary.
-    total_expected = docs + cfg.delivered.value
+    # Every acknowledged line is accounted for (indexed or dead-lettered: the fixture has one truncated
+    # line), and every indexed document is searchable: one uncached summary over everything.
+    acknowledged = docs + cfg.delivered.value
     counted = None
     try:
         c = Client(cfg)
         frm = rfc3339(cfg.preload_range[0] - timedelta(minutes=1))
-        counted = c.get_json("/v1/stats/summary", {"from": frm, "to": "now"}, [])
+        counted = c.get_json("/v1/stats/summary", {"from": frm, "to": "now"}, ["requests"])["requests"]
         c.close()
     except Failure as e:
         print(f"final count failed: {e}", file=sys.stderr)
+    final = metrics(cfg)
+    indexed = final["firesight_ingest_indexed_documents_total"]
+    dead = final["firesight_ingest_dead_letters_total"]
 
     # -- report ------------------------------------------------------------------------------------
     print()
@@ -606,7 +630,8 @@ def main():
           f"{load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f} before, "
           f"{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} after")
     print(f"{'kind':9s} {'max/s':>7s} {'rate/s':>7s} {'sent':>7s} {'ok':>7s} {'errors':>6s} {'late':>6s}"
-          f" {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'p99.9 ms':>8s} {'max ms':>8s}")
+          f" {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'p99.9 ms':>8s} {'max ms':>8s}"
+          f" {'svc p50':>8s} {'svc p99':>8s}")
     summary = {"kinds": {}}
     for k in KINDS:
         if k not in rates:
@@ -623,8 +648,8 @@ def main():
         summary["kinds"][k] = row
         print(f"{k:9s} {row['max_rate']:7.1f} {row['rate']:7.1f} {row['sent']:7d} {row['ok']:7d} {row['errors']:6d}"
               f" {row['late']:6d} {row['p50_ms']:8.1f} {row['p90_ms']:8.1f} {row['p99_ms']:8.1f}"
-              f" {row['p999_ms']:8.1f} {row['max_ms']:8.1f}")
-    print(f"(latency from the scheduled time; 'late' = started over 1 s after it; queue backlog peak {backlog}; "
+              f" {row['p999_ms']:8.1f} {row['max_ms']:8.1f} {row['service_p50_ms']:8.1f} {row['service_p99_ms']:8.1f}")
+    print(f"(latency from the scheduled time, svc = from sending; 'late' = started over 1 s after it; queue backlog peak {backlog}; "
           f"this driver used {driver_soak:.0f}% of one core)")
 
     hits = after["firesight_query_cache_hits_total"] - before["firesight_query_cache_hits_total"]
@@ -636,12 +661,10 @@ def main():
     soak_delivered = cfg.delivered.value - delivered_before
     print(f"documents: {docs} preloaded + {cfg.delivered.value} delivered ({soak_delivered} in the soak); "
           f"{cfg.exported.value} rows exported in the soak and measure phases")
-    count_ok = None
-    if counted is not None:
-        got = counted.get("current", counted).get("requests") if isinstance(counted, dict) else None
-        count_ok = got == total_expected
-        print(f"final count: {got} documents searchable, {total_expected} acknowledged"
-              f" -> {'match' if count_ok else 'MISMATCH'}")
+    count_ok = counted is not None and counted == indexed and indexed + dead == acknowledged
+    print(f"final count: {acknowledged} lines acknowledged = {indexed:.0f} indexed + {dead:.0f} dead-lettered? "
+          f"{'yes' if indexed + dead == acknowledged else 'NO'}; {counted} documents searchable "
+          f"({'all' if counted == indexed else 'MISMATCH'})")
 
     # -- memory ------------------------------------------------------------------------------------
     rows = [r for r in sampler.rows if r["phase"] == "soak"]
@@ -671,6 +694,7 @@ def main():
             "fds_start": rows[0]["fds"], "fds_end": rows[-1]["fds"], "fds_max": max(r["fds"] for r in rows),
             "server_cpu_pct": (rows[-1]["cpu"] - rows[0]["cpu"]) / max(1e-9, rows[-1]["t"] - rows[0]["t"]) * 100,
             "load1_mean": statistics.fmean(r["load1"] for r in rows),
+            "cpu_pressure_mean": statistics.fmean(r["psi_cpu"] or 0 for r in rows),
             "growth": grew,
         }
         v = verdict
@@ -682,7 +706,7 @@ def main():
               f"(median of the last 10 s) {final:.1f} MiB, {drift:+.1f}% from the median")
         print(f"threads {v['threads_start']} -> {v['threads_end']}; open fds {v['fds_start']} -> {v['fds_end']} "
               f"(max {v['fds_max']}); server CPU {v['server_cpu_pct']:.0f}% of one core; load1 mean "
-              f"{v['load1_mean']:.1f}")
+              f"{v['load1_mean']:.1f}, CPU pressure (some, avg10) mean {v['cpu_pressure_mean']:.0f}%")
         print(f"growth after warm-up: {'YES' if grew else 'no'} (criterion: slope < {args.max_slope} MiB/min and "
               f"final within {args.max_drift:.0f}% of the post-warm-up median)")
     else:
@@ -703,13 +727,15 @@ def main():
         "ratio": args.ratio, "mix": args.mix, "workers": args.workers, "preload_docs": docs,
         "delivered_docs": cfg.delivered.value, "records_per_delivery": args.records,
         "load_before": load_before, "load_after": load_after, "cache_hits": hits, "cache_misses": misses,
-        "cache_evictions": evictions, "driver_cpu_pct_measure": driver_measure, "driver_cpu_pct_soak": driver_soak, "errors": errors, "final_count_ok": count_ok, "backlog_peak": backlog,
+        "cache_evictions": evictions, "driver_cpu_pct_measure": driver_measure, "driver_cpu_pct_soak": driver_soak,
+        "errors": errors, "final_count_ok": count_ok, "acknowledged": acknowledged, "indexed": indexed,
+        "dead_lettered": dead, "searchable": counted, "backlog_peak": backlog,
         "memory": verdict,
     })
     if args.summary_json:
         with open(args.summary_json, "w") as f:
             json.dump(summary, f, indent=2)
-    if errors or sampler.died or count_ok is False:
+    if errors or sampler.died or not count_ok:
         sys.exit(1)
     if verdict.get("growth") or not exercised:
         sys.exit(2)
