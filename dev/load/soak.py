@@ -704,6 +704,13 @@ def main():
         print(f"after warm-up ({v['samples_after_warmup']} samples): slope {slope:+.3f} MiB/min "
               f"(anonymous {slope_anon:+.3f}, file-backed {slope_file:+.3f}); median {med:.1f} MiB, final "
               f"(median of the last 10 s) {final:.1f} MiB, {drift:+.1f}% from the median")
+        by_minute = collections.defaultdict(list)
+        for r in rows:
+            by_minute[int((r["t"] - soak_start) // 60)].append(r)
+        verdict["rss_by_minute_mib"] = [statistics.median(mib(r) for r in by_minute[m]) for m in sorted(by_minute)]
+        verdict["anon_by_minute_mib"] = [statistics.median(mib(r, "anon") for r in by_minute[m]) for m in sorted(by_minute)]
+        print("RSS median by minute of the soak (MiB): " + " ".join(f"{x:.0f}" for x in verdict["rss_by_minute_mib"])
+              + "; anonymous: " + " ".join(f"{x:.0f}" for x in verdict["anon_by_minute_mib"]))
         print(f"threads {v['threads_start']} -> {v['threads_end']}; open fds {v['fds_start']} -> {v['fds_end']} "
               f"(max {v['fds_max']}); server CPU {v['server_cpu_pct']:.0f}% of one core; load1 mean "
               f"{v['load1_mean']:.1f}, CPU pressure (some, avg10) mean {v['cpu_pressure_mean']:.0f}%")
