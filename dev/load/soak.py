@@ -704,6 +704,13 @@ def main():
         print(f"after warm-up ({v['samples_after_warmup']} samples): slope {slope:+.3f} MiB/min "
               f"(anonymous {slope_anon:+.3f}, file-backed {slope_file:+.3f}); median {med:.1f} MiB, final "
               f"(median of the last 10 s) {final:.1f} MiB, {drift:+.1f}% from the median")
+        cuts = {}
+        for cut in range(60, int(args.duration) - 119, 60):
+            pts = [(r["t"], mib(r)) for r in rows if r["t"] - soak_start >= cut]
+            cuts[cut] = slope_per_minute(pts)
+        verdict["slope_by_warmup_s"] = cuts
+        print("slope (MiB/min) with the warm-up ending at: "
+              + ", ".join(f"{c} s {x:+.2f}" for c, x in cuts.items()))
         by_minute = collections.defaultdict(list)
         for r in rows:
             by_minute[int((r["t"] - soak_start) // 60)].append(r)
