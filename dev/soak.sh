@@ -97,9 +97,11 @@ python3 dev/load/soak.py --base "http://127.0.0.1:$port" --api-key "$api_key" --
   --max-slope "$MAX_SLOPE" --max-drift "$MAX_DRIFT" --rss-csv "$OUT/rss.csv" --summary-json "$OUT/summary.json" \
   || status=$?
 kill -0 "$pid" 2>/dev/null || { echo "the server exited during the run" >&2; status=1; }
-if grep -qE ' (ERROR|WARN) ' "$OUT/server.log"; then
-  echo "== server warnings and errors (first 20 of $(grep -cE ' (ERROR|WARN) ' "$OUT/server.log")):"
-  grep -E ' (ERROR|WARN) ' "$OUT/server.log" | head -20
+# tracing colours its levels: strip the escapes before looking for warnings and errors.
+sed 's/\x1b\[[0-9;]*m//g' "$OUT/server.log" | grep -E ' (ERROR|WARN) ' >"$OUT/server-warnings.log" || true
+if [[ -s $OUT/server-warnings.log ]]; then
+  echo "== server warnings and errors (first 20 of $(wc -l <"$OUT/server-warnings.log")):"
+  head -20 "$OUT/server-warnings.log"
 fi
 echo "== results in $OUT (rss.csv, summary.json, server.log); ended $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 exit "$status"
