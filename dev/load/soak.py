@@ -25,6 +25,7 @@ import collections
 import csv
 import heapq
 import io
+import itertools
 import json
 import math
 import os
@@ -37,7 +38,6 @@ import sys
 import threading
 import time
 import urllib.parse
-import uuid
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -420,7 +420,7 @@ def preload(cfg, docs, per_delivery):
 
 def measure(cfg, seconds, workers, weights, results):
     kinds = [k for k in KINDS if weights[k] > 0]
-    cum = list(itertools_accumulate([weights[k] for k in kinds]))
+    cum = list(itertools.accumulate(weights[k] for k in kinds))
     deadline = time.monotonic() + seconds
 
     def worker():
@@ -439,13 +439,6 @@ def measure(cfg, seconds, workers, weights, results):
         t.join()
     elapsed = time.monotonic() - began
     return {k: results.count(k) / elapsed for k in kinds}, elapsed
-
-
-def itertools_accumulate(values):
-    total = 0
-    for v in values:
-        total += v
-        yield total
 
 
 def soak(cfg, seconds, rates, workers, results, sampler, progress):
