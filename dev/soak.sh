@@ -42,9 +42,10 @@
 # Output: the summary on stdout (requests, errors and latency percentiles per kind, cache hits and
 # misses, RSS start/after warm-up/end, min/median/max, slope per minute after warm-up, VmHWM), and in
 # OUT: rss.csv (one row per second: phase, VmRSS, RssAnon, RssFile, VmHWM, threads, open fds, CPU,
-# load, CPU and I/O pressure), summary.json, server.log and server-warnings.log. Exit status: 0 when clean; 1 on any error (a failed request, the
-# server gone, acknowledged documents missing from the final count); 2 when memory grew after warm-up
-# or the cache's hit and miss paths were not both exercised.
+# load, CPU and I/O pressure), summary.json, server.log and server-warnings.log. Exit status: 0 when
+# clean; 1 on any error (a failed request, the server gone, acknowledged documents missing from the
+# final count); 2 when memory grew after warm-up or the cache's hit and miss paths were not both
+# exercised.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
