@@ -702,8 +702,9 @@ def main():
             pts = [(r["t"], mib(r)) for r in rows if r["t"] - soak_start >= cut]
             cuts[cut] = slope_per_minute(pts)
         verdict["slope_by_warmup_s"] = cuts
-        print("slope (MiB/min) with the warm-up ending at: "
-              + ", ".join(f"{c} s {x:+.2f}" for c, x in cuts.items()))
+        if cuts:
+            print("slope (MiB/min) with the warm-up ending at: "
+                  + ", ".join(f"{c} s {x:+.2f}" for c, x in cuts.items()))
         by_minute = collections.defaultdict(list)
         for r in rows:
             by_minute[int((r["t"] - soak_start) // 60)].append(r)
