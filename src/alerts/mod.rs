@@ -4,6 +4,7 @@
 //! what the `/v1/alerts` handlers call; it checks their input (`validate`) and its background loops
 //! (`workers`) are spawned by [`crate::run`].
 
+mod bounds;
 pub mod dispatch;
 mod error;
 pub mod evaluate;

@@ -9,12 +9,7 @@ use utoipa::ToSchema;
 
 use super::rules::RuleKind;
 
-/// Event types a webhook can subscribe to.
-pub const EVENT_FIRING: &str = "alert.firing";
-pub const EVENT_RESOLVED: &str = "alert.resolved";
-/// Sent by `POST /v1/alerts/webhooks/{id}/test` only.
-pub const EVENT_TEST: &str = "alert.test";
-pub const SUBSCRIBABLE: [&str; 2] = [EVENT_FIRING, EVENT_RESOLVED];
+pub use super::bounds::{EVENT_FIRING, EVENT_RESOLVED, EVENT_TEST, SUBSCRIBABLE};
 
 /// How a webhook's body is shaped. Both are signed the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]

@@ -1,16 +1,16 @@
 //! The request bodies' schemas where a field's form comes from [`crate::forms`] or depends on another
 //! field (a rule's kind decides its threshold's range and which filters it takes). Each states exactly
-//! what [`super::validate`] accepts, from the same constants.
+//! what [`super::validate`] accepts, from the same constants ([`super::bounds`]).
 
 use serde_json::{Value, json};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
 
-use super::model::SUBSCRIBABLE;
-use super::target::MAX_URL_LEN;
-use super::validate::{
+use super::bounds::{
     MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_MIN_REQUESTS, MAX_NAME, MAX_SPAN_SECS, MAX_THRESHOLD, MIN_WINDOW_SECS,
+    SUBSCRIBABLE,
 };
+use super::target::MAX_URL_LEN;
 use crate::delivery_errors::event::Family;
 use crate::duration::UP_TO_DAYS;
 use crate::forms::{self, NOT_BLANK, WEBHOOK_URL};

@@ -9,14 +9,8 @@ use super::rules::{RuleKind, check_threshold};
 use crate::delivery_errors::event::Family;
 use crate::duration::format as format_duration;
 
-pub(super) const MAX_NAME: usize = 200;
-const MAX_DESCRIPTION: usize = 500;
-pub(super) const MAX_FILTER_VALUES: usize = 100;
-pub(super) const MAX_FILTER_VALUE: usize = 512;
-pub(super) const MIN_WINDOW_SECS: u64 = 10;
-pub(super) const MAX_SPAN_SECS: u64 = 7 * 86_400;
-pub(super) const MAX_THRESHOLD: f64 = 1e9;
-pub(super) const MAX_MIN_REQUESTS: u64 = 1_000_000_000;
+pub(super) use super::bounds::MIN_WINDOW_SECS;
+use super::bounds::{MAX_DESCRIPTION, MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_MIN_REQUESTS, MAX_NAME, MAX_SPAN_SECS};
 
 /// Text with something besides ASCII white space, which is trimmed.
 fn not_blank(text: &str) -> bool {

@@ -1,0 +1,18 @@
+//! What clients may send to `/v1/alerts`, as numbers and names: the bounds [`super::validate`] checks
+//! and [`super::schema`] states.
+
+/// Event types a webhook can subscribe to.
+pub const EVENT_FIRING: &str = "alert.firing";
+pub const EVENT_RESOLVED: &str = "alert.resolved";
+/// Sent by `POST /v1/alerts/webhooks/{id}/test` only.
+pub const EVENT_TEST: &str = "alert.test";
+pub const SUBSCRIBABLE: [&str; 2] = [EVENT_FIRING, EVENT_RESOLVED];
+
+pub const MAX_NAME: usize = 200;
+pub const MAX_DESCRIPTION: usize = 500;
+pub const MAX_FILTER_VALUES: usize = 100;
+pub const MAX_FILTER_VALUE: usize = 512;
+pub const MIN_WINDOW_SECS: u64 = 10;
+pub const MAX_SPAN_SECS: u64 = 7 * 86_400;
+pub const MAX_THRESHOLD: f64 = 1e9;
+pub const MAX_MIN_REQUESTS: u64 = 1_000_000_000;
