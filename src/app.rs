@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::Alerts;
+use crate::alerts::{AlertStorage, Alerts};
 use crate::cloudwatch::CloudWatch;
 use crate::config::Config;
 use crate::delivery_errors::DeliveryErrors;
@@ -80,14 +80,26 @@ impl App {
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone(), rejections.clone());
         let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), metrics.clone()));
         let delivery = DeliveryErrors::new(DeliveryRepo::new(db.clone()), store.clone());
+        let old_keys: Vec<&str> = config.secrets_old_keys.iter().map(|k| k.expose()).collect();
+        let secrets =
+            crate::alerts::secrets::SecretBox::new(config.secrets_key.as_ref().map(|k| k.expose()), &old_keys)
+                .context("FIRESIGHT_SECRETS_KEY")?;
         let alerts = Alerts::new(
             &config.alerts,
-            db.clone(),
+            AlertStorage {
+                db: db.clone(),
+                secrets: Arc::new(secrets),
+                loopback_only: config.listen.ip().is_loopback(),
+            },
             DeliveryRepo::new(db.clone()),
             store.clone(),
             &instance.id,
             metrics.clone(),
         );
+        let rewrapped = alerts.repo().rewrap_secrets().await.context("sealing webhook secrets with the current key")?;
+        if rewrapped > 0 {
+            tracing::info!(webhooks = rewrapped, "webhook secrets sealed with the current FIRESIGHT_SECRETS_KEY");
+        }
         Ok(Self(Arc::new(Components {
             config: Arc::new(config),
             instance: Arc::new(instance),

@@ -12,6 +12,12 @@ pub enum AlertError {
     /// Well-formed, but refused by policy (a webhook target on a private address).
     #[error("{field}: {reason}")]
     Forbidden { field: &'static str, reason: String },
+    /// Webhook secrets would be stored unsealed on a service others can reach.
+    #[error(
+        "webhooks need FIRESIGHT_SECRETS_KEY (32 random bytes in base64) when the service listens beyond \
+         loopback: their signing secrets are sealed with it in the state database"
+    )]
+    NoSecretsKey,
     #[error("no {what} with id {id}")]
     NotFound { what: &'static str, id: String },
     #[error("state database failed")]

@@ -13,6 +13,7 @@ pub mod payload;
 pub mod repo;
 pub mod rules;
 mod schema;
+pub mod secrets;
 pub mod signing;
 pub mod target;
 mod validate;
@@ -50,18 +51,27 @@ pub struct Alerts {
     dispatcher: Dispatcher,
     evaluator: Evaluator,
     config: AlertsConfig,
+    /// Whether the service listens on loopback only (webhooks may then keep unsealed secrets).
+    loopback_only: bool,
+}
+
+/// Where alerts keep their state, and how they keep secrets there.
+pub struct AlertStorage {
+    pub db: StateDb,
+    pub secrets: Arc<secrets::SecretBox>,
+    pub loopback_only: bool,
 }
 
 impl Alerts {
     pub fn new(
         config: &AlertsConfig,
-        db: StateDb,
+        storage: AlertStorage,
         delivery: DeliveryRepo,
         store: Arc<dyn LogStore>,
         instance: &str,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let repo = AlertRepo::new(db);
+        let repo = AlertRepo::with_secrets(storage.db, storage.secrets);
         let policy = TargetPolicy::new(config.allow_private_targets.clone());
         let schedule = config.retry_pauses().expect("the retry schedule was validated with the configuration");
         let dispatcher = Dispatcher::new(
@@ -73,7 +83,7 @@ impl Alerts {
             metrics.clone(),
         );
         let evaluator = Evaluator::new(repo.clone(), delivery, store, config.public_url.clone(), metrics);
-        Self { repo, policy, dispatcher, evaluator, config: config.clone() }
+        Self { repo, policy, dispatcher, evaluator, config: config.clone(), loopback_only: storage.loopback_only }
     }
 
     pub fn repo(&self) -> &AlertRepo {
@@ -91,6 +101,9 @@ impl Alerts {
     // ---- webhooks ----
 
     pub async fn create_webhook(&self, input: WebhookCreate) -> Result<CreatedWebhook, AlertError> {
+        if !self.repo.seals_secrets() && !self.loopback_only {
+            return Err(AlertError::NoSecretsKey);
+        }
         let now = Utc::now();
         let webhook = Webhook {
             id: new_id("hook"),

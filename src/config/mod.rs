@@ -62,6 +62,14 @@ pub struct Config {
     /// comma-separated). Kept only as SHA-256 digests once loaded.
     #[serde(deserialize_with = "de_secret_list")]
     pub api_keys: Vec<Secret>,
+    /// Key sealing webhook signing secrets in the state database (`FIRESIGHT_SECRETS_KEY`): 32 random
+    /// bytes in base64 (`openssl rand -base64 32`), AES-256-GCM. Without it secrets are stored as they
+    /// are, and webhooks can be created only while the service listens on loopback.
+    pub secrets_key: Option<Secret>,
+    /// Earlier keys, still accepted to open secrets until the start seals them again under
+    /// `secrets_key` (`FIRESIGHT_SECRETS_OLD_KEYS`, comma-separated).
+    #[serde(deserialize_with = "de_secret_list")]
+    pub secrets_old_keys: Vec<Secret>,
     /// Authentication switches.
     pub auth: AuthConfig,
     /// HTTP edge limits.
@@ -93,6 +101,8 @@ impl Default for Config {
             store: StoreKind::Embedded,
             demo: false,
             api_keys: Vec::new(),
+            secrets_key: None,
+            secrets_old_keys: Vec::new(),
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             opensearch: OpenSearchConfig::default(),
@@ -191,7 +201,26 @@ impl Config {
         self.geoip.validate()?;
         self.query.validate()?;
         self.alerts.validate()?;
-        self.log.validate()
+        self.log.validate()?;
+        self.validate_secrets_keys()
+    }
+
+    /// Each secrets key is 32 bytes in base64; old keys need a current one.
+    fn validate_secrets_keys(&self) -> Result<(), ConfigError> {
+        use base64::Engine;
+        let sized = |k: &Secret| {
+            base64::engine::general_purpose::STANDARD.decode(k.expose().trim()).is_ok_and(|b| b.len() == 32)
+        };
+        if self.secrets_key.as_ref().is_some_and(|k| !sized(k)) {
+            return Err(ConfigError::invalid("secrets_key", "must be 32 bytes in base64 (openssl rand -base64 32)"));
+        }
+        if self.secrets_old_keys.iter().any(|k| !sized(k)) {
+            return Err(ConfigError::invalid("secrets_old_keys", "each must be 32 bytes in base64"));
+        }
+        if self.secrets_key.is_none() && !self.secrets_old_keys.is_empty() {
+            return Err(ConfigError::invalid("secrets_old_keys", "needs a current FIRESIGHT_SECRETS_KEY to rotate to"));
+        }
+        Ok(())
     }
 
     /// The state database URL, when given, names SQLite or PostgreSQL.

@@ -11,7 +11,7 @@ use super::params::Params;
 use super::params::alerts::{IncidentListParams, ListParams, MAX_ID_LEN, RedeliverParams};
 use super::problem::{
     ApiError, BadRequestResponse, ConflictResponse, ForbiddenTargetResponse, NotFoundResponse, PayloadTooLargeResponse,
-    UnauthorizedResponse, UnavailableResponse,
+    Problem, UnauthorizedResponse, UnavailableResponse,
 };
 use crate::alerts::model::*;
 use crate::app::App;
@@ -59,6 +59,8 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     responses(
         (status = 201, description = "Created; `secret` is shown only now", body = CreatedWebhook),
         BadRequestResponse, UnauthorizedResponse, ForbiddenTargetResponse, PayloadTooLargeResponse,
+        (status = 501, description = "`FIRESIGHT_SECRETS_KEY` is not set and the service listens beyond loopback",
+            body = Problem, content_type = "application/problem+json"),
         UnavailableResponse,
     ))]
 pub async fn create_webhook(

@@ -254,6 +254,7 @@ impl From<AlertError> for ApiError {
             AlertError::Conflict { field, reason } => ApiError::Conflict { field: field.to_owned(), detail: reason },
             AlertError::Forbidden { field, reason } => ApiError::Forbidden { field: field.to_owned(), detail: reason },
             e @ AlertError::NotFound { .. } => ApiError::Missing(e.to_string()),
+            e @ AlertError::NoSecretsKey => ApiError::NotSupported(e.to_string()),
             AlertError::Db(e) => e.into(),
         }
     }

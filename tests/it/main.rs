@@ -16,4 +16,5 @@ mod migrate_store;
 mod query_api;
 mod scenarios;
 mod schemathesis;
+mod secrets;
 mod store_queries;

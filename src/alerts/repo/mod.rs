@@ -17,9 +17,12 @@ mod incidents;
 mod rules;
 mod webhooks;
 
+use std::sync::Arc;
+
 use sqlx::AnyPool;
 
 use super::model::*;
+use super::secrets::SecretBox;
 use crate::state::StateDb;
 
 /// A webhook as stored, with its secret.
@@ -80,11 +83,18 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 #[derive(Clone)]
 pub struct AlertRepo {
     db: StateDb,
+    secrets: Arc<SecretBox>,
 }
 
 impl AlertRepo {
+    /// Secrets stored as they are (tests, tools).
     pub fn new(db: StateDb) -> Self {
-        Self { db }
+        Self::with_secrets(db, Arc::new(SecretBox::default()))
+    }
+
+    /// Secrets sealed with `secrets` before they are stored.
+    pub fn with_secrets(db: StateDb, secrets: Arc<SecretBox>) -> Self {
+        Self { db, secrets }
     }
 
     fn pool(&self) -> &AnyPool {

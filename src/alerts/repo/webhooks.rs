@@ -5,12 +5,15 @@ use sqlx::any::AnyRow;
 
 use super::{AlertRepo, StoredWebhook, json_list, to_json};
 use crate::alerts::model::*;
+use crate::alerts::secrets::SecretBox;
 use crate::state::{StateDbError, time_of_ms as ms_time};
 
 const WEBHOOK_COLUMNS: &str = "id, url, description, enabled, events, format, secret, created_at, updated_at";
 
-fn webhook_row(row: &AnyRow) -> StoredWebhook {
-    StoredWebhook {
+fn webhook_row(row: &AnyRow, secrets: &SecretBox) -> Result<StoredWebhook, StateDbError> {
+    let secret =
+        secrets.open(&row.get::<String, _>(6)).map_err(|e| StateDbError::Query(sqlx::Error::Decode(Box::new(e))))?;
+    Ok(StoredWebhook {
         webhook: Webhook {
             id: row.get(0),
             url: row.get(1),
@@ -21,8 +24,8 @@ fn webhook_row(row: &AnyRow) -> StoredWebhook {
             created_at: ms_time(row.get(7)),
             updated_at: ms_time(row.get(8)),
         },
-        secret: row.get(6),
-    }
+        secret,
+    })
 }
 
 impl AlertRepo {
@@ -37,7 +40,7 @@ impl AlertRepo {
         .bind(i64::from(hook.enabled))
         .bind(to_json(&hook.events))
         .bind(hook.format.as_str())
-        .bind(secret)
+        .bind(self.secrets.seal(secret))
         .bind(hook.created_at.timestamp_millis())
         .bind(hook.updated_at.timestamp_millis())
         .execute(self.pool())
@@ -48,7 +51,7 @@ impl AlertRepo {
     pub async fn webhook(&self, id: &str) -> Result<Option<StoredWebhook>, StateDbError> {
         let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM alert_webhooks WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?;
-        Ok(row.as_ref().map(webhook_row))
+        row.as_ref().map(|r| webhook_row(r, &self.secrets)).transpose()
     }
 
     /// Oldest first, after the id `after`.
@@ -56,7 +59,7 @@ impl AlertRepo {
         let sql =
             format!("SELECT {WEBHOOK_COLUMNS} FROM alert_webhooks WHERE id > $1 ORDER BY id LIMIT {}", limit.min(1001));
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after.unwrap_or("")).fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(|r| webhook_row(r).webhook).collect())
+        rows.iter().map(|r| webhook_row(r, &self.secrets).map(|w| w.webhook)).collect()
     }
 
     pub async fn update_webhook(&self, hook: &Webhook) -> Result<bool, StateDbError> {
@@ -74,6 +77,33 @@ impl AlertRepo {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether secrets are sealed before they are stored.
+    pub fn seals_secrets(&self) -> bool {
+        self.secrets.seals()
+    }
+
+    /// Seals again every secret stored plain or under an old key; returns how many.
+    pub async fn rewrap_secrets(&self) -> Result<u64, StateDbError> {
+        let rows = sqlx::query("SELECT id, secret FROM alert_webhooks").fetch_all(self.pool()).await?;
+        let mut done = 0;
+        for row in rows {
+            let (id, stored): (String, String) = (row.get(0), row.get(1));
+            if !self.secrets.needs_rewrap(&stored) {
+                continue;
+            }
+            let secret =
+                self.secrets.open(&stored).map_err(|e| StateDbError::Query(sqlx::Error::Decode(Box::new(e))))?;
+            sqlx::query("UPDATE alert_webhooks SET secret = $3 WHERE id = $1 AND secret = $2")
+                .bind(&id)
+                .bind(&stored)
+                .bind(self.secrets.seal(&secret))
+                .execute(self.pool())
+                .await?;
+            done += 1;
+        }
+        Ok(done)
     }
 
     /// Deletes a webhook with its queued deliveries; its attempt history goes too.
