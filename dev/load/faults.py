@@ -551,20 +551,6 @@ def cmd_verify_docs(args):
 # ---- summary --------------------------------------------------------------------------------------------
 
 
-def stall_around(timeline, t0, t1):
-    """The longest time without a new acknowledgement between t0 and t1 (seconds since the load began)."""
-    points = [(t, a) for t, a in timeline if t0 - 1 <= t <= t1 + 1]
-    longest, last_change, last = 0.0, None, None
-    for t, a in points:
-        if last is None or a != last:
-            if last_change is not None:
-                longest = max(longest, t - last_change)
-            last_change, last = t, a
-    if last_change is not None and points:
-        longest = max(longest, points[-1][0] - last_change)
-    return longest
-
-
 def acked_at(timeline, t):
     """Acknowledged lines at time t (the last timeline point at or before it)."""
     last = 0
@@ -598,18 +584,28 @@ def cmd_summary(args):
     print(f"load: {progress['sent_lines']} lines in {progress['deliveries']} deliveries, {progress['elapsed']:.1f}s, "
           f"{progress['acked_lines'] / max(progress['elapsed'], 1e-9):.0f} lines/s acknowledged; "
           f"{progress['attempts']} attempts, {progress['failed_attempts']} failed ({dict(errors)})")
-    for f in faults:
-        stall = stall_around(timeline, f["at"], f["recovered"])
-        failed = sum(1 for a in attempts if not (a["status"] == 200 and a["error"] is None)
-                     and f["at"] - 1 <= a["end"] <= f["recovered"] + 60)
-        during = acked_at(timeline, f["recovered"]) - acked_at(timeline, f["at"])
-        f["longest_ack_gap_s"] = round(stall, 1)
-        f["failed_attempts_during"] = failed
-        f["acked_during"] = during
-        print(f"fault {f['name']}: {f['what']} at {f['at']:.1f}s (at {f['acked_at_fault']} acked lines), "
-              f"back at {f['restarted']:.1f}s, recovered at {f['recovered']:.1f}s ({f['recovery']}); "
-              f"{during} lines acknowledged meanwhile, longest gap between acknowledgements {stall:.1f}s, "
-              f"{failed} failed attempts (retried) from the fault to a minute after recovery")
+    if faults and faults[0]["at"] > 0:
+        print(f"before the first fault: {faults[0]['acked_at_fault']} lines acknowledged in {faults[0]['at']:.1f}s, "
+              f"{faults[0]['acked_at_fault'] / faults[0]['at']:.0f} lines/s")
+    first_start, acked_end = {}, {}
+    for a in attempts:
+        first_start[a["d"]] = min(first_start.get(a["d"], a["start"]), a["start"])
+        if a["status"] == 200 and a["error"] is None:
+            acked_end[a["d"]] = a["end"]
+    for k, f in enumerate(faults):
+        t0, t1 = f["at"], f["recovered"]
+        until = min(t1 + 5, faults[k + 1]["at"]) if k + 1 < len(faults) else t1 + 5
+        # Deliveries in flight at the fault or begun before it recovered: how long until acknowledged.
+        hit = [d for d in first_start if first_start[d] <= t1 and acked_end.get(d, float("inf")) >= t0]
+        waits = [acked_end[d] - first_start[d] for d in hit if d in acked_end]
+        failed = sum(1 for a in attempts if not (a["status"] == 200 and a["error"] is None) and t0 <= a["end"] <= until)
+        during = acked_at(timeline, t1) - acked_at(timeline, t0)
+        f.update({"deliveries_during": len(hit), "slowest_ack_s": round(max(waits, default=0.0), 1),
+                  "failed_attempts_during": failed, "acked_during": during})
+        print(f"fault {f['name']}: {f['what']} at {t0:.1f}s (at {f['acked_at_fault']} acked lines), "
+              f"back at {f['restarted']:.1f}s, recovered at {t1:.1f}s ({f['recovery']}); meanwhile {during} lines "
+              f"acknowledged, {len(hit)} deliveries in flight, slowest acknowledged {f['slowest_ack_s']}s after its "
+              f"first attempt, {failed} failed attempts (all retried)")
     write_json(os.path.join(args.out, "faults-summary.json"), {"progress": progress, "faults": faults,
                                                                "attempt_errors": dict(errors)})
     return 0
@@ -629,7 +625,7 @@ def main():
     s.add_argument("--retry-secs", type=float, default=900, help="give a delivery up after retrying this long")
     s.add_argument("--attempt-timeout", type=float, default=180, help="Firehose waits 180 s for an answer")
     s.add_argument("--gate", action="append", help="FRACTION:FILE: deliveries past the fraction trickle until FILE exists")
-    s.add_argument("--trickle", type=float, default=1.0, help="seconds between deliveries past an open gate")
+    s.add_argument("--trickle", type=float, default=2.0, help="seconds between deliveries past an open gate")
     s.add_argument("--out", required=True)
     w = sub.add_parser("webhook")
     w.add_argument("--port", type=int, required=True)
