@@ -45,7 +45,7 @@
 #   NO_BUILD=1           skip `cargo build --release --locked --bin firesight`
 #   KEEP=1               keep the run directory (logs, data) even when everything passed; a failed run
 #                        always keeps it and prints its path
-#   FAULTS_DIR           run directory (default a new /tmp/firesight-faults.XXXXXX)
+#   FAULTS_DIR           run directory (default a new /tmp/fsfaults.XXXXXX)
 #   RECORDS              records per delivery (default 500)
 #   CONCURRENCY          deliveries in flight (default 4)
 #   FAULT_AT             acknowledged shares that trigger the three faults (default "0.2 0.45 0.7")
@@ -113,7 +113,7 @@ ensure_cmd() {
 
 # --- run directory and cleanup -------------------------------------------------------------------------
 
-WORK=${FAULTS_DIR:-$(mktemp -d /tmp/firesight-faults.XXXXXX)}
+WORK=${FAULTS_DIR:-$(mktemp -d /tmp/fsfaults.XXXXXX)}
 mkdir -p "$WORK"/{logs,run}
 # PostgreSQL runs as the postgres user when we are root: it must reach its data directory.
 chmod 755 "$WORK"
@@ -188,6 +188,11 @@ if [[ -z ${NO_BUILD:-} ]]; then
 fi
 [[ -x $BIN ]] || die "no firesight binary at $BIN"
 BIN=$(cd -- "$(dirname -- "$BIN")" && pwd)/$(basename -- "$BIN")
+# The two processes run as $WORK/bin/fs-a and fs-b (symlinks to BIN): ps and the logs tell them apart,
+# and a `pkill firesight` meant for another developer's server on the same machine leaves them alone.
+mkdir -p "$WORK/bin"
+ln -sf "$BIN" "$WORK/bin/fs-a"
+ln -sf "$BIN" "$WORK/bin/fs-b"
 
 for port in "$OS_HTTP_PORT" $((OS_HTTP_PORT + 1)) $((OS_HTTP_PORT + 2)) "$OS_TRANSPORT_PORT" $((OS_TRANSPORT_PORT + 1)) \
     $((OS_TRANSPORT_PORT + 2)) "$PG_PORT" "$APP_PORT" $((APP_PORT + 1)) "$HOOK_PORT"; do
@@ -323,7 +328,7 @@ app_start() {
         FIRESIGHT_ALERTS__RETRY_SCHEDULE=1s,2s,5s,10s,30s,1m,2m,5m \
         FIRESIGHT_ALERTS__TIMEOUT_SECS=5 \
         FIRESIGHT_LOG__LEVEL=info \
-        "$BIN" serve
+        "$WORK/bin/fs-$([[ $i -eq 0 ]] && echo a || echo b)" serve
 }
 
 app_ready() { curl -sf --max-time 5 -o /dev/null "$(app_url "$1")/health/ready"; }

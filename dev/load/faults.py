@@ -365,8 +365,12 @@ def cmd_wait_alert(args):
 
 def cmd_verify_alerts(args):
     setup = read_json(os.path.join(args.out, "alerts.json"))
-    incidents = paged(args.api, args.key, f"/v1/alerts/incidents?rule_id={setup['rule_id']}")
-    attempts = paged(args.api, args.key, f"/v1/alerts/webhooks/{setup['webhook_id']}/attempts")
+    try:
+        incidents = paged(args.api, args.key, f"/v1/alerts/incidents?rule_id={setup['rule_id']}")
+        attempts = paged(args.api, args.key, f"/v1/alerts/webhooks/{setup['webhook_id']}/attempts")
+    except (OSError, RuntimeError) as e:
+        print(f"alerts: could not read incidents and attempts from {args.api}: {e}")
+        return 1
     received = []
     if os.path.exists(args.hook_log):
         with open(args.hook_log) as f:
