@@ -46,7 +46,7 @@
 #   KEEP=1               keep the run directory (logs, data) even when everything passed; a failed run
 #                        always keeps it and prints its path
 #   FAULTS_DIR           run directory (default a new /tmp/fsfaults.XXXXXX)
-#   RECORDS              records per delivery (default 500)
+#   RECORDS              records per delivery (default 2000; Firehose sends up to 10,000)
 #   CONCURRENCY          deliveries in flight (default 4)
 #   FAULT_AT             acknowledged shares that trigger the three faults (default "0.2 0.45 0.7")
 #   OS_DOWN, APP_DOWN, PG_DOWN   seconds each victim stays down (default 15, 5, 10)
@@ -67,7 +67,7 @@ cd "$REPO_ROOT"
 
 LINES=${1:-${LINES:-1000000}}
 [[ $LINES =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [LINES]" >&2; exit 2; }
-RECORDS=${RECORDS:-500}
+RECORDS=${RECORDS:-2000}
 CONCURRENCY=${CONCURRENCY:-4}
 read -r -a FAULT_AT <<<"${FAULT_AT:-0.2 0.45 0.7}"
 ((${#FAULT_AT[@]} == 3)) || { echo "FAULT_AT needs three shares" >&2; exit 2; }
