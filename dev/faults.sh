@@ -45,7 +45,7 @@
 #   NO_BUILD=1           skip `cargo build --release --locked --bin firesight`
 #   KEEP=1               keep the run directory (logs, data) even when everything passed; a failed run
 #                        always keeps it and prints its path
-#   FAULTS_DIR           run directory (default a new /tmp/fsfaults.XXXXXX)
+#   FAULTS_DIR           run directory (default a new fsfaults.XXXXXX in the temporary directory)
 #   RECORDS              records per delivery (default 2000; Firehose sends up to 10,000)
 #   CONCURRENCY          deliveries in flight (default 4)
 #   FAULT_AT             acknowledged shares that trigger the three faults (default "0.2 0.45 0.7")
@@ -116,7 +116,7 @@ ensure_cmd() {
 
 # --- run directory and cleanup -------------------------------------------------------------------------
 
-WORK=${FAULTS_DIR:-$(mktemp -d /tmp/fsfaults.XXXXXX)}
+WORK=${FAULTS_DIR:-$(mktemp -d -t fsfaults.XXXXXX)}
 mkdir -p "$WORK"/{logs,run}
 # PostgreSQL runs as the postgres user when we are root: it must reach its data directory.
 chmod 755 "$WORK"
