@@ -6,7 +6,10 @@ pub const EVENT_FIRING: &str = "alert.firing";
 pub const EVENT_RESOLVED: &str = "alert.resolved";
 /// Sent by `POST /v1/alerts/webhooks/{id}/test` only.
 pub const EVENT_TEST: &str = "alert.test";
-pub const SUBSCRIBABLE: [&str; 2] = [EVENT_FIRING, EVENT_RESOLVED];
+/// A webhook failed every attempt for `FIRESIGHT_ALERTS__DISABLE_AFTER_SECS` and was disabled; sent to
+/// the other webhooks.
+pub const EVENT_ENDPOINT_DISABLED: &str = "alert.endpoint_disabled";
+pub const SUBSCRIBABLE: [&str; 3] = [EVENT_FIRING, EVENT_RESOLVED, EVENT_ENDPOINT_DISABLED];
 
 pub const MAX_NAME: usize = 200;
 pub const MAX_DESCRIPTION: usize = 500;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::model::*;
-use super::repo::{AlertRepo, AttemptRecord, Claimed, Next, StoredWebhook};
+use super::repo::{AlertRepo, AttemptRecord, Claimed, DisablePolicy, Next, StoredWebhook};
 use super::signing;
 use super::target::{TargetPolicy, literal_permitted};
 use crate::metrics::{Metrics, OutcomeLabels};
@@ -30,6 +30,7 @@ pub struct Dispatcher {
     timeout: Duration,
     instance: String,
     metrics: Arc<Metrics>,
+    disable: Option<DisablePolicy>,
 }
 
 impl Dispatcher {
@@ -40,6 +41,7 @@ impl Dispatcher {
         timeout: Duration,
         instance: impl Into<String>,
         metrics: Arc<Metrics>,
+        disable_after: Duration,
     ) -> Self {
         let client = reqwest::Client::builder()
             .dns_resolver(policy.resolver())
@@ -50,7 +52,8 @@ impl Dispatcher {
             .user_agent(concat!("firesight/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
             .build()
             .expect("the webhook HTTP client builds");
-        Self { repo, client, policy, schedule, timeout, instance: instance.into(), metrics }
+        let disable = (!disable_after.is_zero()).then(|| DisablePolicy { after_ms: disable_after.as_millis() as i64 });
+        Self { repo, client, policy, schedule, timeout, instance: instance.into(), metrics, disable }
     }
 
     /// How long a claim lasts: twice the request timeout (connect and answer) with room to record the
@@ -120,7 +123,15 @@ impl Dispatcher {
                 tracing::debug!(webhook = %hook.webhook.id, event = %claimed.event_id, "webhook delivered")
             }
         }
-        if self.repo.finish(claimed, &self.instance, &record, next, Utc::now().timestamp_millis()).await?.is_none() {
+        let finished = self.repo.finish(
+            claimed,
+            &self.instance,
+            &record,
+            next,
+            Utc::now().timestamp_millis(),
+            self.disable.as_ref(),
+        );
+        if finished.await?.is_none() {
             tracing::warn!(delivery = %claimed.delivery_id, "a webhook claim lapsed before its outcome was recorded");
         }
         Ok(())
@@ -134,7 +145,7 @@ impl Dispatcher {
         let record = self.send(hook, &claimed.event_id, event).await;
         let next = if record.success { Next::Delivered } else { Next::GiveUp };
         // The claim is this call's own and outlasts the request timeout: the attempt is recorded.
-        let id = self.repo.finish(&claimed, &self.instance, &record, next, Utc::now().timestamp_millis()).await?;
+        let id = self.repo.finish(&claimed, &self.instance, &record, next, Utc::now().timestamp_millis(), None).await?;
         let attempt = Attempt {
             id: id.unwrap_or_default(),
             delivery_id: claimed.delivery_id,

@@ -81,6 +81,7 @@ impl Alerts {
             Duration::from_secs(config.timeout_secs),
             instance,
             metrics.clone(),
+            Duration::from_secs(config.disable_after_secs),
         );
         let evaluator = Evaluator::new(repo.clone(), delivery, store, config.public_url.clone(), metrics);
         Self { repo, policy, dispatcher, evaluator, config: config.clone(), loopback_only: storage.loopback_only }
@@ -114,6 +115,9 @@ impl Alerts {
             format: input.format,
             created_at: now,
             updated_at: now,
+            failing_since: None,
+            disabled_at: None,
+            disabled_reason: None,
         };
         let secret = signing::new_secret();
         self.repo.insert_webhook(&webhook, &secret).await?;
@@ -152,6 +156,10 @@ impl Alerts {
             hook.format = format;
         }
         if let Some(enabled) = input.enabled {
+            if enabled && !hook.enabled {
+                // Enabled again: its failures start counting afresh.
+                (hook.failing_since, hook.disabled_at, hook.disabled_reason) = (None, None, None);
+            }
             hook.enabled = enabled;
         }
         hook.updated_at = Utc::now();

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::rules::RuleKind;
 
-pub use super::bounds::{EVENT_FIRING, EVENT_RESOLVED, EVENT_TEST, SUBSCRIBABLE};
+pub use super::bounds::{EVENT_ENDPOINT_DISABLED, EVENT_FIRING, EVENT_RESOLVED, EVENT_TEST, SUBSCRIBABLE};
 
 /// How a webhook's body is shaped. Both are signed the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -103,6 +103,16 @@ pub struct Webhook {
     pub format: PayloadFormat,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Since when every attempt to this webhook has failed (absent while the last one succeeded).
+    #[serde(default)]
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When firesight disabled the webhook because every attempt failed for
+    /// `FIRESIGHT_ALERTS__DISABLE_AFTER_SECS`; `PATCH` with `enabled: true` enables it again.
+    #[serde(default)]
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Why it was disabled (the last error).
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
 }
 
 /// A webhook just created, with its signing secret. Keep the secret: it is never shown again.
@@ -378,7 +388,28 @@ pub struct AlertEvent {
     pub kind: String,
     /// When the event was written.
     pub timestamp: DateTime<Utc>,
-    pub data: AlertData,
+    pub data: EventData,
+}
+
+/// What an event is about: an incident (`alert.firing`, `alert.resolved`, `alert.test`) or a webhook
+/// that was disabled (`alert.endpoint_disabled`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EventData {
+    Incident(AlertData),
+    EndpointDisabled(EndpointDisabled),
+}
+
+/// The data of `alert.endpoint_disabled`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointDisabled {
+    pub webhook_id: String,
+    /// The webhook's host (its path may hold a credential).
+    pub host: String,
+    pub failing_since: DateTime<Utc>,
+    pub disabled_at: DateTime<Utc>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -21,7 +21,20 @@ pub fn body(format: PayloadFormat, event: &AlertEvent) -> Vec<u8> {
 /// The Slack message: what fired or resolved, the value against the threshold, the window, the top
 /// codes and the links (clickable when they are absolute).
 pub fn slack_text(event: &AlertEvent) -> String {
-    let d = &event.data;
+    let d = match &event.data {
+        EventData::Incident(d) => d,
+        EventData::EndpointDisabled(e) => {
+            return format!(
+                ":no_entry: *Webhook disabled*: `{}` ({}) failed every attempt since {}; last error: {}. \
+                 Enable it again with PATCH /v1/alerts/webhooks/{} {{\"enabled\": true}}.",
+                escape(&e.webhook_id),
+                escape(&e.host),
+                e.failing_since.format("%Y-%m-%d %H:%M:%S UTC"),
+                escape(&e.reason),
+                escape(&e.webhook_id),
+            );
+        }
+    };
     let f = &d.findings;
     let headline = match event.kind.as_str() {
         EVENT_FIRING => format!(":rotating_light: *Firing*: {}", escape(&d.rule.name)),
@@ -72,7 +85,7 @@ pub fn sample_event(now: DateTime<Utc>) -> AlertEvent {
     AlertEvent {
         kind: EVENT_TEST.to_owned(),
         timestamp: now,
-        data: AlertData {
+        data: EventData::Incident(AlertData {
             rule: RuleRef {
                 id: "rule_sample".into(),
                 name: "Sample: delivery errors on weblogs".into(),
@@ -98,6 +111,6 @@ pub fn sample_event(now: DateTime<Utc>) -> AlertEvent {
                 links: BTreeMap::new(),
             },
             test: true,
-        },
+        }),
     }
 }

@@ -33,6 +33,10 @@ pub struct AlertsConfig {
     /// Base URL put in front of the `/v1` links in alert events (`FIRESIGHT_ALERTS__PUBLIC_URL`), e.g.
     /// `https://firesight.example.com`; unset leaves the links relative.
     pub public_url: Option<String>,
+    /// A webhook whose every attempt failed for this long is disabled, and the other webhooks get an
+    /// `alert.endpoint_disabled` event (`FIRESIGHT_ALERTS__DISABLE_AFTER_SECS`, default 5 days; 0 never
+    /// disables).
+    pub disable_after_secs: u64,
 }
 
 impl Default for AlertsConfig {
@@ -46,6 +50,7 @@ impl Default for AlertsConfig {
             allow_private_targets: PrivateTargets::None,
             history_days: 90,
             public_url: None,
+            disable_after_secs: 5 * 86_400,
         }
     }
 }

@@ -108,6 +108,10 @@ base64-decoded part of the hook's `whsec_` secret). Answer 2xx within the timeou
             ("alert.firing", "A rule's condition holds: an incident opened"),
             ("alert.resolved", "A rule's condition cleared: its incident resolved"),
             ("alert.test", "Sent by POST /v1/alerts/webhooks/{id}/test"),
+            (
+                "alert.endpoint_disabled",
+                "Another webhook failed every attempt for FIRESIGHT_ALERTS__DISABLE_AFTER_SECS and was disabled",
+            ),
         ] {
             let body = RequestBodyBuilder::new()
                 .description(Some(

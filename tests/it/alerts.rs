@@ -731,3 +731,72 @@ async fn access_log_rules_fire_on_the_5xx_share_and_on_ingest_silence() {
     assert!(got.iter().all(|r| r.verified.is_ok()), "{got:#?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_webhook_failing_every_attempt_is_disabled_and_the_others_are_told_once() {
+    let moto = harness::require_moto().await;
+    let client = moto_client(&moto).await;
+    let stream = harness::unique("weblogs-");
+    let group = create_group(&client, &stream).await;
+    let mut settings = alerting(&moto, std::slice::from_ref(&group));
+    settings.push(("STORE", "embedded".into()));
+    settings.push(("ALERTS__DISABLE_AFTER_SECS", "3".into()));
+    let app = spawn(settings).await;
+
+    // A webhook that answers, told about disabled endpoints; one nobody answers, for firing alerts.
+    let receiver = Receiver::start().await;
+    let (status, healthy) = post(
+        &app.base,
+        "/v1/alerts/webhooks",
+        json!({"url": receiver.url("/ops"), "events": ["alert.endpoint_disabled"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{healthy}");
+    receiver.register("/ops", healthy["secret"].as_str().unwrap());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (status, failing) = post(
+        &app.base,
+        "/v1/alerts/webhooks",
+        json!({"url": format!("http://127.0.0.1:{port}/gone"), "events": ["alert.firing"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{failing}");
+    let failing_id = failing["id"].as_str().unwrap().to_owned();
+    rule(&app.base, json!({"name": "any error", "kind": "delivery_errors", "threshold": 1, "window": "10m"})).await;
+    seed_errors(&client, &stream, 2, Duration::from_secs(1)).await;
+
+    // Every attempt fails (1 s apart); once the failures span 3 s the next failure disables it.
+    let path = format!("/v1/alerts/webhooks/{failing_id}");
+    let mut hook = get(&app.base, &path).await;
+    for _ in 0..300 {
+        if hook["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        hook = get(&app.base, &path).await;
+    }
+    assert_eq!(hook["enabled"], false, "{hook}");
+    assert!(hook["disabled_reason"].as_str().is_some_and(|r| !r.is_empty()), "{hook}");
+    let since = chrono::DateTime::parse_from_rfc3339(hook["failing_since"].as_str().unwrap()).unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(hook["disabled_at"].as_str().unwrap()).unwrap();
+    assert!(at - since >= chrono::Duration::seconds(3), "{hook}");
+
+    // The other webhook hears of it once, signed.
+    let disabled =
+        |got: &[crate::alerts::Received]| got.iter().filter(|r| r.body["type"] == "alert.endpoint_disabled").count();
+    let got = receiver.wait_for("alert.endpoint_disabled", Duration::from_secs(20), |got| disabled(got) >= 1).await;
+    let event = got.iter().find(|r| r.body["type"] == "alert.endpoint_disabled").unwrap();
+    assert_eq!(event.verified, Ok(()), "{event:?}");
+    assert_eq!(event.body["data"]["webhook_id"], failing_id.as_str(), "{:?}", event.body);
+    assert_eq!(event.body["data"]["host"], "127.0.0.1", "{:?}", event.body);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(disabled(&receiver.received()), 1, "told once");
+
+    // Enabling it again clears the record; its failures count afresh.
+    let (status, enabled) = call(&app.base, reqwest::Method::PATCH, &path, Some(json!({"enabled": true}))).await;
+    assert_eq!(status, 200, "{enabled}");
+    assert_eq!(enabled["enabled"], true);
+    assert!(enabled["disabled_at"].is_null() && enabled["disabled_reason"].is_null(), "{enabled}");
+    assert!(enabled["failing_since"].is_null(), "{enabled}");
+    app.stop().await;
+}

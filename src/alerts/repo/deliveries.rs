@@ -103,6 +103,7 @@ impl AlertRepo {
         attempt: &AttemptRecord,
         next: Next,
         now_ms: i64,
+        disable: Option<&DisablePolicy>,
     ) -> Result<Option<String>, StateDbError> {
         let mut tx = self.pool().begin().await?;
         let (status, next_at) = match next {
@@ -144,6 +145,7 @@ impl AlertRepo {
         .bind(instance)
         .execute(&mut *tx)
         .await?;
+        track_failures(&mut tx, &claimed.webhook_id, attempt, now_ms, disable).await?;
         tx.commit().await?;
         Ok(Some(attempt_id))
     }
@@ -228,6 +230,73 @@ pub(super) async fn insert_delivery(
     Ok(())
 }
 
+/// When a webhook that keeps failing is disabled.
+#[derive(Debug, Clone)]
+pub struct DisablePolicy {
+    /// Failing for at least this long at a failed attempt disables it.
+    pub after_ms: i64,
+}
+
+/// Keeps the webhook's failure streak: cleared by a success, started by the first failure. A failure
+/// when the streak is older than the policy's limit disables the webhook and writes an
+/// `alert.endpoint_disabled` event for the others, in the attempt's transaction: one replica wins
+/// the `UPDATE ... WHERE enabled = 1`, so the event is written once.
+async fn track_failures(
+    tx: &mut Transaction<'static, Any>,
+    webhook_id: &str,
+    attempt: &AttemptRecord,
+    now_ms: i64,
+    disable: Option<&DisablePolicy>,
+) -> Result<(), StateDbError> {
+    if attempt.success {
+        sqlx::query("UPDATE alert_webhooks SET failing_since = NULL WHERE id = $1")
+            .bind(webhook_id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(());
+    }
+    sqlx::query("UPDATE alert_webhooks SET failing_since = COALESCE(failing_since, $2) WHERE id = $1")
+        .bind(webhook_id)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    let Some(policy) = disable else { return Ok(()) };
+    let reason = attempt.error.clone().unwrap_or_else(|| "the attempt failed".to_owned());
+    let disabled = sqlx::query(
+        "UPDATE alert_webhooks SET enabled = 0, disabled_at = $2, disabled_reason = $3, updated_at = $2 \
+         WHERE id = $1 AND enabled = 1 AND failing_since IS NOT NULL AND failing_since <= $4",
+    )
+    .bind(webhook_id)
+    .bind(now_ms)
+    .bind(&reason)
+    .bind(now_ms - policy.after_ms)
+    .execute(&mut **tx)
+    .await?;
+    if disabled.rows_affected() != 1 {
+        return Ok(());
+    }
+    let row = sqlx::query("SELECT url, failing_since FROM alert_webhooks WHERE id = $1")
+        .bind(webhook_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let url: String = row.get(0);
+    let host = url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    let event = AlertEvent {
+        kind: EVENT_ENDPOINT_DISABLED.to_owned(),
+        timestamp: ms_time(now_ms),
+        data: EventData::EndpointDisabled(EndpointDisabled {
+            webhook_id: webhook_id.to_owned(),
+            host,
+            failing_since: ms_time(row.get(1)),
+            disabled_at: ms_time(now_ms),
+            reason,
+        }),
+    };
+    tracing::warn!(webhook = webhook_id, "webhook disabled: every attempt failed for the configured time");
+    super::events::insert_event(tx, &event, None, now_ms).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +323,9 @@ mod tests {
             format: PayloadFormat::Json,
             created_at: now,
             updated_at: now,
+            failing_since: None,
+            disabled_at: None,
+            disabled_reason: None,
         };
         repo.insert_webhook(&hook, &crate::alerts::signing::new_secret()).await.unwrap();
         let event = crate::alerts::payload::sample_event(now);
@@ -261,11 +333,11 @@ mod tests {
         // One delivered (with its attempt), one still pending.
         let done = repo.insert_test_event(&event, &hook.id, "me", t, 60_000).await.unwrap();
         let record = AttemptRecord { started_ms: t, latency_ms: 3, status_code: Some(204), error: None, success: true };
-        assert!(repo.finish(&done, "me", &record, Next::Delivered, t).await.unwrap().is_some());
+        assert!(repo.finish(&done, "me", &record, Next::Delivered, t, None).await.unwrap().is_some());
         let waiting = repo.insert_test_event(&event, &hook.id, "me", t, 60_000).await.unwrap();
         let record =
             AttemptRecord { started_ms: t, latency_ms: 3, status_code: Some(500), error: None, success: false };
-        assert!(repo.finish(&waiting, "me", &record, Next::RetryAt(t + 3_600_000), t).await.unwrap().is_some());
+        assert!(repo.finish(&waiting, "me", &record, Next::RetryAt(t + 3_600_000), t, None).await.unwrap().is_some());
 
         assert_eq!(repo.prune(t - 1).await.unwrap(), 0, "nothing is old yet");
         // An attempt, a delivery and an event of the delivered one; the pending one stays whole.

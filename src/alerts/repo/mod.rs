@@ -12,6 +12,7 @@
 //! types its callers share and the helpers every part uses.
 
 mod deliveries;
+pub use deliveries::DisablePolicy;
 mod events;
 mod incidents;
 mod rules;

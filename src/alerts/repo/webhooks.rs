@@ -8,7 +8,8 @@ use crate::alerts::model::*;
 use crate::alerts::secrets::SecretBox;
 use crate::state::{StateDbError, time_of_ms as ms_time};
 
-const WEBHOOK_COLUMNS: &str = "id, url, description, enabled, events, format, secret, created_at, updated_at";
+const WEBHOOK_COLUMNS: &str = "id, url, description, enabled, events, format, secret, created_at, updated_at, \
+                               failing_since, disabled_at, disabled_reason";
 
 fn webhook_row(row: &AnyRow, secrets: &SecretBox) -> Result<StoredWebhook, StateDbError> {
     let secret =
@@ -23,6 +24,9 @@ fn webhook_row(row: &AnyRow, secrets: &SecretBox) -> Result<StoredWebhook, State
             format: PayloadFormat::parse(&row.get::<String, _>(5)).unwrap_or_default(),
             created_at: ms_time(row.get(7)),
             updated_at: ms_time(row.get(8)),
+            failing_since: row.get::<Option<i64>, _>(9).map(ms_time),
+            disabled_at: row.get::<Option<i64>, _>(10).map(ms_time),
+            disabled_reason: row.get(11),
         },
         secret,
     })
@@ -65,7 +69,7 @@ impl AlertRepo {
     pub async fn update_webhook(&self, hook: &Webhook) -> Result<bool, StateDbError> {
         let done = sqlx::query(
             "UPDATE alert_webhooks SET url = $2, description = $3, enabled = $4, events = $5, format = $6, \
-             updated_at = $7 WHERE id = $1",
+             updated_at = $7, failing_since = $8, disabled_at = $9, disabled_reason = $10 WHERE id = $1",
         )
         .bind(&hook.id)
         .bind(&hook.url)
@@ -74,6 +78,9 @@ impl AlertRepo {
         .bind(to_json(&hook.events))
         .bind(hook.format.as_str())
         .bind(hook.updated_at.timestamp_millis())
+        .bind(hook.failing_since.map(|t| t.timestamp_millis()))
+        .bind(hook.disabled_at.map(|t| t.timestamp_millis()))
+        .bind(hook.disabled_reason.as_deref())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
