@@ -52,6 +52,9 @@ async fn run(label: &str, db: StateDb, n: usize) {
         format: PayloadFormat::Json,
         created_at: now,
         updated_at: now,
+        failing_since: None,
+        disabled_at: None,
+        disabled_reason: None,
     };
     repo.insert_webhook(&hook, &signing::new_secret()).await.unwrap();
     let mut rules = Vec::with_capacity(n);
@@ -79,7 +82,10 @@ async fn run(label: &str, db: StateDb, n: usize) {
         repo.insert_rule(&rule).await.unwrap();
         rules.push(rule);
     }
-    let sample = payload::sample_event(now).data.findings;
+    let EventData::Incident(sample) = payload::sample_event(now).data else {
+        unreachable!("the sample is an incident")
+    };
+    let sample = sample.findings;
     let started = Instant::now();
     for rule in &rules {
         let incident = Incident {
@@ -109,6 +115,7 @@ async fn run(label: &str, db: StateDb, n: usize) {
         Duration::from_secs(10),
         "bench",
         metrics,
+        Duration::ZERO,
     );
     let started = Instant::now();
     while dispatcher.run_once().await == Outcome::Progress {}

@@ -52,7 +52,8 @@ impl Dispatcher {
             .user_agent(concat!("firesight/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
             .build()
             .expect("the webhook HTTP client builds");
-        let disable = (!disable_after.is_zero()).then(|| DisablePolicy { after_ms: disable_after.as_millis() as i64 });
+        let disable =
+            (!disable_after.is_zero()).then_some(DisablePolicy { after_ms: disable_after.as_millis() as i64 });
         Self { repo, client, policy, schedule, timeout, instance: instance.into(), metrics, disable }
     }
 

@@ -286,7 +286,7 @@ pub fn event(
     AlertEvent {
         kind: kind.to_owned(),
         timestamp: now,
-        data: EventData::Incident(AlertData {
+        data: EventData::Incident(Box::new(AlertData {
             rule: RuleRef {
                 id: rule.id.clone(),
                 name: rule.name.clone(),
@@ -304,7 +304,7 @@ pub fn event(
             resolved_at,
             findings: findings.clone(),
             test: false,
-        }),
+        })),
     }
 }
 

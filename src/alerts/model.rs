@@ -396,7 +396,7 @@ pub struct AlertEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EventData {
-    Incident(AlertData),
+    Incident(Box<AlertData>),
     EndpointDisabled(EndpointDisabled),
 }
 

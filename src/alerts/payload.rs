@@ -85,7 +85,7 @@ pub fn sample_event(now: DateTime<Utc>) -> AlertEvent {
     AlertEvent {
         kind: EVENT_TEST.to_owned(),
         timestamp: now,
-        data: EventData::Incident(AlertData {
+        data: EventData::Incident(Box::new(AlertData {
             rule: RuleRef {
                 id: "rule_sample".into(),
                 name: "Sample: delivery errors on weblogs".into(),
@@ -111,6 +111,6 @@ pub fn sample_event(now: DateTime<Utc>) -> AlertEvent {
                 links: BTreeMap::new(),
             },
             test: true,
-        }),
+        })),
     }
 }

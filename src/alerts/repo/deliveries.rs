@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{AlertRepo, AttemptRecord, Claimed, Next, new_id};
+use super::{AlertRepo, AttemptRecord, Claimed, Next};
 use crate::alerts::model::*;
 use crate::state::{DbBackend, StateDbError, time_of_ms as ms_time};
 
@@ -51,7 +51,7 @@ impl AlertRepo {
     pub async fn redeliver(&self, event_id: &str, webhook_ids: &[String], now_ms: i64) -> Result<(), StateDbError> {
         let mut tx = self.pool().begin().await?;
         for webhook_id in webhook_ids {
-            insert_delivery(&mut tx, event_id, webhook_id, now_ms).await?;
+            super::events::insert_delivery(&mut tx, event_id, webhook_id, now_ms).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -211,25 +211,6 @@ impl AlertRepo {
     }
 }
 
-pub(super) async fn insert_delivery(
-    tx: &mut Transaction<'static, Any>,
-    event_id: &str,
-    webhook_id: &str,
-    now_ms: i64,
-) -> Result<(), StateDbError> {
-    sqlx::query(
-        "INSERT INTO alert_deliveries (id, event_id, webhook_id, status, attempts, next_attempt_at, locked_by, \
-         locked_until, last_error, created_at, updated_at) VALUES ($1, $2, $3, 'pending', 0, $4, NULL, NULL, NULL, $4, $4)",
-    )
-    .bind(new_id("dlv"))
-    .bind(event_id)
-    .bind(webhook_id)
-    .bind(now_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// When a webhook that keeps failing is disabled.
 #[derive(Debug, Clone)]
 pub struct DisablePolicy {
@@ -300,6 +281,7 @@ async fn track_failures(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerts::repo::new_id;
     use crate::state::StateDb;
     use chrono::Utc;
 

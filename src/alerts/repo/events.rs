@@ -3,7 +3,6 @@
 
 use sqlx::{Any, Row, Transaction};
 
-use super::deliveries::insert_delivery;
 use super::{AlertRepo, Claimed, json_list, new_id, to_json};
 use crate::alerts::model::*;
 use crate::state::StateDbError;
@@ -84,4 +83,24 @@ pub(super) async fn insert_event(
         }
     }
     Ok(event_id)
+}
+
+/// Queues one pending delivery of an event to a webhook.
+pub(super) async fn insert_delivery(
+    tx: &mut Transaction<'static, Any>,
+    event_id: &str,
+    webhook_id: &str,
+    now_ms: i64,
+) -> Result<(), StateDbError> {
+    sqlx::query(
+        "INSERT INTO alert_deliveries (id, event_id, webhook_id, status, attempts, next_attempt_at, locked_by, \
+         locked_until, last_error, created_at, updated_at) VALUES ($1, $2, $3, 'pending', 0, $4, NULL, NULL, NULL, $4, $4)",
+    )
+    .bind(new_id("dlv"))
+    .bind(event_id)
+    .bind(webhook_id)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
