@@ -5,6 +5,7 @@
 //! answers, a rule that fired and its incident and event, so the `{id}` operations reach real objects.
 //! What no schema can state (one parameter against another) is in `tests/schemathesis/hooks.py`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -125,6 +126,10 @@ async fn the_api_does_what_its_openapi_document_says() {
             .unwrap();
         let log = String::from_utf8_lossy(&output.stdout);
         println!("{log}{}", String::from_utf8_lossy(&output.stderr));
+        // The run's summary with its seed goes to the test command's own log even when the test
+        // passes (the harness captures `println!`, not writes to the process's stderr).
+        let summary = log.lines().skip_while(|l| !l.contains("SUMMARY")).collect::<Vec<_>>().join("\n");
+        let _ = writeln!(std::io::stderr(), "schemathesis, seed {seed}:\n{summary}");
         assert!(output.status.success(), "schemathesis (seed {seed}) found problems; see the log above");
         assert!(log.contains(&format!("Seed: {seed}")), "the log names the seed");
         assert!(log.contains(" passed"), "cases ran");
