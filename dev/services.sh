@@ -411,6 +411,8 @@ cmd_env() {
     printf 'export FIRESIGHT_TEST_OPENSEARCH_URL=%s\n' "$OS_URL"
     printf 'export FIRESIGHT_TEST_POSTGRES_URL=%s\n' "$(pg_url)"
     printf 'export FIRESIGHT_TEST_MOTO_URL=%s\n' "$MOTO_URL"
+    # moto's venv also has botocore, whose SigV4 the signature-checking proxy of the tests uses.
+    printf 'export FIRESIGHT_TEST_PYTHON=%s\n' "$VENV/bin/python"
 }
 
 case ${1:-} in

@@ -67,7 +67,7 @@ impl App {
         let instance = Instance::current();
         db.register_instance(&instance).await.context("registering this instance")?;
 
-        let store = store::from_config(&config).context("configuring the log store")?;
+        let store = store::from_config(&config).await.context("configuring the log store")?;
         let cloudwatch = match config.cloudwatch.enabled {
             true => Some(CloudWatch::from_config(&config.cloudwatch).await),
             false => None,

@@ -45,6 +45,9 @@ pub struct LogDocument {
 pub struct Event {
     /// The line exactly as received (lossy UTF-8).
     pub original: String,
+    /// The document's own id, written into the document only where the store cannot keep it as the
+    /// document id (OpenSearch Serverless time-series collections).
+    pub id: Option<String>,
     /// When firesight indexed it.
     pub ingested: Option<DateTime<Utc>>,
     /// `firesight.access`.

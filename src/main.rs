@@ -175,7 +175,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::Result<()> {
-    let store = firesight::store::for_bulk_load(&config)?;
+    let store = firesight::store::for_bulk_load(&config).await?;
     let status = store.prepare().await.map_err(anyhow::Error::new)?;
     tracing::info!(store = status.kind, version = ?status.version, "log store ready");
     let enricher = std::sync::Arc::new(firesight::app::build_enricher(&config)?);
@@ -203,10 +203,10 @@ async fn migrate_store(
     let store = |kind| {
         let mut config = config.clone();
         config.store = kind;
-        firesight::store::from_config(&config)
+        async move { firesight::store::from_config(&config).await }
     };
     let chain = anyhow::Error::new::<firesight::store::StoreError>;
-    let (source, target) = (store(from)?, store(to)?);
+    let (source, target) = (store(from).await?, store(to).await?);
     source.prepare().await.map_err(chain)?;
     target.prepare().await.map_err(chain)?;
     // By default every time a store can hold (years 1 to 9999).

@@ -33,7 +33,7 @@ pub use self::firehose::FirehoseConfig;
 pub use self::geoip::GeoIpConfig;
 pub use self::http::{AuthConfig, HttpConfig};
 pub use self::log::{LogConfig, LogFormat};
-pub use self::opensearch::{FieldMapConfig, OpenSearchConfig};
+pub use self::opensearch::{AuthMode, AwsService, CollectionType, FieldMapConfig, OpenSearchConfig};
 pub use self::query::{MAX_PAGE_SIZE, QueryConfig};
 pub use self::secret::Secret;
 use self::secret::de_secret_list;

@@ -65,7 +65,7 @@ pub async fn ready(State(app): State<App>) -> impl IntoResponse {
     let db = timed("sqlite", async { app.db.ping().await.map(|()| None).map_err(|e| e.to_string()) });
     let db_kind = app.db.backend().as_str();
     let store = timed(app.store.kind(), async {
-        let status = app.store.status().await.map_err(|e| e.to_string())?;
+        let status = app.store.status().await.map_err(|e| with_causes(&e))?;
         if !status.schema_installed {
             return Err("index template not installed yet".to_owned());
         }
@@ -91,6 +91,21 @@ pub async fn ready(State(app): State<App>) -> impl IntoResponse {
     let all_up = checks.values().all(|c| c.status == "up");
     let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(Readiness { status: if all_up { "ready" } else { "not_ready" }, checks }))
+}
+
+/// An error with its causes: "log store unreachable: error sending request: connection refused".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 async fn timed(kind: &str, check: impl Future<Output = Result<Option<String>, String>>) -> DependencyCheck {

@@ -51,6 +51,18 @@ pub enum StoreError {
     /// that expired or belongs elsewhere).
     #[error("{0}")]
     BadRequest(String),
+    /// No AWS credentials could be found or renewed for signing (SigV4).
+    #[error("AWS credentials missing: {0}")]
+    Credentials(String),
+    /// AWS refused the request's signature or its credentials (403): a wrong secret, a revoked key.
+    #[error("signature refused (403): {0}")]
+    SignatureRefused(String),
+    /// AWS refused the signature's time: this host's clock is off by more than SigV4 allows.
+    #[error("clock skew: this host's clock is {skew_secs} s off AWS's (SigV4 allows 300 s): {message}")]
+    ClockSkew { skew_secs: i64, message: String },
+    /// The request was signed correctly but the IAM identity may not make it (403).
+    #[error("access denied (403), check the IAM or data access policy: {0}")]
+    AccessDenied(String),
 }
 
 impl StoreError {
@@ -59,6 +71,11 @@ impl StoreError {
         match self {
             StoreError::Unavailable(_) => true,
             StoreError::Rejected { status, .. } => *status == 429 || *status >= 500,
+            // The operator fixes these (credentials, clock, policy); the data waits and is retried.
+            StoreError::Credentials(_)
+            | StoreError::SignatureRefused(_)
+            | StoreError::ClockSkew { .. }
+            | StoreError::AccessDenied(_) => true,
             StoreError::UnsupportedVersion { .. }
             | StoreError::Protocol(_)
             | StoreError::Unsupported(_)

@@ -10,21 +10,22 @@ use crate::config::{Config, StoreKind};
 use crate::store::LogStore;
 use crate::store::{embedded, opensearch};
 
-/// Builds the configured adapter. Does not contact the backend.
-pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
-    open(config, false)
+/// Builds the configured adapter. Does not contact the backend; with SigV4 it resolves the AWS
+/// credentials first (and fails when there are none).
+pub async fn from_config(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
+    open(config, false).await
 }
 
 /// The configured adapter for a load that can simply run again if it stops half-way (`firesight
 /// ingest`, whose ids come from the files): the embedded store then skips its write-ahead log, and a
 /// batch is durable once committed (every `commit_docs` documents and at [`LogStore::refresh`]).
-pub fn for_bulk_load(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
-    open(config, true)
+pub async fn for_bulk_load(config: &Config) -> anyhow::Result<Arc<dyn LogStore>> {
+    open(config, true).await
 }
 
-fn open(config: &Config, bulk_load: bool) -> anyhow::Result<Arc<dyn LogStore>> {
+async fn open(config: &Config, bulk_load: bool) -> anyhow::Result<Arc<dyn LogStore>> {
     match config.store {
-        StoreKind::OpenSearch => Ok(Arc::new(opensearch::OpenSearchStore::new(&config.opensearch)?)),
+        StoreKind::OpenSearch => Ok(Arc::new(opensearch::OpenSearchStore::connect(&config.opensearch).await?)),
         StoreKind::Embedded => {
             let options = embedded::EmbeddedOptions {
                 writer_memory_bytes: config.embedded.writer_memory_mb as usize * 1024 * 1024,

@@ -74,17 +74,28 @@ pub struct TestApp {
     pub index_prefix: String,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The real binary, when the test needs its own process environment (AWS credentials).
+    child: Option<std::process::Child>,
     _data_dir: tempfile::TempDir,
 }
 
 pub struct TestAppBuilder {
     pairs: Vec<(String, String)>,
+    /// Set: run `firesight serve` as a child process with exactly these extra variables.
+    process_env: Option<Vec<(String, String)>>,
 }
 
 impl TestAppBuilder {
     pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
         self.pairs.retain(|(k, _)| k != key);
         self.pairs.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// Runs the real binary in its own process with this environment variable (and no inherited
+    /// `AWS_*` or `FIRESIGHT_*` one, no shared AWS profile, no instance metadata).
+    pub fn process_env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.process_env.get_or_insert_with(Vec::new).push((key.to_owned(), value.into()));
         self
     }
 
@@ -106,6 +117,9 @@ impl TestAppBuilder {
             pairs.retain(|(existing, _)| existing != &k);
             pairs.push((k, v));
         }
+        if let Some(env) = self.process_env {
+            return spawn_process(pairs, env, index_prefix, data_dir).await;
+        }
         let config = Config::from_pairs(&pairs).expect("test configuration is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -117,6 +131,7 @@ impl TestAppBuilder {
             index_prefix,
             shutdown,
             handle: Some(handle),
+            child: None,
             _data_dir: data_dir,
         };
         app.wait_live().await;
@@ -124,9 +139,50 @@ impl TestAppBuilder {
     }
 }
 
+async fn spawn_process(
+    pairs: Vec<(String, String)>,
+    env: Vec<(String, String)>,
+    index_prefix: String,
+    data_dir: tempfile::TempDir,
+) -> TestApp {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_firesight"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("FIRESIGHT_") || key.starts_with("AWS_") {
+            command.env_remove(key);
+        }
+    }
+    let nowhere = data_dir.path().join("no-aws-profile");
+    command
+        .arg("serve")
+        .env("HOME", data_dir.path())
+        .env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(data_dir.path().join("stderr.log")).unwrap());
+    for (key, value) in pairs {
+        let value = if key == "LISTEN" { format!("127.0.0.1:{port}") } else { value };
+        command.env(format!("FIRESIGHT_{key}"), value);
+    }
+    command.envs(env);
+    let child = command.spawn().expect("start firesight");
+    let app = TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: http(),
+        index_prefix,
+        shutdown: CancellationToken::new(),
+        handle: None,
+        child: Some(child),
+        _data_dir: data_dir,
+    };
+    app.wait_live().await;
+    app
+}
+
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
-        TestAppBuilder { pairs: Vec::new() }
+        TestAppBuilder { pairs: Vec::new(), process_env: None }
     }
 
     pub async fn spawn() -> TestApp {
@@ -141,10 +197,18 @@ impl TestApp {
         self.client.get(self.url(path)).bearer_auth(API_KEY)
     }
 
+    /// What the child process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self._data_dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
     async fn wait_live(&self) {
-        for _ in 0..100 {
+        for _ in 0..200 {
             if let Some(handle) = &self.handle {
                 assert!(!handle.is_finished(), "the service exited during start");
+            }
+            if self.child.is_some() {
+                assert!(self.child_running(), "the service exited during start: {}", self.stderr());
             }
             if let Ok(r) = self.client.get(self.url("/health/live")).send().await
                 && r.status().is_success()
@@ -170,9 +234,21 @@ impl TestApp {
         }
     }
 
+    fn child_running(&self) -> bool {
+        // `try_wait` needs `&mut`; a process that exited has a status in /proc no longer.
+        let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| !stat.split(' ').nth(2).is_some_and(|state| state == "Z"))
+            .unwrap_or(false)
+    }
+
     /// Stops the service the way SIGTERM does and waits for it to finish.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
         if let Some(handle) = self.handle.take() {
             handle.await.unwrap().unwrap();
         }
@@ -182,6 +258,10 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -17,4 +17,5 @@ mod query_api;
 mod scenarios;
 mod schemathesis;
 mod secrets;
+mod sigv4;
 mod store_queries;

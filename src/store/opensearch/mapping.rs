@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 /// Bumped whenever the mapping changes, so a running cluster gets the new template at start.
-pub const TEMPLATE_VERSION: u64 = 1;
+pub const TEMPLATE_VERSION: u64 = 2;
 
 pub fn template_name(prefix: &str) -> String {
     format!("{prefix}-template")
@@ -42,6 +42,7 @@ pub fn index_template(prefix: &str, replicas: u32) -> Value {
                     "@timestamp": { "type": "date", "format": "strict_date_optional_time||epoch_millis" },
                     "event": { "properties": {
                         "original": { "type": "keyword", "index": false, "doc_values": false },
+                        "id": keyword(),
                         "ingested": { "type": "date" },
                         "dataset": keyword(),
                         "outcome": keyword()
@@ -128,6 +129,15 @@ pub fn index_template(prefix: &str, replicas: u32) -> Value {
     })
 }
 
+/// A template as OpenSearch Serverless accepts it: Serverless manages shards, replicas, refresh and
+/// storage itself and refuses those index settings, so only the mappings remain.
+pub fn serverless(mut template: Value) -> Value {
+    if let Some(inner) = template.get_mut("template").and_then(Value::as_object_mut) {
+        inner.remove("settings");
+    }
+    template
+}
+
 /// Records that could not be parsed or indexed. One index, outside the `<prefix>-*` pattern so queries
 /// over the daily indices never see them.
 pub fn dead_letter_index(prefix: &str) -> String {
@@ -181,5 +191,8 @@ mod tests {
         assert_eq!(props["source"]["properties"]["geo"]["properties"]["location"]["type"], "geo_point");
         assert_eq!(props["http"]["properties"]["response"]["properties"]["status_code"]["type"], "short");
         assert_eq!(t["template"]["settings"]["index"]["number_of_replicas"], 0);
+        let s = serverless(t);
+        assert!(s["template"].get("settings").is_none());
+        assert_eq!(s["template"]["mappings"]["properties"]["event"]["properties"]["id"]["type"], "keyword");
     }
 }

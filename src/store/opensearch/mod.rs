@@ -2,10 +2,14 @@
 //! crate, checks the version, and keeps the index template for the daily indices installed. The read
 //! path ([`read`]) builds its requests with [`dsl`].
 
+mod aws;
 mod bulk;
 pub mod dsl;
 mod mapping;
 mod read;
+mod serverless;
+
+pub use aws::{REFRESH_BEFORE, Signing, static_credentials};
 
 pub use bulk::{daily_index, encode_docs};
 pub use mapping::{dead_letter_index, dead_letter_template, dead_letter_template_name, index_template, template_name};
@@ -16,19 +20,19 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use opensearch::OpenSearch;
 use opensearch::auth::Credentials;
-use opensearch::http::headers::{ACCEPT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
-use opensearch::http::request::JsonBody;
+use opensearch::http::headers::{ACCEPT_ENCODING, CONTENT_TYPE, DATE, HeaderMap, HeaderValue};
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use opensearch::http::{Method, Url};
 use serde_json::Value;
 
 use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
-use crate::config::OpenSearchConfig;
+use crate::config::{AuthMode, CollectionType, OpenSearchConfig};
 use crate::query::model::{
     GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
     TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
 };
 use dsl::FieldMap;
+use serverless::Serverless;
 
 /// The oldest OpenSearch major version whose APIs firesight uses (composable templates, PIT).
 const MIN_MAJOR: u64 = 2;
@@ -43,15 +47,50 @@ pub struct OpenSearchStore {
     read_index: String,
     /// Where each logical field lives in the read indices.
     fields: FieldMap,
+    /// SigV4 signing, when `auth = sigv4`.
+    signing: Option<Signing>,
+    /// The target is an OpenSearch Serverless collection: only the operations it supports.
+    serverless: Option<Serverless>,
 }
 
 impl OpenSearchStore {
+    /// A store without SigV4 (`auth` = `none` or `basic`); [`OpenSearchStore::connect`] handles every
+    /// mode.
     pub fn new(config: &OpenSearchConfig) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            config.auth_mode() != AuthMode::Sigv4,
+            "opensearch.auth = sigv4 needs the AWS credential chain: use OpenSearchStore::connect"
+        );
+        Self::build(config, None)
+    }
+
+    /// The store as configured; with `auth = sigv4` it resolves the region and the credential chain
+    /// first and fails when no credentials can be found.
+    pub async fn connect(config: &OpenSearchConfig) -> Result<Self, StoreError> {
+        let signing = match config.auth_mode() {
+            AuthMode::Sigv4 => Some(Signing::from_config(config).await?),
+            AuthMode::None | AuthMode::Basic => None,
+        };
+        Self::build(config, signing).map_err(|e| StoreError::Protocol(e.into()))
+    }
+
+    /// A store signing with the given credentials (tests and benches).
+    pub fn with_signing(config: &OpenSearchConfig, signing: Signing) -> anyhow::Result<Self> {
+        Self::build(config, Some(signing))
+    }
+
+    fn build(config: &OpenSearchConfig, signing: Option<Signing>) -> anyhow::Result<Self> {
         let url = Url::parse(&config.url)?;
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(Duration::from_secs(config.timeout_secs))
             .disable_proxy();
-        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+        if let Some(signing) = &signing {
+            builder = builder
+                .auth(Credentials::AwsSigV4(signing.credentials.clone(), signing.region.clone()))
+                .service_name(signing.service);
+        } else if let (AuthMode::Basic, Some(user), Some(password)) =
+            (config.auth_mode(), &config.username, &config.password)
+        {
             builder = builder.auth(Credentials::Basic(user.clone(), password.expose().to_owned()));
         }
         Ok(Self {
@@ -64,7 +103,12 @@ impl OpenSearchStore {
                 .map(str::trim)
                 .filter(|r| !r.is_empty())
                 .map_or_else(|| format!("{}-*", config.index_prefix), str::to_owned),
-            fields: FieldMap::from_config(&config.fields),
+            fields: match (config.serverless(), config.collection_type) {
+                (true, CollectionType::Timeseries) => FieldMap::from_config(&config.fields).with_ids_in_documents(),
+                _ => FieldMap::from_config(&config.fields),
+            },
+            signing,
+            serverless: config.serverless().then(|| Serverless::new(config.collection_type)),
         })
     }
 
@@ -79,14 +123,37 @@ impl OpenSearchStore {
 
     /// Sends one request and returns the JSON body of a 2xx answer.
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, StoreError> {
+        let body = body.map(|b| serde_json::to_vec(&b).expect("JSON values serialise"));
+        self.send(method, path, "application/json", body).await
+    }
+
+    /// Sends one request (signed when SigV4 is on, over the body exactly as sent) and returns the JSON
+    /// body of a 2xx answer; a refusal of the signature, the clock or the policy is its own error.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &'static str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Value, StoreError> {
+        if let Some(signing) = &self.signing {
+            // From the cache; renews before expiry, and says so when the chain has nothing.
+            signing.credentials().await?;
+        }
+        let mut headers = uncompressed(HeaderMap::new());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         let response = self
             .client
-            .send(method, path, uncompressed(HeaderMap::new()), None::<&()>, body.map(JsonBody::new), None)
+            .send(method, path, headers, None::<&()>, body, None)
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let status = response.status_code().as_u16();
+        let date = response.headers().get(DATE).and_then(|d| d.to_str().ok()).map(str::to_owned);
         // Bytes, not text: serde_json validates UTF-8 itself, without a lossy copy first.
         let bytes = response.bytes().await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        if status == 403 && self.signing.is_some() {
+            return Err(aws::refusal(&String::from_utf8_lossy(&bytes), date.as_deref()));
+        }
         if !(200..300).contains(&status) {
             return Err(StoreError::Rejected { status, body: truncate(&String::from_utf8_lossy(&bytes), 2000) });
         }
@@ -94,6 +161,10 @@ impl OpenSearchStore {
     }
 
     async fn version(&self) -> Result<String, StoreError> {
+        if self.serverless.is_some() {
+            // Serverless has no root endpoint (it answers 404) and no versions to check.
+            return Ok("serverless".to_owned());
+        }
         let info = self.call(Method::Get, "/", None).await?;
         let version = info
             .pointer("/version/number")
@@ -112,23 +183,14 @@ impl OpenSearchStore {
     /// Sends one `_bulk` request and returns its parsed answer. A whole-request failure is an error;
     /// per-item failures are in the answer.
     async fn bulk(&self, body: Vec<u8>) -> Result<Value, StoreError> {
-        let mut headers = uncompressed(HeaderMap::new());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
-        let response = self
-            .client
-            .send(Method::Post, BULK_PATH, headers, None::<&()>, Some(body), None)
-            .await
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-        let status = response.status_code().as_u16();
-        let bytes = response.bytes().await.map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-        if !(200..300).contains(&status) {
-            return Err(StoreError::Rejected { status, body: truncate(&String::from_utf8_lossy(&bytes), 2000) });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Protocol(Box::new(e)))
+        self.send(Method::Post, BULK_PATH, "application/x-ndjson", Some(body)).await
     }
 
     /// One chunk of a batch: encoded, sent, and its items read.
     async fn index_chunk(&self, chunk: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
+        if self.serverless.as_ref().is_some_and(|s| !s.custom_ids()) {
+            return self.index_chunk_without_ids(chunk).await;
+        }
         let body = bulk::encode_docs(&self.index_prefix, chunk);
         let response = self.bulk(body).await?;
         bulk::outcomes(&response, chunk.len())
@@ -156,10 +218,15 @@ impl LogStore for OpenSearchStore {
 
     async fn prepare(&self) -> Result<StoreStatus, StoreError> {
         let version = self.version().await?;
+        let for_target = |template: Value| match self.serverless {
+            Some(_) => mapping::serverless(template),
+            None => template,
+        };
         let path = format!("/_index_template/{}", template_name(&self.index_prefix));
-        self.call(Method::Put, &path, Some(index_template(&self.index_prefix, self.replicas))).await?;
+        self.call(Method::Put, &path, Some(for_target(index_template(&self.index_prefix, self.replicas)))).await?;
         let path = format!("/_index_template/{}", dead_letter_template_name(&self.index_prefix));
-        self.call(Method::Put, &path, Some(dead_letter_template(&self.index_prefix, self.replicas))).await?;
+        let dead_letters = for_target(dead_letter_template(&self.index_prefix, self.replicas));
+        self.call(Method::Put, &path, Some(dead_letters)).await?;
         Ok(StoreStatus { kind: self.kind(), version: Some(version), schema_installed: true })
     }
 
@@ -176,7 +243,11 @@ impl LogStore for OpenSearchStore {
         if letters.is_empty() {
             return Ok(());
         }
-        let body = bulk::encode_dead_letters(&dead_letter_index(&self.index_prefix), letters);
+        let index = dead_letter_index(&self.index_prefix);
+        let body = match &self.serverless {
+            Some(s) if !s.custom_ids() => serverless::encode_dead_letters_without_ids(&index, letters),
+            _ => bulk::encode_dead_letters(&index, letters),
+        };
         let response = self.bulk(body).await?;
         // A dead letter that cannot be written must not be acknowledged as handled.
         for outcome in bulk::outcomes(&response, letters.len())? {
@@ -191,6 +262,10 @@ impl LogStore for OpenSearchStore {
     }
 
     async fn refresh(&self) -> Result<(), StoreError> {
+        if self.serverless.is_some() {
+            // No `_refresh` on Serverless: it makes writes searchable by itself (about 10 s).
+            return Ok(());
+        }
         let path = format!(
             "/{}-*,{}/_refresh?ignore_unavailable=true&allow_no_indices=true",
             self.index_prefix,

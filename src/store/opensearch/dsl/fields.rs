@@ -120,6 +120,9 @@ impl Field {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldMap {
     names: [Option<String>; Field::ALL.len()],
+    /// The unique tiebreaker of search order: `_id`, or `event.id` where the store could not keep
+    /// firesight's ids as `_id` (Serverless time-series collections).
+    id_field: &'static str,
 }
 
 impl Default for FieldMap {
@@ -129,9 +132,19 @@ impl Default for FieldMap {
 }
 
 impl FieldMap {
+    /// Orders ties by `event.id` instead of `_id` (documents that carry their id inside).
+    pub fn with_ids_in_documents(mut self) -> Self {
+        self.id_field = "event.id";
+        self
+    }
+
+    pub fn id_field(&self) -> &'static str {
+        self.id_field
+    }
+
     /// firesight's own indices.
     pub fn ecs() -> Self {
-        FieldMap { names: Field::ALL.map(|f| Some(f.ecs().to_owned())) }
+        FieldMap { names: Field::ALL.map(|f| Some(f.ecs().to_owned())), id_field: "_id" }
     }
 
     pub fn from_config(config: &FieldMapConfig) -> Self {

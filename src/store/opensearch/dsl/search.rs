@@ -74,7 +74,7 @@ pub fn search_dsl(
         "sort": [
             // `numeric_type: date` keeps sort values in milliseconds even over date_nanos fields.
             { ts: { "order": dir, "numeric_type": "date" } },
-            { "_id": { "order": dir } }
+            { fields.id_field(): { "order": dir } }
         ],
         "track_total_hits": false
     });
@@ -124,6 +124,8 @@ pub fn stored_doc(hit: &Value, fields: &FieldMap) -> Result<StoredDoc, StoreErro
     let empty = Value::Object(Map::new());
     let source = hit.get("_source").unwrap_or(&empty);
     if let Ok(doc) = LogDocument::deserialize(source) {
+        // A time-series collection keeps firesight's id in the document, not as `_id`.
+        let id = doc.event.id.clone().unwrap_or(id);
         return Ok(StoredDoc { id, doc });
     }
     let sort_millis = hit.pointer("/sort/0").and_then(Value::as_i64);
