@@ -116,6 +116,10 @@ impl Receiver {
                 tracing::warn!(request_id = %request_id, ?budget, cause, "delivery not durable in time; Firehose will retry");
                 FirehoseError::StoreUnavailable
             }
+            IngestError::Store(e) if e.needs_operator() => {
+                tracing::error!(request_id = %request_id, error = crate::telemetry::chain(&e), "log store refused the request itself (credentials, clock or policy); Firehose will retry");
+                FirehoseError::StoreUnavailable
+            }
             IngestError::Store(e) => {
                 tracing::error!(request_id = %request_id, error = crate::telemetry::chain(&e), "log store refused a delivery");
                 FirehoseError::Internal

@@ -186,6 +186,7 @@ impl Ingestor {
                         break;
                     }
                 }
+                Err(e) if e.needs_operator() => return Err(IngestError::Store(e)),
                 Err(e) if e.is_retryable() => last_error = Some(e),
                 Err(e) => return Err(IngestError::Store(e)),
             }
@@ -202,7 +203,7 @@ impl Ingestor {
         while !dead.is_empty() {
             match self.store.dead_letter(&dead).await {
                 Ok(()) => break,
-                Err(e) if e.is_retryable() => {
+                Err(e) if e.is_retryable() && !e.needs_operator() => {
                     failures += 1;
                     report.retries += 1;
                     let pause = self.pacing.backoff(failures - 1);

@@ -84,6 +84,14 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// A refusal only the operator can end (credentials, clock, policy): waiting within one request
+    /// does not help, yet the data is good and its sender should retry later.
+    pub fn needs_operator(&self) -> bool {
+        matches!(self, StoreError::SignatureRefused(_) | StoreError::ClockSkew { .. } | StoreError::AccessDenied(_))
+    }
+}
+
 /// The log store seam.
 #[async_trait]
 pub trait LogStore: Send + Sync + 'static {
