@@ -6,6 +6,9 @@
 //!   flight) through the real service into the local OpenSearch, next to a direct `_bulk` of the same
 //!   already-enriched documents (same chunking, two in flight) in the same run; records/s and the ratio.
 //!   Needs `dev/services.sh up`.
+//! `cargo bench --bench ingest -- sign [LINES]`: the same prepared documents through the OpenSearch
+//!   store's `index` unsigned and signed with SigV4 (static keys; the local node ignores the signature,
+//!   so the difference is the signing), alternating rounds in one run; records/s and the ratio.
 
 mod common;
 use common::{geolite, real_log};
@@ -19,7 +22,7 @@ use firesight::config::OpenSearchConfig;
 use firesight::enrich::{Enricher, GeoIp, UserAgentParser};
 use firesight::ingest::{SourceLine, ids, prepare};
 use firesight::store::LogStore;
-use firesight::store::opensearch::{OpenSearchStore, encode_docs};
+use firesight::store::opensearch::{OpenSearchStore, encode_docs, static_credentials};
 
 fn enricher() -> Enricher {
     Enricher::new(Some(GeoIp::open(&geolite(), None).unwrap()), UserAgentParser::new().unwrap())
@@ -274,6 +277,58 @@ async fn send_bulks(http: &reqwest::Client, os: &str, bodies: Vec<Vec<u8>>) -> D
     started.elapsed()
 }
 
+async fn sign_bench(n: usize) {
+    let os = std::env::var("FIRESIGHT_TEST_OPENSEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9201".to_owned());
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let config = |prefix: &str| OpenSearchConfig {
+        url: os.clone(),
+        index_prefix: prefix.to_owned(),
+        replicas: 0,
+        ..Default::default()
+    };
+    let (plain_prefix, signed_prefix) = (format!("bench-plain-{suffix}"), format!("bench-signed-{suffix}"));
+    let plain = OpenSearchStore::new(&config(&plain_prefix)).unwrap();
+    let signing = static_credentials("AKIAFIRESIGHTBENCH01", "bench/secret/0123456789", "eu-west-1", "es");
+    let signed = OpenSearchStore::with_signing(&config(&signed_prefix), signing).unwrap();
+    plain.prepare().await.unwrap();
+    signed.prepare().await.unwrap();
+    let prepared = prepare(replicated(n), &enricher(), "bench", chrono::Utc::now());
+    let docs: Vec<_> = prepared.docs;
+    // Warm both (index creation, JIT) on the first 10,000 documents, outside the timing.
+    let (warm, rest) = docs.split_at(10_000.min(docs.len()));
+    plain.index(warm).await.unwrap();
+    signed.index(warm).await.unwrap();
+    let rounds = 4;
+    let quarter = rest.len().div_ceil(rounds);
+    let (mut plain_time, mut signed_time) = (Duration::ZERO, Duration::ZERO);
+    for (round, part) in rest.chunks(quarter).enumerate() {
+        let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+        for is_signed in order {
+            let store = if is_signed { &signed } else { &plain };
+            let started = Instant::now();
+            for delivery in part.chunks(10_000) {
+                store.index(delivery).await.unwrap();
+            }
+            *(if is_signed { &mut signed_time } else { &mut plain_time }) += started.elapsed();
+        }
+    }
+    let rate = |t: Duration| rest.len() as f64 / t.as_secs_f64();
+    println!(
+        "_bulk of {} documents, {rounds} alternating rounds: unsigned {:.0} docs/s, SigV4-signed {:.0} docs/s, signed/unsigned {:.3}",
+        rest.len(),
+        rate(plain_time),
+        rate(signed_time),
+        rate(signed_time) / rate(plain_time)
+    );
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?");
+    println!("peak RSS of the bench process: {}", hwm.trim_start_matches("VmHWM:").trim());
+    let http = reqwest::Client::new();
+    for p in [plain_prefix, signed_prefix] {
+        let _ = http.delete(format!("{os}/{p}-*")).send().await;
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let what = args.first().map(String::as_str).unwrap_or("parse");
@@ -281,6 +336,7 @@ fn main() {
     match what {
         "parse" => parse_bench(n.unwrap_or(1_000_000)),
         "e2e" => tokio::runtime::Runtime::new().unwrap().block_on(e2e_bench(n.unwrap_or(200_000))),
-        other => panic!("unknown benchmark {other}: use parse or e2e"),
+        "sign" => tokio::runtime::Runtime::new().unwrap().block_on(sign_bench(n.unwrap_or(200_000))),
+        other => panic!("unknown benchmark {other}: use parse, e2e or sign"),
     }
 }

@@ -238,7 +238,7 @@ impl TestApp {
         // `try_wait` needs `&mut`; a process that exited has a status in /proc no longer.
         let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|stat| !stat.split(' ').nth(2).is_some_and(|state| state == "Z"))
+            .map(|stat| stat.split(' ').nth(2).is_none_or(|state| state != "Z"))
             .unwrap_or(false)
     }
 
