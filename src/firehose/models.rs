@@ -85,10 +85,11 @@ pub struct CloudWatchLogEvent {
 /// Milliseconds as a JSON number: `1764115200000` or `1764115200000.0` (JSON Schema's `integer` admits
 /// both).
 fn whole_millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let n: Option<f64> = Option::deserialize(d)?;
-    n.map(|n| match n.fract() == 0.0 && n.abs() < 2f64.powi(53) {
-        true => Ok(n as i64),
-        false => Err(serde::de::Error::custom("timestamp must be whole milliseconds")),
+    let n: Option<serde_json::Number> = Option::deserialize(d)?;
+    n.map(|n| match (n.as_i64(), n.as_f64()) {
+        (Some(whole), _) => Ok(whole),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 2f64.powi(53) => Ok(f as i64),
+        _ => Err(serde::de::Error::custom("timestamp must be whole milliseconds")),
     })
     .transpose()
 }

@@ -225,6 +225,30 @@ async fn credentials_that_rotate_are_renewed_before_they_expire() {
 }
 
 #[tokio::test]
+async fn a_role_assumed_with_sts_signs_for_a_cross_account_domain() {
+    require_opensearch().await;
+    let proxy = SigV4Proxy::start("es", "search");
+    let role = "arn:aws:iam::444455556666:role/firesight-weblogs";
+    let app = through(&proxy, "es", "search")
+        .set("OPENSEARCH__AWS_ROLE_ARN", role)
+        .process_env("AWS_ENDPOINT_URL_STS", format!("{}/__proxy/sts", proxy.url()))
+        .spawn()
+        .await;
+    let ready = app.wait_ready(Duration::from_secs(30)).await;
+    assert_eq!(ready["status"], "ready", "{ready}\n{}", app.stderr());
+    let summary = app.get("/v1/stats/summary").send().await.unwrap();
+    assert_eq!(summary.status(), 200);
+    let stats = proxy.assert_clean("assumed role").await;
+    assert_eq!(stats["assumed"][0]["role"], role, "{stats}");
+    assert_eq!(stats["assumed"][0]["caller"], ACCESS_KEY, "the role was assumed with the chain's own keys: {stats}");
+    let keys = stats["accepted_by_key"].as_object().unwrap();
+    assert!(
+        !keys.is_empty() && keys.keys().all(|k| k.starts_with("ASIAASSUMED")),
+        "only the role's keys sign: {stats}"
+    );
+}
+
+#[tokio::test]
 async fn a_wrong_secret_and_a_skewed_clock_are_told_apart_in_readiness() {
     require_opensearch().await;
     for service in ["es", "aoss"] {

@@ -15,6 +15,8 @@ answers 404 with an empty body), and every refusal is counted:
                                 "skew_secs": n, "rotate_lifetime_secs": n}  (each field optional)
     GET  /__proxy/credentials  the ECS container-credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI):
                                a new session key on every call, valid for rotate_lifetime_secs
+    POST /__proxy/sts          STS AssumeRole (AWS_ENDPOINT_URL_STS): the call's own SigV4 (service `sts`)
+                               is checked the same way, and the session key it returns is accepted
 
 Usage: python proxy.py --upstream http://127.0.0.1:9201 --service es|aoss [--region us-east-1]
        [--collection-type search|timeseries] [--keys-json '{"AKID": {"secret": "..."}}']
@@ -144,6 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(413, b"", "text/plain")
         body = self.rfile.read(length) if length else b""
         split = urllib.parse.urlsplit(self.path)
+        if split.path.rstrip("/") == "/__proxy/sts":
+            return self.assume_role(split, body)
         if split.path.startswith("/__proxy/"):
             return self.control(split.path, body)
         try:
@@ -168,8 +172,9 @@ class Handler(BaseHTTPRequestHandler):
             return Refusal(403, json.dumps(body).encode(), counter, message)
         return Refusal(403, json.dumps({"message": message}).encode(), counter, message)
 
-    def verify(self, split, body):
+    def verify(self, split, body, expected_service=None):
         state = self.server.state
+        expected_service = expected_service or state.service
         auth = self.headers.get("Authorization", "")
         m = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, ?"
                          r"SignedHeaders=([a-z0-9;\-]+), ?Signature=([0-9a-f]{64})", auth)
@@ -194,8 +199,8 @@ class Handler(BaseHTTPRequestHandler):
         if (signed_at - now).total_seconds() > MAX_SKEW:
             limit = now + datetime.timedelta(seconds=MAX_SKEW)
             raise self.forbidden(f"Signature not yet current: {amz_date} is still later than {aws_time(limit)} ({aws_time(now)} + 5 min.)", "refused_clock")
-        if scope_date != amz_date[:8] or region != state.region or service != state.service:
-            raise self.forbidden(f"Credential should be scoped to a valid region and service ({state.region}/{state.service}).", "refused_signature")
+        if scope_date != amz_date[:8] or region != state.region or service != expected_service:
+            raise self.forbidden(f"Credential should be scoped to a valid region and service ({state.region}/{expected_service}).", "refused_signature")
         names = signed.split(";")
         if "host" not in names:
             raise self.forbidden("'Host' must be a signed header.", "refused_signature")
@@ -205,7 +210,7 @@ class Handler(BaseHTTPRequestHandler):
         declared = self.headers.get("X-Amz-Content-SHA256")
         if declared is not None and declared != hashlib.sha256(body).hexdigest():
             raise self.forbidden("The provided 'x-amz-content-sha256' header does not match what was computed.", "refused_signature")
-        if state.service == "aoss" and declared is None:
+        if expected_service == "aoss" and declared is None:
             raise self.forbidden("x-amz-content-sha256 is required by OpenSearch Serverless.", "refused_signature")
 
         headers = {}
@@ -228,6 +233,46 @@ class Handler(BaseHTTPRequestHandler):
                 "The request signature we calculated does not match the signature you provided. Check your AWS "
                 "Secret Access Key and signing method. Consult the service documentation for details.", "refused_signature")
         return akid
+
+    # -- STS ---------------------------------------------------------------------------------------------
+
+    def assume_role(self, split, body):
+        state = self.server.state
+        try:
+            caller = self.verify(split, body, expected_service="sts")
+        except Refusal as refusal:
+            state.count(refusal.counter, "sts: " + str(refusal.detail))
+            return self.answer(403, b"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>", "text/xml")
+        form = dict(urllib.parse.parse_qsl(body.decode()))
+        if form.get("Action") != "AssumeRole" or not form.get("RoleArn", "").startswith("arn:aws:iam::"):
+            return self.answer(400, b"<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>", "text/xml")
+        with state.lock:
+            state.issued += 1
+            state.counts["credentials_issued"] += 1
+            akid = f"ASIAASSUMED{state.issued:09d}"
+            secret = hashlib.sha256(f"assumed-secret-{state.issued}".encode()).hexdigest()[:40]
+            token = f"assumed-token-{state.issued}-{uuid.uuid4().hex}"
+            expires = state.now() + datetime.timedelta(seconds=3600)
+            state.keys[akid] = {"secret": secret, "token": token, "expires": expires.timestamp()}
+            state.assumed = getattr(state, "assumed", []) + [{"role": form["RoleArn"], "session": form.get("RoleSessionName"), "caller": caller}]
+        role = form["RoleArn"].split(":role/")[-1]
+        account = form["RoleArn"].split(":")[4]
+        xml = f"""<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <Credentials>
+      <AccessKeyId>{akid}</AccessKeyId>
+      <SecretAccessKey>{secret}</SecretAccessKey>
+      <SessionToken>{token}</SessionToken>
+      <Expiration>{expires.strftime("%Y-%m-%dT%H:%M:%SZ")}</Expiration>
+    </Credentials>
+    <AssumedRoleUser>
+      <AssumedRoleId>AROAFIRESIGHTTEST:{form.get("RoleSessionName", "")}</AssumedRoleId>
+      <Arn>arn:aws:sts::{account}:assumed-role/{role}/{form.get("RoleSessionName", "")}</Arn>
+    </AssumedRoleUser>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"""
+        return self.answer(200, xml.encode(), "text/xml")
 
     # -- Serverless --------------------------------------------------------------------------------
 
@@ -291,7 +336,8 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if path == "/__proxy/stats":
             with state.lock:
-                stats = dict(state.counts, unsupported=list(state.unsupported), accepted_by_key=dict(state.accepted_by_key))
+                stats = dict(state.counts, unsupported=list(state.unsupported), accepted_by_key=dict(state.accepted_by_key),
+                             assumed=list(getattr(state, "assumed", [])))
             return self.answer(200, json.dumps(stats).encode(), "application/json")
         if path == "/__proxy/config" and self.command == "POST":
             change = json.loads(body or b"{}")

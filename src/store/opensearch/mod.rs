@@ -8,6 +8,7 @@ pub mod dsl;
 mod mapping;
 mod read;
 mod serverless;
+mod timeseries;
 
 pub use aws::{REFRESH_BEFORE, Signing, static_credentials};
 

@@ -18,12 +18,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use opensearch::http::Method;
-use serde_json::{Value, json};
-
-use super::{OpenSearchStore, bulk};
+use super::bulk;
 use crate::config::CollectionType;
-use crate::store::{DeadLetter, IndexDoc, ItemOutcome, StoreError};
+use crate::store::{DeadLetter, IndexDoc};
 
 /// How long this process remembers the ids it wrote to a time-series collection.
 pub const RECENT_TTL: Duration = Duration::from_secs(600);
@@ -46,55 +43,15 @@ impl Serverless {
     pub fn custom_ids(&self) -> bool {
         self.recent.is_none()
     }
-}
 
-impl OpenSearchStore {
-    /// One chunk into a time-series collection: known ids are duplicates, the rest are written
-    /// without `_id`, each carrying its id as `event.id`.
-    pub(super) async fn index_chunk_without_ids(&self, chunk: &[IndexDoc]) -> Result<Vec<ItemOutcome>, StoreError> {
-        let recent = self.serverless.as_ref().and_then(|s| s.recent.as_ref()).expect("a time-series collection");
-        let unknown: Vec<&IndexDoc> = chunk.iter().filter(|d| !recent.contains_key(&d.id)).collect();
-        let stored = self.stored_ids(&unknown).await?;
-        let fresh: Vec<&IndexDoc> = unknown.into_iter().filter(|d| !stored.contains(d.id.as_str())).collect();
-        let mut written = std::collections::HashMap::with_capacity(fresh.len());
-        if !fresh.is_empty() {
-            let answer = self.bulk(encode_keyed_in_source(&self.index_prefix, &fresh)).await?;
-            for (doc, outcome) in fresh.iter().zip(bulk::outcomes(&answer, fresh.len())?) {
-                if outcome == ItemOutcome::Created {
-                    recent.insert(doc.id.clone(), ());
-                }
-                written.insert(doc.id.as_str(), outcome);
-            }
-        }
-        Ok(chunk.iter().map(|d| written.remove(d.id.as_str()).unwrap_or(ItemOutcome::Duplicate)).collect())
-    }
-
-    /// Which of these ids are already stored (as `event.id`).
-    async fn stored_ids(&self, docs: &[&IndexDoc]) -> Result<std::collections::HashSet<String>, StoreError> {
-        if docs.is_empty() {
-            return Ok(Default::default());
-        }
-        let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
-        let body = json!({
-            "size": ids.len(),
-            "_source": ["event.id"],
-            "query": { "terms": { "event.id": ids } },
-            "track_total_hits": false
-        });
-        let path = format!("/{}-*/_search?ignore_unavailable=true&allow_no_indices=true", self.index_prefix);
-        let answer = self.call(Method::Post, &path, Some(body)).await?;
-        Ok(answer
-            .pointer("/hits/hits")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|hit| hit.pointer("/_source/event/id").and_then(Value::as_str).map(str::to_owned))
-            .collect())
+    /// The ids this process wrote lately (time-series collections only).
+    pub fn recent(&self) -> Option<&moka::sync::Cache<String, ()>> {
+        self.recent.as_ref()
     }
 }
 
 /// `_bulk` `create` actions without `_id`; the id travels in the document as `event.id`.
-fn encode_keyed_in_source(prefix: &str, docs: &[&IndexDoc]) -> Vec<u8> {
+pub fn encode_keyed_in_source(prefix: &str, docs: &[&IndexDoc]) -> Vec<u8> {
     let mut body = Vec::with_capacity(docs.len() * 1200);
     for item in docs {
         let index = bulk::daily_index(prefix, &item.doc.timestamp);
@@ -122,6 +79,7 @@ pub fn encode_dead_letters_without_ids(index: &str, letters: &[DeadLetter]) -> V
 mod tests {
     use super::*;
     use crate::document::LogDocument;
+    use serde_json::Value;
 
     #[test]
     fn time_series_writes_carry_the_id_in_the_document_only() {
