@@ -106,6 +106,18 @@ class State:
     def now(self):
         return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=self.skew)
 
+    def issue(self, key_prefix, name, lifetime):
+        """A new session key (access key id, secret, token, expiry), accepted until it expires."""
+        with self.lock:
+            self.issued += 1
+            self.counts["credentials_issued"] += 1
+            akid = f"{key_prefix}{self.issued:08d}"
+            secret = hashlib.sha256(f"{name}-secret-{self.issued}".encode()).hexdigest()[:40]
+            token = f"{name}-token-{self.issued}-{uuid.uuid4().hex}"
+            expires = self.now() + datetime.timedelta(seconds=lifetime)
+            self.keys[akid] = {"secret": secret, "token": token, "expires": expires.timestamp()}
+        return akid, secret, token, expires
+
     def count(self, name, detail=None):
         with self.lock:
             self.counts[name] += 1
@@ -246,14 +258,8 @@ class Handler(BaseHTTPRequestHandler):
         form = dict(urllib.parse.parse_qsl(body.decode()))
         if form.get("Action") != "AssumeRole" or not form.get("RoleArn", "").startswith("arn:aws:iam::"):
             return self.answer(400, b"<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>", "text/xml")
+        akid, secret, token, expires = state.issue("ASIAASSUMED", "assumed", 3600)
         with state.lock:
-            state.issued += 1
-            state.counts["credentials_issued"] += 1
-            akid = f"ASIAASSUMED{state.issued:09d}"
-            secret = hashlib.sha256(f"assumed-secret-{state.issued}".encode()).hexdigest()[:40]
-            token = f"assumed-token-{state.issued}-{uuid.uuid4().hex}"
-            expires = state.now() + datetime.timedelta(seconds=3600)
-            state.keys[akid] = {"secret": secret, "token": token, "expires": expires.timestamp()}
             state.assumed = getattr(state, "assumed", []) + [{"role": form["RoleArn"], "session": form.get("RoleSessionName"), "caller": caller}]
         role = form["RoleArn"].split(":role/")[-1]
         account = form["RoleArn"].split(":")[4]
@@ -347,14 +353,7 @@ class Handler(BaseHTTPRequestHandler):
                 state.rotate_lifetime = change.get("rotate_lifetime_secs", state.rotate_lifetime)
             return self.answer(204, b"", None)
         if path == "/__proxy/credentials":
-            with state.lock:
-                state.issued += 1
-                state.counts["credentials_issued"] += 1
-                akid = f"ASIAROTATING{state.issued:08d}"
-                secret = hashlib.sha256(f"rotating-secret-{state.issued}".encode()).hexdigest()[:40]
-                token = f"rotating-token-{state.issued}-{uuid.uuid4().hex}"
-                expires = state.now() + datetime.timedelta(seconds=state.rotate_lifetime)
-                state.keys[akid] = {"secret": secret, "token": token, "expires": expires.timestamp()}
+            akid, secret, token, expires = state.issue("ASIAROTATING", "rotating", state.rotate_lifetime)
             answer = {"AccessKeyId": akid, "SecretAccessKey": secret, "Token": token,
                       "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
             return self.answer(200, json.dumps(answer).encode(), "application/json")
