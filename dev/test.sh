@@ -13,5 +13,5 @@ dev/schemathesis.sh
 eval "$(dev/services.sh env)"
 
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace

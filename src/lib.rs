@@ -22,17 +22,13 @@ pub mod cloudwatch;
 pub mod config;
 pub mod delivery_errors;
 pub mod demo;
-pub mod document;
 pub mod duration;
-pub mod enrich;
 pub mod firehose;
 pub mod forms;
 pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
-pub mod net;
-pub mod parse;
 pub mod query;
 pub mod read;
 pub mod state;
@@ -49,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use app::App;
 pub use config::Config;
+pub use firesight_core::{document, enrich, net, parse, record};
 
 /// Runs the service on `listener` until `shutdown` is cancelled: the HTTP API plus every background
 /// worker the configuration enables. Returns after in-flight requests finished (or the grace period

@@ -3,33 +3,22 @@
 //! newline-separated lines inside a record. Pure and synchronous; the receiver runs it on a blocking
 //! thread.
 
-use std::io::Read;
 use std::sync::Arc;
 
 use base64::Engine;
-use chrono::{DateTime, Utc};
-use flate2::read::MultiGzDecoder;
 
 use super::errors::FirehoseError;
-use super::models::{CloudWatchLogsMessage, FirehoseRequest, MAX_RECORD_BYTES};
+use super::models::{FirehoseRequest, MAX_RECORD_BYTES};
 use crate::document::FirehoseMeta;
-use crate::ingest::{SourceLine, ids, split_lines};
-
-/// Largest decompressed size of one gzip record (a CloudWatch Logs payload); records are at most
-/// 1,024,000 bytes compressed and log text compresses about 10:1.
-const MAX_RECORD_DECOMPRESSED: usize = 16 * 1024 * 1024;
+use crate::ingest::{SourceLine, ids};
+use crate::record::{self, GzipError};
 
 /// Decompresses `body` into at most `limit` bytes.
 pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, FirehoseError> {
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-    let read = MultiGzDecoder::new(body)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| FirehoseError::BadGzip(e.to_string()))?;
-    if read > limit {
-        return Err(FirehoseError::DecompressedTooLarge { limit });
-    }
-    Ok(out)
+    record::gunzip(body, limit).map_err(|e| match e {
+        GzipError::Invalid(reason) => FirehoseError::BadGzip(reason),
+        GzipError::TooLarge { limit } => FirehoseError::DecompressedTooLarge { limit },
+    })
 }
 
 /// Parses the JSON envelope and checks the record count.
@@ -71,72 +60,19 @@ pub fn lines(request: &FirehoseRequest, meta: &Arc<FirehoseMeta>) -> Result<Vec<
 }
 
 fn record_lines(request_id: &str, index: usize, data: &[u8], meta: &Arc<FirehoseMeta>, out: &mut Vec<SourceLine>) {
-    let mut line_no = 0usize;
-    let mut push =
-        |text: &str, fallback_time: Option<DateTime<Utc>>, reject: Option<String>, out: &mut Vec<SourceLine>| {
-            out.push(SourceLine {
-                id: ids::firehose_id(request_id, index, line_no),
-                text: text.to_owned(),
-                fallback_time,
-                firehose: Some(meta.clone()),
-                reject,
-            });
-            line_no += 1;
-        };
-
-    let decompressed;
-    let was_gzip = data.starts_with(&[0x1f, 0x8b]);
-    let payload: &[u8] = if was_gzip {
-        match gunzip(data, MAX_RECORD_DECOMPRESSED) {
-            Ok(bytes) => {
-                decompressed = bytes;
-                &decompressed
-            }
-            Err(e) => {
-                push(&String::from_utf8_lossy(data), None, Some(format!("gzip record: {e}")), out);
-                return;
-            }
-        }
-    } else {
-        data
+    let line = |line_no: usize, text: String, fallback_time, reject| SourceLine {
+        id: ids::firehose_id(request_id, index, line_no),
+        text,
+        fallback_time,
+        firehose: Some(meta.clone()),
+        reject,
     };
-
-    if looks_like_cloudwatch(payload) {
-        // One record may carry several concatenated subscription messages.
-        let messages: Result<Vec<CloudWatchLogsMessage>, _> =
-            serde_json::Deserializer::from_slice(payload).into_iter::<CloudWatchLogsMessage>().collect();
-        match messages {
-            Ok(messages) => {
-                for m in messages.into_iter().filter(|m| m.message_type == "DATA_MESSAGE") {
-                    // CONTROL_MESSAGE is a reachability probe without log data.
-                    for event in m.log_events {
-                        let time = DateTime::<Utc>::from_timestamp_millis(event.timestamp);
-                        for line in split_lines(&event.message) {
-                            push(line, time, None, out);
-                        }
-                    }
-                }
-                return;
-            }
-            // Subscription payloads always arrive gzip-compressed; a plain JSON record that merely
-            // mentions "messageType" is a log record of its own.
-            Err(e) if was_gzip => {
-                push(&String::from_utf8_lossy(payload), None, Some(format!("CloudWatch Logs payload: {e}")), out);
-                return;
-            }
-            Err(_) => {}
+    match record::lines(data) {
+        Ok(lines) => {
+            out.extend(lines.into_iter().enumerate().map(|(n, l)| line(n, l.text, l.fallback_time, None)));
         }
+        Err(unreadable) => out.push(line(0, unreadable.raw, None, Some(unreadable.reason))),
     }
-
-    let text = String::from_utf8_lossy(payload);
-    for line in split_lines(&text) {
-        push(line, None, None, out);
-    }
-}
-
-fn looks_like_cloudwatch(payload: &[u8]) -> bool {
-    let starts_as_object = payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    starts_as_object && memchr::memmem::find(payload, b"\"messageType\"").is_some()
 }
 
 #[cfg(test)]

@@ -60,28 +60,6 @@ pub struct CommonAttributes {
     pub common_attributes: BTreeMap<String, String>,
 }
 
-/// A CloudWatch Logs subscription message (gzip-compressed JSON inside a record).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CloudWatchLogsMessage {
-    /// `DATA_MESSAGE` carries events; `CONTROL_MESSAGE` only checks the destination is reachable.
-    pub message_type: String,
-    #[serde(default)]
-    pub log_group: Option<String>,
-    #[serde(default)]
-    pub log_stream: Option<String>,
-    #[serde(default)]
-    pub log_events: Vec<CloudWatchLogEvent>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CloudWatchLogEvent {
-    pub id: String,
-    /// Milliseconds since the epoch.
-    pub timestamp: i64,
-    pub message: String,
-}
-
 /// Milliseconds as a JSON number: `1764115200000` or `1764115200000.0` (JSON Schema's `integer` admits
 /// both).
 fn whole_millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

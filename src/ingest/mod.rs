@@ -236,18 +236,4 @@ fn source_label(source: &str) -> &'static str {
     if source == "firehose" { "firehose" } else { "backfill" }
 }
 
-/// Lines of a record: a record may hold several newline-separated lines (agents batch them).
-pub fn split_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.trim().is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_split_into_lines_without_blanks() {
-        let lines: Vec<&str> = split_lines("a\r\nb\n\n  \nc").collect();
-        assert_eq!(lines, ["a", "b", "c"]);
-    }
-}
+pub use crate::record::split_lines;

@@ -17,13 +17,15 @@ struct Source {
     text: String,
 }
 
+/// The service's `src/` and the core crate's (`crates/firesight-core/src`), whose modules the service
+/// re-exports under the same names, so both form one module tree here.
 fn sources() -> Vec<Source> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    walk(&root, &mut files);
-    files
-        .into_iter()
-        .map(|path| {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = Vec::new();
+    for (root, is_core) in [(manifest.join("src"), false), (manifest.join("crates/firesight-core/src"), true)] {
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        for path in files {
             let rel = path.strip_prefix(&root).unwrap().with_extension("");
             let mut module: Module = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
             // `mod.rs` and `lib.rs` are their folder's module; `main.rs` is the binary beside the library.
@@ -31,10 +33,14 @@ fn sources() -> Vec<Source> {
             if is_dir_module {
                 module.pop();
             }
+            if is_core && module.is_empty() {
+                continue; // the core's lib.rs only declares the modules
+            }
             let dir = if module == ["main"] { Vec::new() } else { module.clone() };
-            Source { module, dir, text: std::fs::read_to_string(&path).unwrap() }
-        })
-        .collect()
+            sources.push(Source { module, dir, text: std::fs::read_to_string(&path).unwrap() });
+        }
+    }
+    sources
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -17,7 +17,7 @@ use crate::document::{Device, Os};
 
 /// uap-core's parser database (Apache-2.0), commit `e3c5e634bee0b14f1a129c991483910739ad9f6c`; its
 /// expected results are `tests/fixtures/user_agents/test_*.yaml`.
-const REGEXES_YAML: &str = include_str!("../../assets/uap-core/regexes.yaml");
+const REGEXES_YAML: &str = include_str!("../../../../assets/uap-core/regexes.yaml");
 
 /// Bytes of cache per distinct user agent on top of the string itself: the `UaInfo` strings, the
 /// `Arc` and the map's slot, roughly. Only used to bound the cache in bytes.

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/access_logs");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/access_logs");
 
 fn fixture(name: &str) -> String {
     let path = format!("{FIXTURES}/{name}");

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::GeoIp;
 
-pub(crate) const GEOIP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/geoip");
-pub(crate) const USER_AGENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/user_agents");
+pub(crate) const GEOIP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/geoip");
+pub(crate) const USER_AGENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/user_agents");
 
 pub(crate) fn geoip_path(name: &str) -> PathBuf {
     PathBuf::from(GEOIP_DIR).join(name)
@@ -23,9 +23,9 @@ pub(crate) fn read(path: &Path) -> String {
 /// The real GeoLite2-City 2019-12-24 database. A missing file fails the test rather than skipping
 /// it: a skipped comparison would let a GeoIP regression through unnoticed.
 pub(crate) fn geolite2_city() -> GeoIp {
-    let path = std::env::var_os("FIRESIGHT_TEST_GEOLITE2_CITY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.dev/fixtures/GeoLite2-City.mmdb")));
+    let path = std::env::var_os("FIRESIGHT_TEST_GEOLITE2_CITY").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.dev/fixtures/GeoLite2-City.mmdb"))
+    });
     assert!(
         path.is_file(),
         "GeoLite2-City database not found at {}: run dev/fixtures.sh (or set \
