@@ -45,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use app::App;
 pub use config::Config;
-pub use firesight_core::{document, enrich, net, parse, record};
+pub use firesight_core::{document, enrich, line, net, parse, record};
 
 /// Runs the service on `listener` until `shutdown` is cancelled: the HTTP API plus every background
 /// worker the configuration enables. Returns after in-flight requests finished (or the grace period

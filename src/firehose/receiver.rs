@@ -181,6 +181,8 @@ impl Receiver {
             arrival_time: None,
             record_index: None,
             common_attributes,
+            record_id: None,
+            kinesis: None,
         })
     }
 }

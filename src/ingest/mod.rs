@@ -5,9 +5,8 @@
 //! for good). A batch counts as written only when every document and dead letter is durable.
 
 pub mod backfill;
-pub mod ids;
+pub use firesight_core::ids;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::document::{FirehoseMeta, LogDocument};
+use crate::document::FirehoseMeta;
 use crate::enrich::Enricher;
 use crate::metrics::{Metrics, SourceLabels};
 use crate::store::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError};
@@ -52,14 +51,8 @@ pub fn prepare(lines: Vec<SourceLine>, enricher: &Enricher, source: &str, now: D
             prepared.dead.push(dead_letter(line, reason, "decode", source, now));
             continue;
         }
-        match crate::parse::parse_owned(std::mem::take(&mut line.text)) {
+        match crate::line::document(std::mem::take(&mut line.text), line.fallback_time, enricher, now) {
             Ok(mut doc) => {
-                if let Some(time) = line.fallback_time.filter(|_| doc_has_no_time(&doc)) {
-                    doc.timestamp = time;
-                }
-                enricher.enrich(&mut doc);
-                doc.event.ingested = Some(now);
-                doc.event.dataset.get_or_insert(Cow::Borrowed("firesight.access"));
                 if let Some(meta) = &line.firehose {
                     doc.firehose = Some(FirehoseMeta::clone(meta));
                 }
@@ -72,11 +65,6 @@ pub fn prepare(lines: Vec<SourceLine>, enricher: &Enricher, source: &str, now: D
         }
     }
     prepared
-}
-
-/// The parser leaves the epoch when a record had no time of its own.
-fn doc_has_no_time(doc: &LogDocument) -> bool {
-    doc.timestamp.timestamp() == 0
 }
 
 fn dead_letter(line: SourceLine, reason: String, stage: &'static str, source: &str, now: DateTime<Utc>) -> DeadLetter {

@@ -43,7 +43,9 @@ pub struct LogDocument {
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// The line exactly as received (lossy UTF-8).
+    /// The line exactly as received (lossy UTF-8); left out where a deployment chooses to (the Lambda's
+    /// `FIRESIGHT_LAMBDA__INCLUDE_ORIGINAL=false`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub original: String,
     /// The document's own id, written into the document only where the store cannot keep it as the
     /// document id (OpenSearch Serverless time-series collections).
@@ -218,6 +220,22 @@ pub struct FirehoseMeta {
     pub arrival_time: Option<DateTime<Utc>>,
     pub record_index: Option<u32>,
     pub common_attributes: Option<BTreeMap<String, String>>,
+    /// The record's id in a Lambda transformation event (stable across the Lambda's retries).
+    pub record_id: Option<String>,
+    /// Where the record was in the Kinesis data stream Firehose read (a KDS-sourced delivery stream).
+    pub kinesis: Option<KinesisMeta>,
+}
+
+/// A record's place in its Kinesis data stream.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KinesisMeta {
+    pub stream_arn: Option<String>,
+    pub shard_id: Option<String>,
+    pub partition_key: Option<String>,
+    pub sequence_number: Option<String>,
+    pub subsequence_number: Option<i64>,
+    pub arrival_time: Option<DateTime<Utc>>,
 }
 
 impl LogDocument {

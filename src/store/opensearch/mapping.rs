@@ -121,7 +121,16 @@ pub fn index_template(prefix: &str, replicas: u32) -> Value {
                         "source_arn": keyword(),
                         "arrival_time": { "type": "date", "format": "strict_date_optional_time||epoch_millis" },
                         "record_index": { "type": "integer" },
-                        "common_attributes": { "type": "flat_object" }
+                        "common_attributes": { "type": "flat_object" },
+                        "record_id": keyword(),
+                        "kinesis": { "properties": {
+                            "stream_arn": keyword(),
+                            "shard_id": keyword(),
+                            "partition_key": keyword(),
+                            "sequence_number": keyword(),
+                            "subsequence_number": { "type": "long" },
+                            "arrival_time": { "type": "date" }
+                        }}
                     }}
                 }
             }

@@ -26,6 +26,11 @@ pub fn backfill_id(content_key: &[u8], line_number: u64) -> String {
     doc_id(&[b"file", content_key, &line_number.to_le_bytes()])
 }
 
+/// A line transformed by the Lambda: Firehose keeps a record's id across the Lambda's retries.
+pub fn lambda_id(delivery_stream: &str, record_id: &str, line: usize) -> String {
+    doc_id(&[b"lambda", delivery_stream.as_bytes(), record_id.as_bytes(), &(line as u64).to_le_bytes()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

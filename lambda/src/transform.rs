@@ -1,0 +1,203 @@
+//! One Firehose transformation event in, one answer out: every input record gets exactly one output
+//! record with its id. Pure apart from the clock passed in.
+//!
+//! Per record: its payload's lines ([`firesight_core::record`]: plain text, gzip, CloudWatch Logs
+//! subscriptions), each made a document exactly as the service does ([`firesight_core::line`]).
+//! - `Ok`: the documents as JSON lines, with `event.id` (deterministic from the delivery stream, the
+//!   record id and the line) and the delivery's metadata under `firehose.*`.
+//! - `Dropped`: an empty record, a CloudWatch Logs control message, or every line dropped by the
+//!   settings (paths, bots).
+//! - `ProcessingFailed`: a payload that cannot be read, a line that cannot be parsed, several lines when
+//!   the destination takes one document per record, or a response that would pass Lambda's 6 MB. The
+//!   record's own bytes are answered back; Firehose writes the record to the S3 `processing-failed/`
+//!   prefix, and the reason is logged with the record id.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::firehose::{
+    KinesisFirehoseEvent, KinesisFirehoseEventRecord, KinesisFirehoseResponse, KinesisFirehoseResponseRecord,
+};
+use chrono::{DateTime, Utc};
+use firesight_core::document::{FirehoseMeta, KinesisMeta, LogDocument};
+use firesight_core::enrich::Enricher;
+use firesight_core::{ids, line, record};
+
+use crate::settings::{MultiLine, PartitionKey, Settings};
+
+/// Lambda's limit on a synchronous response (6,291,556 bytes), less room for the JSON envelope.
+pub const RESPONSE_BUDGET: usize = 6_000_000;
+/// JSON around one output record besides its data: id, result, metadata.
+const RECORD_OVERHEAD: usize = 160;
+
+pub struct Transformer {
+    pub settings: Settings,
+    pub enricher: Enricher,
+}
+
+/// What one invocation did, for its metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub ok: usize,
+    pub dropped: usize,
+    pub failed: usize,
+    pub documents: usize,
+    pub input_bytes: usize,
+    pub output_bytes: usize,
+}
+
+enum Outcome {
+    Ok(Vec<u8>, HashMap<String, String>),
+    Dropped,
+    Failed(String),
+}
+
+impl Transformer {
+    pub fn transform(&self, event: &KinesisFirehoseEvent, now: DateTime<Utc>) -> (KinesisFirehoseResponse, Counts) {
+        let mut counts = Counts::default();
+        let stream = event.delivery_stream_arn.as_deref().unwrap_or("");
+        // Room kept for answering every later record back as it came (a failure), base64-encoded.
+        let mut input_left: usize = event.records.iter().map(|r| b64_len(r.data.len()) + RECORD_OVERHEAD).sum();
+        let mut used = 0usize;
+        let mut response = KinesisFirehoseResponse::default();
+        for (index, input) in event.records.iter().enumerate() {
+            counts.input_bytes += input.data.len();
+            input_left -= b64_len(input.data.len()) + RECORD_OVERHEAD;
+            let mut outcome = self.record(event, input, index, stream, now, &mut counts);
+            if let Outcome::Ok(data, _) = &outcome
+                && used + b64_len(data.len()) + RECORD_OVERHEAD + input_left > RESPONSE_BUDGET
+            {
+                outcome = Outcome::Failed(format!(
+                    "the answer would pass Lambda's 6 MB response limit; lower the processor's BufferSizeInMBs \
+                     (documents are {:.1} times their lines)",
+                    data.len() as f64 / input.data.len().max(1) as f64
+                ));
+            }
+            let mut out = KinesisFirehoseResponseRecord::default();
+            out.record_id = input.record_id.clone();
+            match outcome {
+                Outcome::Ok(data, keys) => {
+                    counts.ok += 1;
+                    out.result = Some("Ok".into());
+                    *out.data = data;
+                    out.metadata.partition_keys = keys;
+                }
+                Outcome::Dropped => {
+                    counts.dropped += 1;
+                    out.result = Some("Dropped".into());
+                }
+                Outcome::Failed(reason) => {
+                    counts.failed += 1;
+                    tracing::warn!(
+                        record_id = input.record_id.as_deref().unwrap_or(""),
+                        index,
+                        reason,
+                        "record not transformed"
+                    );
+                    out.result = Some("ProcessingFailed".into());
+                    *out.data = input.data.to_vec();
+                }
+            }
+            used += b64_len(out.data.len()) + RECORD_OVERHEAD;
+            counts.output_bytes += out.data.len();
+            response.records.push(out);
+        }
+        (response, counts)
+    }
+
+    fn record(
+        &self,
+        event: &KinesisFirehoseEvent,
+        input: &KinesisFirehoseEventRecord,
+        index: usize,
+        stream: &str,
+        now: DateTime<Utc>,
+        counts: &mut Counts,
+    ) -> Outcome {
+        let lines = match record::lines(&input.data) {
+            Ok(lines) => lines,
+            Err(unreadable) => return Outcome::Failed(unreadable.reason),
+        };
+        if lines.len() > 1 && self.settings.multi_line == MultiLine::Fail {
+            return Outcome::Failed(format!(
+                "the record carries {} lines and the destination takes one document per record \
+                 (FIRESIGHT_LAMBDA__MULTI_LINE=ndjson answers them as JSON lines)",
+                lines.len()
+            ));
+        }
+        let record_id = input.record_id.as_deref().unwrap_or("");
+        let meta = metadata(event, input, index);
+        let mut data = Vec::new();
+        let mut keys = HashMap::new();
+        let mut kept = 0;
+        for (n, line) in lines.into_iter().enumerate() {
+            let mut doc = match line::document(line.text, line.fallback_time, &self.enricher, now) {
+                Ok(doc) => doc,
+                Err((e, _)) => return Outcome::Failed(format!("line {}: {e}", n + 1)),
+            };
+            if self.drops(&doc) {
+                continue;
+            }
+            doc.event.id = Some(ids::lambda_id(stream, record_id, n));
+            doc.firehose = Some(meta.clone());
+            if !self.settings.include_original {
+                doc.event.original.clear();
+            }
+            if kept == 0 {
+                keys = self.partition_keys(&doc);
+            }
+            serde_json::to_writer(&mut data, &doc).expect("documents serialise");
+            data.push(b'\n');
+            kept += 1;
+        }
+        counts.documents += kept;
+        if kept == 0 { Outcome::Dropped } else { Outcome::Ok(data, keys) }
+    }
+
+    fn drops(&self, doc: &LogDocument) -> bool {
+        (self.settings.drop_bots && doc.firesight.bot == Some(true))
+            || doc.url.path.as_deref().is_some_and(|p| self.settings.drops_path(p))
+    }
+
+    fn partition_keys(&self, doc: &LogDocument) -> HashMap<String, String> {
+        self.settings
+            .partition_keys
+            .iter()
+            .map(|key| match key {
+                PartitionKey::Date => ("date".to_owned(), doc.timestamp.format("%Y-%m-%d").to_string()),
+                PartitionKey::Hour => ("hour".to_owned(), doc.timestamp.format("%H").to_string()),
+                PartitionKey::Vhost => {
+                    let host = doc.destination.as_ref().and_then(|d| d.domain.as_deref()).unwrap_or("unknown");
+                    ("vhost".to_owned(), host.to_owned())
+                }
+                PartitionKey::StatusClass => {
+                    let class = doc.firesight.status_class.as_deref().unwrap_or("unknown");
+                    ("status_class".to_owned(), class.to_owned())
+                }
+            })
+            .collect()
+    }
+}
+
+/// The delivery's metadata for `firehose.*`.
+fn metadata(event: &KinesisFirehoseEvent, input: &KinesisFirehoseEventRecord, index: usize) -> FirehoseMeta {
+    FirehoseMeta {
+        request_id: event.invocation_id.clone(),
+        source_arn: event.delivery_stream_arn.clone(),
+        arrival_time: Some(input.approximate_arrival_timestamp.0),
+        record_index: u32::try_from(index).ok(),
+        common_attributes: None,
+        record_id: input.record_id.clone(),
+        kinesis: input.kinesis_firehose_record_metadata.as_ref().map(|k| KinesisMeta {
+            stream_arn: event.source_kinesis_stream_arn.clone(),
+            shard_id: k.shard_id.clone(),
+            partition_key: k.partition_key.clone(),
+            sequence_number: k.sequence_number.clone(),
+            subsequence_number: Some(k.subsequence_number),
+            arrival_time: Some(k.approximate_arrival_timestamp.0),
+        }),
+    }
+}
+
+fn b64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
