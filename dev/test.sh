@@ -10,6 +10,7 @@ dev/services.sh up
 dev/fixtures.sh
 dev/browser.sh
 dev/schemathesis.sh
+dev/lambda.sh install
 eval "$(dev/services.sh env)"
 
 cargo fmt --all -- --check

@@ -9,8 +9,8 @@
 //!   settings (paths, bots).
 //! - `ProcessingFailed`: a payload that cannot be read, a line that cannot be parsed, several lines when
 //!   the destination takes one document per record, or a response that would pass Lambda's 6 MB. The
-//!   record's own bytes are answered back; Firehose writes the record to the S3 `processing-failed/`
-//!   prefix, and the reason is logged with the record id.
+//!   record's own bytes are answered back when they fit; Firehose writes the record as it arrived to the
+//!   S3 `processing-failed/` prefix, and the reason is logged with the record id.
 
 use std::collections::HashMap;
 
@@ -26,8 +26,8 @@ use crate::settings::{MultiLine, PartitionKey, Settings};
 
 /// Lambda's limit on a synchronous response (6,291,556 bytes), less room for the JSON envelope.
 pub const RESPONSE_BUDGET: usize = 6_000_000;
-/// JSON around one output record besides its data: id, result, metadata.
-const RECORD_OVERHEAD: usize = 160;
+/// JSON around one output record besides its id and data: result, metadata, punctuation.
+const RECORD_OVERHEAD: usize = 100;
 
 pub struct Transformer {
     pub settings: Settings,
@@ -55,16 +55,17 @@ impl Transformer {
     pub fn transform(&self, event: &KinesisFirehoseEvent, now: DateTime<Utc>) -> (KinesisFirehoseResponse, Counts) {
         let mut counts = Counts::default();
         let stream = event.delivery_stream_arn.as_deref().unwrap_or("");
-        // Room kept for answering every later record back as it came (a failure), base64-encoded.
-        let mut input_left: usize = event.records.iter().map(|r| b64_len(r.data.len()) + RECORD_OVERHEAD).sum();
+        // Room kept so that every later record can at least be answered (as a failure without data).
+        let mut reserved: usize = event.records.iter().map(minimal_answer).sum();
         let mut used = 0usize;
         let mut response = KinesisFirehoseResponse::default();
         for (index, input) in event.records.iter().enumerate() {
             counts.input_bytes += input.data.len();
-            input_left -= b64_len(input.data.len()) + RECORD_OVERHEAD;
+            reserved -= minimal_answer(input);
+            let fits = |data_len: usize| used + b64_len(data_len) + minimal_answer(input) + reserved <= RESPONSE_BUDGET;
             let mut outcome = self.record(event, input, index, stream, now, &mut counts);
             if let Outcome::Ok(data, _) = &outcome
-                && used + b64_len(data.len()) + RECORD_OVERHEAD + input_left > RESPONSE_BUDGET
+                && !fits(data.len())
             {
                 outcome = Outcome::Failed(format!(
                     "the answer would pass Lambda's 6 MB response limit; lower the processor's BufferSizeInMBs \
@@ -94,10 +95,13 @@ impl Transformer {
                         "record not transformed"
                     );
                     out.result = Some("ProcessingFailed".into());
-                    *out.data = input.data.to_vec();
+                    // Firehose keeps the record as it arrived; it is answered back when there is room.
+                    if fits(input.data.len()) {
+                        *out.data = input.data.to_vec();
+                    }
                 }
             }
-            used += b64_len(out.data.len()) + RECORD_OVERHEAD;
+            used += b64_len(out.data.len()) + minimal_answer(input);
             counts.output_bytes += out.data.len();
             response.records.push(out);
         }
@@ -196,6 +200,11 @@ fn metadata(event: &KinesisFirehoseEvent, input: &KinesisFirehoseEventRecord, in
             arrival_time: Some(k.approximate_arrival_timestamp.0),
         }),
     }
+}
+
+/// The smallest answer for a record: its id, a result, no data.
+fn minimal_answer(input: &KinesisFirehoseEventRecord) -> usize {
+    input.record_id.as_deref().map_or(0, str::len) + RECORD_OVERHEAD
 }
 
 fn b64_len(n: usize) -> usize {

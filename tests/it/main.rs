@@ -11,6 +11,7 @@ mod firehose;
 mod firehose_client;
 mod foundation;
 mod harness;
+mod lambda;
 mod layout;
 mod migrate_store;
 mod query_api;
