@@ -22,6 +22,8 @@ pub fn line(stream: &str, counts: &Counts, duration: Duration, now: DateTime<Utc
                     { "Name": "Documents", "Unit": "Count" },
                     { "Name": "InputBytes", "Unit": "Bytes" },
                     { "Name": "OutputBytes", "Unit": "Bytes" },
+                    { "Name": "OkInputBytes", "Unit": "Bytes" },
+                    { "Name": "OkOutputBytes", "Unit": "Bytes" },
                     { "Name": "TransformDuration", "Unit": "Milliseconds" }
                 ]
             }]
@@ -33,6 +35,8 @@ pub fn line(stream: &str, counts: &Counts, duration: Duration, now: DateTime<Utc
         "Documents": counts.documents,
         "InputBytes": counts.input_bytes,
         "OutputBytes": counts.output_bytes,
+        "OkInputBytes": counts.ok_input_bytes,
+        "OkOutputBytes": counts.ok_output_bytes,
         "TransformDuration": duration.as_secs_f64() * 1000.0
     })
     .to_string()
@@ -44,7 +48,16 @@ mod tests {
 
     #[test]
     fn every_declared_metric_has_its_value() {
-        let counts = Counts { ok: 3, dropped: 1, failed: 2, documents: 3, input_bytes: 10, output_bytes: 30 };
+        let counts = Counts {
+            ok: 3,
+            dropped: 1,
+            failed: 2,
+            documents: 3,
+            input_bytes: 10,
+            output_bytes: 30,
+            ok_input_bytes: 6,
+            ok_output_bytes: 30,
+        };
         let line: serde_json::Value =
             serde_json::from_str(&line("s", &counts, Duration::from_millis(5), Utc::now())).unwrap();
         for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {

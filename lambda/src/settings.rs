@@ -40,6 +40,10 @@ pub struct Settings {
     pub drop_bots: bool,
     /// `FIRESIGHT_LAMBDA__INCLUDE_ORIGINAL` (default true): keep the raw line as `event.original`.
     pub include_original: bool,
+    /// `FIRESIGHT_LAMBDA__COMPACT`: only the fields firesight's query API reads (no `event.original`,
+    /// `url.original`, `source.address`, `firehose.*`, continent, region, postal code, time zone), so
+    /// more of a buffer fits Lambda's 6 MB answer.
+    pub compact: bool,
     /// `FIRESIGHT_LAMBDA__MULTI_LINE`: `fail` (default) or `ndjson`.
     pub multi_line: MultiLine,
     /// `FIRESIGHT_LAMBDA__PARTITION_KEYS`: comma-separated `date`, `hour`, `vhost`, `status_class`.
@@ -54,6 +58,7 @@ impl Default for Settings {
             drop_paths: Vec::new(),
             drop_bots: false,
             include_original: true,
+            compact: false,
             multi_line: MultiLine::Fail,
             partition_keys: Vec::new(),
         }
@@ -113,6 +118,7 @@ impl Settings {
             drop_paths,
             drop_bots: flag("FIRESIGHT_LAMBDA__DROP_BOTS", false)?,
             include_original: flag("FIRESIGHT_LAMBDA__INCLUDE_ORIGINAL", true)?,
+            compact: flag("FIRESIGHT_LAMBDA__COMPACT", false)?,
             multi_line,
             partition_keys,
         })

@@ -43,6 +43,9 @@ pub struct Counts {
     pub documents: usize,
     pub input_bytes: usize,
     pub output_bytes: usize,
+    /// Input and output bytes of the records answered `Ok`: how much larger the documents are.
+    pub ok_input_bytes: usize,
+    pub ok_output_bytes: usize,
 }
 
 enum Outcome {
@@ -78,6 +81,8 @@ impl Transformer {
             match outcome {
                 Outcome::Ok(data, keys) => {
                     counts.ok += 1;
+                    counts.ok_input_bytes += input.data.len();
+                    counts.ok_output_bytes += data.len();
                     out.result = Some("Ok".into());
                     *out.data = data;
                     out.metadata.partition_keys = keys;
@@ -146,6 +151,9 @@ impl Transformer {
             if !self.settings.include_original {
                 doc.event.original.clear();
             }
+            if self.settings.compact {
+                compact(&mut doc);
+            }
             if kept == 0 {
                 keys = self.partition_keys(&doc);
             }
@@ -179,6 +187,23 @@ impl Transformer {
                 }
             })
             .collect()
+    }
+}
+
+/// Leaves only what the query API reads (`store/opensearch/dsl/fields.rs` in the service).
+fn compact(doc: &mut LogDocument) {
+    doc.event.original.clear();
+    doc.url.original = None;
+    doc.source.address = None;
+    doc.firehose = None;
+    if let Some(geo) = doc.source.geo.as_mut() {
+        let geo = std::sync::Arc::make_mut(geo);
+        geo.continent_code = None;
+        geo.continent_name = None;
+        geo.region_iso_code = None;
+        geo.region_name = None;
+        geo.postal_code = None;
+        geo.timezone = None;
     }
 }
 
