@@ -41,6 +41,7 @@ async fn main() -> Result<(), Error> {
 
 fn init() -> Result<Transformer, Error> {
     let settings = Settings::from_env()?;
+    let started = Instant::now();
     let geo = match &settings.city_db {
         Some(city) => Some(
             GeoIp::open(city, settings.asn_db.as_deref())
@@ -51,7 +52,9 @@ fn init() -> Result<Transformer, Error> {
             None
         }
     };
+    let geoip_ms = started.elapsed().as_millis() as u64;
     let user_agents = UserAgentParser::new().map_err(|e| format!("loading the user-agent rules: {e}"))?;
+    tracing::info!(geoip_ms, user_agents_ms = started.elapsed().as_millis() as u64 - geoip_ms, "enrichment loaded");
     Ok(Transformer { settings, enricher: Enricher::new(geo, user_agents) })
 }
 

@@ -197,6 +197,15 @@ async fn the_lambda_transforms_firehose_events_in_the_runtime_emulator() {
             { "id": "2", "timestamp": 1_765_000_000_001i64, "message": lines[2] }
         ]
     });
+    // The Kinesis Agent's LOGTOJSON (COMBINEDAPACHELOG) form of the log's first line.
+    let agent_json = json!({
+        "host": "83.149.9.216", "ident": null, "authuser": null, "datetime": "17/May/2015:10:05:03 +0000",
+        "request": "GET /presentations/logstash-monitorama-2013/images/kibana-search.png HTTP/1.1",
+        "response": "200", "bytes": "203023",
+        "referrer": "http://semicomplete.com/presentations/logstash-monitorama-2013/",
+        "agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/32.0.1700.77 Safari/537.36"
+    })
+    .to_string();
     let control = json!({ "messageType": "CONTROL_MESSAGE", "logGroup": "", "logStream": "", "logEvents": [] });
     let mut not_utf8 = lines[3].as_bytes().to_vec();
     let at = not_utf8.iter().position(|b| *b == b'"').unwrap() + 1;
@@ -209,6 +218,7 @@ async fn the_lambda_transforms_firehose_events_in_the_runtime_emulator() {
             record("cloudwatch", &gzip(cloudwatch.to_string().as_bytes()), None),
             record("control", &gzip(control.to_string().as_bytes()), None),
             record("empty", b"", None),
+            record("agent-json", agent_json.as_bytes(), None),
             record("health", health.as_bytes(), None),
             record("bad-gzip", &[0x1f, 0x8b, 8, 0, 1, 2, 3], None),
         ],
@@ -230,6 +240,21 @@ async fn the_lambda_transforms_firehose_events_in_the_runtime_emulator() {
         .collect();
     assert_eq!(docs.len(), 2, "one JSON line per log event");
     assert_eq!(comparable(docs[1].clone()), comparable(service_document(&lines[2])));
+    assert_eq!(result("agent-json").1, "Ok");
+    let from_json: Value = serde_json::from_slice(&result("agent-json").2).unwrap();
+    assert_eq!(comparable(from_json.clone()), comparable(service_document(&agent_json)));
+    assert_eq!(from_json["firesight"]["record_format"], "kinesis_agent_json");
+    let from_line = service_document(&lines[0]);
+    for pointer in [
+        "/@timestamp",
+        "/source/ip",
+        "/source/geo/city_name",
+        "/url/path",
+        "/http/response/status_code",
+        "/user_agent/name",
+    ] {
+        assert_eq!(from_json.pointer(pointer), from_line.pointer(pointer), "{pointer}");
+    }
     assert_eq!(result("control").1, "Dropped");
     assert_eq!(result("empty").1, "Dropped");
     assert_eq!(result("health").1, "Dropped", "{health}");
