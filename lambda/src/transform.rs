@@ -49,7 +49,8 @@ pub struct Counts {
 }
 
 enum Outcome {
-    Ok(Vec<u8>, HashMap<String, String>),
+    /// The documents as JSON lines, the partition keys, how many documents.
+    Ok(Vec<u8>, HashMap<String, String>, usize),
     Dropped,
     Failed(String),
 }
@@ -66,8 +67,8 @@ impl Transformer {
             counts.input_bytes += input.data.len();
             reserved -= minimal_answer(input);
             let fits = |data_len: usize| used + b64_len(data_len) + minimal_answer(input) + reserved <= RESPONSE_BUDGET;
-            let mut outcome = self.record(event, input, index, stream, now, &mut counts);
-            if let Outcome::Ok(data, _) = &outcome
+            let mut outcome = self.record(event, input, index, stream, now);
+            if let Outcome::Ok(data, _, _) = &outcome
                 && !fits(data.len())
             {
                 outcome = Outcome::Failed(format!(
@@ -79,8 +80,9 @@ impl Transformer {
             let mut out = KinesisFirehoseResponseRecord::default();
             out.record_id = input.record_id.clone();
             match outcome {
-                Outcome::Ok(data, keys) => {
+                Outcome::Ok(data, keys, documents) => {
                     counts.ok += 1;
+                    counts.documents += documents;
                     counts.ok_input_bytes += input.data.len();
                     counts.ok_output_bytes += data.len();
                     out.result = Some("Ok".into());
@@ -120,7 +122,6 @@ impl Transformer {
         index: usize,
         stream: &str,
         now: DateTime<Utc>,
-        counts: &mut Counts,
     ) -> Outcome {
         let lines = match record::lines(&input.data) {
             Ok(lines) => lines,
@@ -161,8 +162,7 @@ impl Transformer {
             data.push(b'\n');
             kept += 1;
         }
-        counts.documents += kept;
-        if kept == 0 { Outcome::Dropped } else { Outcome::Ok(data, keys) }
+        if kept == 0 { Outcome::Dropped } else { Outcome::Ok(data, keys, kept) }
     }
 
     fn drops(&self, doc: &LogDocument) -> bool {

@@ -223,5 +223,3 @@ fn record(metrics: &Metrics, source: &'static str, report: &WriteReport, parse_f
 fn source_label(source: &str) -> &'static str {
     if source == "firehose" { "firehose" } else { "backfill" }
 }
-
-pub use crate::record::split_lines;

@@ -139,6 +139,40 @@ impl TestAppBuilder {
     }
 }
 
+/// The real binary with none of this process's `FIRESIGHT_*` or `AWS_*` variables, no shared AWS
+/// profile (`home` stands for the home directory) and no instance metadata: it sees only what the test
+/// sets.
+pub fn firesight_command(home: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_firesight"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("FIRESIGHT_") || key.starts_with("AWS_") {
+            command.env_remove(key);
+        }
+    }
+    let nowhere = home.join("no-aws-profile");
+    command
+        .env("HOME", home)
+        .env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+/// Runs a one-shot command of the real binary with these variables (full names) and returns its
+/// standard output; fails the test when it does not succeed.
+pub fn run_firesight(args: &[&str], env: &[(&str, String)]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = firesight_command(home.path());
+    command.env("FIRESIGHT_LOG__LEVEL", "warn").args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("run firesight");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "firesight {args:?} failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
 async fn spawn_process(
     pairs: Vec<(String, String)>,
     env: Vec<(String, String)>,
@@ -146,19 +180,9 @@ async fn spawn_process(
     data_dir: tempfile::TempDir,
 ) -> TestApp {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_firesight"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("FIRESIGHT_") || key.starts_with("AWS_") {
-            command.env_remove(key);
-        }
-    }
-    let nowhere = data_dir.path().join("no-aws-profile");
+    let mut command = firesight_command(data_dir.path());
     command
         .arg("serve")
-        .env("HOME", data_dir.path())
-        .env("AWS_CONFIG_FILE", &nowhere)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(data_dir.path().join("stderr.log")).unwrap());
     for (key, value) in pairs {

@@ -2,26 +2,7 @@
 //! OpenSearch (and back), with the real binary. Every document arrives once, under its own id, and a
 //! second run copies nothing.
 
-use std::process::Command;
-
-use crate::harness::{count, drop_prefix, fixture, require_opensearch, unique};
-
-fn firesight(args: &[&str], env: &[(&str, String)]) -> String {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_firesight"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("FIRESIGHT_") {
-            command.env_remove(key);
-        }
-    }
-    command.env("FIRESIGHT_LOG__LEVEL", "warn").args(args);
-    for (key, value) in env {
-        command.env(format!("FIRESIGHT_{key}"), value);
-    }
-    let output = command.output().expect("run firesight");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "firesight {args:?} failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
-    stdout
-}
+use crate::harness::{count, drop_prefix, fixture, require_opensearch, run_firesight as firesight, unique};
 
 #[tokio::test]
 async fn the_embedded_store_moves_to_opensearch_and_back_once() {
@@ -31,10 +12,10 @@ async fn the_embedded_store_moves_to_opensearch_and_back_once() {
     let back = tempfile::tempdir().unwrap();
     let env = |dir: &std::path::Path| {
         vec![
-            ("DATA_DIR", dir.display().to_string()),
-            ("OPENSEARCH__URL", os.clone()),
-            ("OPENSEARCH__INDEX_PREFIX", prefix.clone()),
-            ("OPENSEARCH__REPLICAS", "0".to_owned()),
+            ("FIRESIGHT_DATA_DIR", dir.display().to_string()),
+            ("FIRESIGHT_OPENSEARCH__URL", os.clone()),
+            ("FIRESIGHT_OPENSEARCH__INDEX_PREFIX", prefix.clone()),
+            ("FIRESIGHT_OPENSEARCH__REPLICAS", "0".to_owned()),
         ]
     };
     let log = fixture("access_logs/elastic_examples_apache_logs.log");

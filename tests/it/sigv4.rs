@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::firehose_client::FirehoseClient;
-use crate::harness::{self, TestApp, count, drop_prefix, fixture, require_opensearch, unique};
+use crate::harness::{
+    self, TestApp, count, drop_prefix, fixture, require_opensearch, run_firesight as firesight, unique,
+};
 
 pub const ACCESS_KEY: &str = "AKIAFIRESIGHTTEST001";
 pub const SECRET_KEY: &str = "firesight/test/secret/0123456789abcdefghij";
@@ -95,29 +97,6 @@ pub fn through(proxy: &SigV4Proxy, service: &str, collection: &str) -> harness::
         .process_env("AWS_REGION", REGION);
     let builder = if service == "aoss" { builder.set("OPENSEARCH__COLLECTION_TYPE", collection) } else { builder };
     builder.process_env("AWS_ACCESS_KEY_ID", ACCESS_KEY).process_env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-}
-
-/// The real binary for a one-shot command with AWS keys in its environment.
-fn firesight(args: &[&str], env: &[(&str, String)]) -> String {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_firesight"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("FIRESIGHT_") || key.starts_with("AWS_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("FIRESIGHT_LOG__LEVEL", "warn")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        .args(args);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("run firesight");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "firesight {args:?} failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
-    stdout
 }
 
 #[tokio::test]
@@ -295,18 +274,9 @@ async fn a_wrong_secret_and_a_skewed_clock_are_told_apart_in_readiness() {
 #[tokio::test]
 async fn sigv4_without_credentials_fails_at_start_with_the_reason() {
     let data = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_firesight"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("FIRESIGHT_") || key.starts_with("AWS_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = harness::firesight_command(data.path());
     command
         .arg("serve")
-        .env("HOME", data.path())
-        .env("AWS_CONFIG_FILE", data.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", data.path().join("none"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_REGION", REGION)
         .env("FIRESIGHT_DATA_DIR", data.path())
         .env("FIRESIGHT_LISTEN", "127.0.0.1:0")

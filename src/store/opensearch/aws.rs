@@ -19,6 +19,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use chrono::{DateTime, Utc};
 
+use super::text::truncate;
 use crate::config::OpenSearchConfig;
 use crate::store::StoreError;
 
@@ -150,7 +151,7 @@ pub fn refusal(body: &str, date_header: Option<&str>) -> StoreError {
     let message = parsed
         .and_then(|v| v.get("message").or_else(|| v.get("Message")).and_then(|m| m.as_str()).map(str::to_owned))
         .unwrap_or_else(|| body.trim().to_owned());
-    let message = shorten(message, 500);
+    let message = truncate(&message, 500);
     let skew = date_header.and_then(|d| DateTime::parse_from_rfc2822(d).ok()).map(|server| {
         let server: DateTime<Utc> = server.into();
         (Utc::now() - server).num_seconds()
@@ -165,18 +166,6 @@ pub fn refusal(body: &str, date_header: Option<&str>) -> StoreError {
         }
         _ => StoreError::AccessDenied(message),
     }
-}
-
-fn shorten(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
 }
 
 /// A credentials provider for tests and benches: fixed keys.

@@ -8,6 +8,7 @@ pub mod dsl;
 mod mapping;
 mod read;
 mod serverless;
+mod text;
 mod timeseries;
 
 pub use aws::{REFRESH_BEFORE, Signing, static_credentials};
@@ -27,13 +28,14 @@ use opensearch::http::{Method, Url};
 use serde_json::Value;
 
 use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
-use crate::config::{AuthMode, CollectionType, OpenSearchConfig};
+use crate::config::{AuthMode, OpenSearchConfig};
 use crate::query::model::{
     GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
     TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
 };
 use dsl::FieldMap;
 use serverless::Serverless;
+use text::truncate;
 
 /// The oldest OpenSearch major version whose APIs firesight uses (composable templates, PIT).
 const MIN_MAJOR: u64 = 2;
@@ -81,6 +83,7 @@ impl OpenSearchStore {
     }
 
     fn build(config: &OpenSearchConfig, signing: Option<Signing>) -> anyhow::Result<Self> {
+        let serverless = config.serverless().then(|| Serverless::new(config.collection_type));
         let url = Url::parse(&config.url)?;
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(Duration::from_secs(config.timeout_secs))
@@ -104,12 +107,12 @@ impl OpenSearchStore {
                 .map(str::trim)
                 .filter(|r| !r.is_empty())
                 .map_or_else(|| format!("{}-*", config.index_prefix), str::to_owned),
-            fields: match (config.serverless(), config.collection_type) {
-                (true, CollectionType::Timeseries) => FieldMap::from_config(&config.fields).with_ids_in_documents(),
+            fields: match &serverless {
+                Some(s) if !s.custom_ids() => FieldMap::from_config(&config.fields).with_ids_in_documents(),
                 _ => FieldMap::from_config(&config.fields),
             },
             signing,
-            serverless: config.serverless().then(|| Serverless::new(config.collection_type)),
+            serverless,
         })
     }
 
@@ -319,15 +322,4 @@ const BULK_PATH: &str = "/_bulk?filter_path=items.*.status,items.*.error.type,it
 fn uncompressed(mut headers: HeaderMap) -> HeaderMap {
     headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     headers
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }

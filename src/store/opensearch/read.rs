@@ -5,9 +5,10 @@
 use opensearch::http::Method;
 use serde_json::{Value, json};
 
+use super::OpenSearchStore;
 use super::dsl::aggs;
 use super::dsl::search::{self, Cursor, PIT_KEEP_ALIVE};
-use super::{OpenSearchStore, truncate};
+use super::text::truncate;
 use crate::query::model::{
     GeoRequest, GeoResult, MAX_PAGE_SIZE, MAX_TOP_LIMIT, Query, SearchPage, SearchRequest, Split, SummaryResult,
     TimelineRequest, TimelineResult, TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
