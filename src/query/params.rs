@@ -84,14 +84,28 @@ pub fn status(param: &str, v: &str) -> Result<StatusFilter, ParamError> {
     }
 }
 
-/// An address (a /32 or /128) or a CIDR block, truncated to its network.
+/// An address (a /32 or /128) or a CIDR block, truncated to its network. An IPv4-mapped IPv6 block
+/// (`::ffff:10.0.0.0/104`) becomes the IPv4 block it names (`10.0.0.0/8`): the stores keep IPv4
+/// addresses as IPv4, and OpenSearch refuses CIDR notation on a mapped address as ambiguous.
 pub fn client_ip(param: &str, v: &str) -> Result<IpNet, ParamError> {
-    if let Ok(net) = v.parse::<IpNet>() {
-        return Ok(net.trunc());
+    let net = match v.parse::<IpNet>() {
+        Ok(net) => net.trunc(),
+        Err(_) => v
+            .parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| err(param, "must be an IP address or a CIDR block such as 10.0.0.0/8"))?,
+    };
+    Ok(unmapped(net))
+}
+
+fn unmapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        _ => net,
     }
-    v.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| err(param, "must be an IP address or a CIDR block such as 10.0.0.0/8"))
 }
 
 /// RFC 3339, `now`, or `now-<n><unit>` with unit `s`, `m`, `h`, `d`, `w`.
@@ -198,5 +212,18 @@ mod tests {
         assert!(interval(Some("1s"), &range, 100, 2000).unwrap_err().reason.contains("86400 buckets"));
         assert!(interval(Some("0m"), &range, 100, 2000).is_err());
         assert!(interval(Some("1w"), &range, 100, 2000).is_err());
+    }
+
+    #[test]
+    fn mapped_ipv4_blocks_become_ipv4() {
+        let ip = |v| client_ip("client_ip", v).unwrap().to_string();
+        assert_eq!(ip("::ffff:107.250.244.0/126"), "107.250.244.0/30");
+        assert_eq!(ip("::ffff:66.249.73.7/120"), "66.249.73.0/24");
+        assert_eq!(ip("::ffff:0:0/96"), "0.0.0.0/0");
+        assert_eq!(ip("::ffff:83.149.9.216"), "83.149.9.216/32");
+        // Wider than the mapped range, or not mapped at all: left as IPv6.
+        assert_eq!(ip("::ffff:0:0/95"), "::fffe:0:0/95");
+        assert_eq!(ip("::195.253.144.215"), "::c3fd:90d7/128");
+        assert_eq!(ip("2001:db8::1/32"), "2001:db8::/32");
     }
 }
