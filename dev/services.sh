@@ -4,7 +4,8 @@
 #     codelibs' OpenSearchRunner (there is no Docker engine and no tarball
 #     download here, only package registries).
 #   - PostgreSQL 15: the Debian cluster 15/main, plus a test role/database.
-#   - moto_server (AWS API mock) from PyPI, in a private venv.
+#   - moto_server (AWS API mock) from PyPI, in a private venv, started through
+#     dev/moto_server.py (Kinesis resharding as AWS documents it).
 #
 # Usage: dev/services.sh up|down|status|env
 #   up      install what is missing, start what is not running, wait until
@@ -341,7 +342,8 @@ moto_up() {
         port_busy "$MOTO_PORT" && die moto "port $MOTO_PORT is in use by a process not started by this script (no live pid in $MOTO_PID)"
         moto_install
         log moto "starting on $MOTO_URL"
-        launch moto "$MOTO_PID" "$MOTO_LOG" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+        # Through dev/moto_server.py: moto_server with Kinesis resharding as AWS documents it.
+        launch moto "$MOTO_PID" "$MOTO_LOG" "$VENV/bin/python" "$SCRIPT_DIR/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT"
     fi
     wait_until moto "$MOTO_PID" moto_server "$MOTO_LOG" "$MOTO_URL/moto-api/" moto_answers
     log moto "ready in $((SECONDS - t0))s"

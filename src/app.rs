@@ -16,6 +16,8 @@ use crate::firehose::receiver::Receiver;
 use crate::firehose::rejections::RejectionLog;
 use crate::ingest::Ingestor;
 use crate::keys::KeySet;
+use crate::kinesis::Kinesis;
+use crate::kinesis::consumer::StreamStatuses;
 use crate::metrics::Metrics;
 use crate::read::service::QueryService;
 use crate::state::{Instance, StateDb};
@@ -41,6 +43,10 @@ pub struct Components {
     pub db: StateDb,
     pub store: Arc<dyn LogStore>,
     pub cloudwatch: Option<CloudWatch>,
+    /// The Kinesis Data Streams client, when streams are configured.
+    pub kinesis: Option<Kinesis>,
+    /// What the Kinesis consumer reports of each configured stream (empty when off).
+    pub kinesis_streams: StreamStatuses,
     pub metrics: Arc<Metrics>,
     pub api_keys: KeySet,
     pub ingestor: Ingestor,
@@ -70,6 +76,10 @@ impl App {
         let store = store::from_config(&config).await.context("configuring the log store")?;
         let cloudwatch = match config.cloudwatch.enabled {
             true => Some(CloudWatch::from_config(&config.cloudwatch).await),
+            false => None,
+        };
+        let kinesis = match config.kinesis.enabled() {
+            true => Some(Kinesis::from_config(&config.kinesis).await),
             false => None,
         };
         let api_keys = KeySet::new(&config.api_keys, config.auth.disabled);
@@ -106,6 +116,8 @@ impl App {
             db,
             store,
             cloudwatch,
+            kinesis,
+            kinesis_streams: StreamStatuses::default(),
             metrics,
             api_keys,
             ingestor,

@@ -2,7 +2,8 @@
 //!
 //! The code follows three paths:
 //!
-//! - **Write path**: Firehose HTTP endpoint deliveries ([`firehose`]) or `firesight ingest` files are
+//! - **Write path**: Firehose HTTP endpoint deliveries ([`firehose`]), records read from Kinesis Data
+//!   Streams ([`kinesis`]) or `firesight ingest` files are
 //!   decoded, [`parse`]d into one canonical ECS document per access-log line, [`enrich`]ed (GeoIP, user
 //!   agent) and indexed by [`ingest`] into the log [`store`], idempotently.
 //! - **Read path**: `/v1` queries (search, top-N, timelines, summaries) are expressed in the [`query`]
@@ -28,6 +29,7 @@ pub mod forms;
 pub mod http;
 pub mod ingest;
 pub mod keys;
+pub mod kinesis;
 pub mod metrics;
 pub mod query;
 pub mod read;
@@ -45,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use app::App;
 pub use config::Config;
-pub use firesight_core::{document, enrich, line, net, parse, record};
+pub use firesight_core::{document, enrich, kpl, line, net, parse, record};
 
 /// Runs the service on `listener` until `shutdown` is cancelled: the HTTP API plus every background
 /// worker the configuration enables. Returns after in-flight requests finished (or the grace period
@@ -75,6 +77,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     }
     if let Some(poller) = cloudwatch_poller(&app) {
         workers.spawn(poller.run(shutdown.child_token()));
+    }
+    if let Some(consumer) = kinesis_consumer(&app)? {
+        workers.spawn(consumer.run(shutdown.child_token()));
     }
 
     let router = http::router(app.clone());
@@ -201,6 +206,21 @@ fn cloudwatch_poller(app: &App) -> Option<cloudwatch::Poller> {
         app.metrics.clone(),
         app.instance.id.clone(),
     ))
+}
+
+/// The Kinesis Data Streams consumer, when streams are configured.
+fn kinesis_consumer(app: &App) -> anyhow::Result<Option<kinesis::Consumer>> {
+    let Some(client) = app.kinesis.clone() else { return Ok(None) };
+    let consumer = kinesis::Consumer::new(
+        client,
+        kinesis::leases::LeaseRepo::new(app.db.clone()),
+        app.ingestor.clone(),
+        app.config.kinesis.clone(),
+        app.instance.id.clone(),
+        app.kinesis_streams.clone(),
+    )
+    .context("FIRESIGHT_KINESIS__START")?;
+    Ok(Some(consumer))
 }
 
 /// Keeps the log store's schema installed: retries with backoff while the backend is down, then

@@ -9,6 +9,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -27,7 +28,7 @@ pub struct RouteLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
-    /// `firehose` or `backfill`.
+    /// `firehose`, `kinesis` or `backfill`.
     pub source: &'static str,
 }
 
@@ -49,8 +50,63 @@ pub struct EventLabels {
     pub event: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabels {
+    /// The Kinesis stream's name.
+    pub stream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabels {
+    pub stream: String,
+    pub shard: String,
+}
+
+/// The Kinesis Data Streams consumer's metrics, per stream and shard.
+#[derive(Default)]
+pub struct KinesisMetrics {
+    /// Records read (an aggregated record counts once).
+    pub records: Family<ShardLabels, Counter>,
+    /// Bytes of record data read.
+    pub bytes: Family<ShardLabels, Counter>,
+    /// How far the last GetRecords answer was behind the shard's tip.
+    pub millis_behind_latest: Family<ShardLabels, Gauge>,
+    /// Seconds since the shard's checkpoint last moved, for the shards this replica holds.
+    pub checkpoint_age_seconds: Family<ShardLabels, Gauge>,
+    /// Shard leases this replica holds.
+    pub leases: Family<StreamLabels, Gauge>,
+    /// GetRecords and GetShardIterator calls throttled (`ProvisionedThroughputExceededException`).
+    pub throttles: Family<StreamLabels, Counter>,
+    /// Failed Kinesis calls other than throttles.
+    pub errors: Family<StreamLabels, Counter>,
+}
+
+impl KinesisMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register("kinesis_records", "Kinesis records read", m.records.clone());
+        registry.register("kinesis_bytes", "Bytes of Kinesis record data read", m.bytes.clone());
+        registry.register(
+            "kinesis_millis_behind_latest",
+            "Milliseconds the last GetRecords answer was behind the shard's tip",
+            m.millis_behind_latest.clone(),
+        );
+        registry.register(
+            "kinesis_checkpoint_age_seconds",
+            "Seconds since the checkpoint of a shard this replica holds last moved",
+            m.checkpoint_age_seconds.clone(),
+        );
+        registry.register("kinesis_leases", "Shard leases this replica holds", m.leases.clone());
+        registry.register("kinesis_throttles", "Kinesis calls throttled", m.throttles.clone());
+        registry.register("kinesis_errors", "Failed Kinesis calls other than throttles", m.errors.clone());
+        m
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// The Kinesis Data Streams consumer.
+    pub kinesis: KinesisMetrics,
     /// Documents newly indexed.
     pub ingest_indexed: Family<SourceLabels, Counter>,
     /// Documents that were already indexed (replayed deliveries).
@@ -186,8 +242,10 @@ impl Metrics {
         );
         let alert_events = Family::<EventLabels, Counter>::default();
         registry.register("alert_events", "Alert events written to the outbox, by type", alert_events.clone());
+        let kinesis = KinesisMetrics::register(&mut registry);
         Self {
             registry,
+            kinesis,
             cloudwatch_events_stored,
             cloudwatch_events_already_stored,
             cloudwatch_unknown_shapes,

@@ -21,6 +21,7 @@ mod embedded;
 mod firehose;
 mod geoip;
 mod http;
+mod kinesis;
 mod log;
 mod opensearch;
 mod query;
@@ -32,6 +33,7 @@ pub use self::embedded::EmbeddedConfig;
 pub use self::firehose::FirehoseConfig;
 pub use self::geoip::GeoIpConfig;
 pub use self::http::{AuthConfig, HttpConfig};
+pub use self::kinesis::{KinesisConfig, StartPosition};
 pub use self::log::{LogConfig, LogFormat};
 pub use self::opensearch::{AuthMode, AwsService, CollectionType, FieldMapConfig, OpenSearchConfig};
 pub use self::query::{MAX_PAGE_SIZE, QueryConfig};
@@ -80,6 +82,8 @@ pub struct Config {
     pub embedded: EmbeddedConfig,
     /// CloudWatch Logs settings (`FIRESIGHT_CLOUDWATCH__*`).
     pub cloudwatch: CloudWatchConfig,
+    /// Kinesis Data Streams consumer settings (`FIRESIGHT_KINESIS__*`).
+    pub kinesis: KinesisConfig,
     /// Firehose HTTP endpoint settings (`FIRESIGHT_FIREHOSE__*`).
     pub firehose: FirehoseConfig,
     /// GeoIP databases (`FIRESIGHT_GEOIP__*`).
@@ -108,6 +112,7 @@ impl Default for Config {
             opensearch: OpenSearchConfig::default(),
             embedded: EmbeddedConfig::default(),
             cloudwatch: CloudWatchConfig::default(),
+            kinesis: KinesisConfig::default(),
             firehose: FirehoseConfig::default(),
             geoip: GeoIpConfig::default(),
             query: QueryConfig::default(),
@@ -197,6 +202,7 @@ impl Config {
         self.opensearch.validate()?;
         self.http.validate()?;
         self.cloudwatch.validate()?;
+        self.kinesis.validate()?;
         self.firehose.validate()?;
         self.geoip.validate()?;
         self.query.validate()?;

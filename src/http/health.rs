@@ -35,7 +35,8 @@ pub struct Readiness {
     /// `ready` when every dependency is up, else `not_ready`.
     #[schema(example = "ready")]
     pub status: &'static str,
-    /// One entry per dependency: `state_db`, `log_store`, and `cloudwatch` when enabled.
+    /// One entry per dependency: `state_db`, `log_store`, `cloudwatch` when enabled, and
+    /// `kinesis:<stream>` for each configured Kinesis data stream.
     pub checks: BTreeMap<String, DependencyCheck>,
 }
 
@@ -44,16 +45,22 @@ pub struct DependencyCheck {
     /// `up` or `down`.
     #[schema(example = "up")]
     pub status: &'static str,
-    /// What answers: `sqlite`, `postgres`, `opensearch`, `cloudwatch-logs`.
+    /// What answers: `sqlite`, `postgres`, `opensearch`, `cloudwatch-logs`, `kinesis`.
     pub kind: String,
     /// Round-trip time of the check in milliseconds.
     pub latency_ms: u64,
-    /// Backend version, when known.
+    /// Backend version, when known (a Kinesis stream's ARN).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Why the dependency is down.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A Kinesis stream's shards (open and closed) at the last ListShards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
+    /// A Kinesis stream's shard leases this replica holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leases_held: Option<usize>,
 }
 
 /// Whether every dependency answers; 503 when one does not.
@@ -88,9 +95,30 @@ pub async fn ready(State(app): State<App>) -> impl IntoResponse {
     if let Some(cw) = cloudwatch {
         checks.insert("cloudwatch".to_owned(), cw);
     }
+    for (stream, status) in app.kinesis_streams.read().expect("stream status lock").iter() {
+        checks.insert(format!("kinesis:{stream}"), stream_check(status));
+    }
     let all_up = checks.values().all(|c| c.status == "up");
     let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(Readiness { status: if all_up { "ready" } else { "not_ready" }, checks }))
+}
+
+/// A Kinesis stream is up once the consumer resolved it and its last shard listing succeeded.
+fn stream_check(status: &crate::kinesis::StreamStatus) -> DependencyCheck {
+    let error = match (&status.arn, &status.error) {
+        (_, Some(e)) => Some(e.clone()),
+        (None, None) => Some("not resolved yet (DescribeStreamSummary)".to_owned()),
+        (Some(_), None) => None,
+    };
+    DependencyCheck {
+        status: if error.is_none() { "up" } else { "down" },
+        kind: "kinesis".to_owned(),
+        latency_ms: 0,
+        version: status.arn.clone(),
+        error,
+        shards: Some(status.shards),
+        leases_held: Some(status.leases_held),
+    }
 }
 
 /// An error with its causes: "log store unreachable: error sending request: connection refused".
@@ -116,10 +144,24 @@ async fn timed(kind: &str, check: impl Future<Output = Result<Option<String>, St
     };
     let latency_ms = started.elapsed().as_millis() as u64;
     match outcome {
-        Ok(version) => DependencyCheck { status: "up", kind: kind.to_owned(), latency_ms, version, error: None },
-        Err(error) => {
-            DependencyCheck { status: "down", kind: kind.to_owned(), latency_ms, version: None, error: Some(error) }
-        }
+        Ok(version) => DependencyCheck {
+            status: "up",
+            kind: kind.to_owned(),
+            latency_ms,
+            version,
+            error: None,
+            shards: None,
+            leases_held: None,
+        },
+        Err(error) => DependencyCheck {
+            status: "down",
+            kind: kind.to_owned(),
+            latency_ms,
+            version: None,
+            error: Some(error),
+            shards: None,
+            leases_held: None,
+        },
     }
 }
 

@@ -219,7 +219,11 @@ fn record(metrics: &Metrics, source: &'static str, report: &WriteReport, parse_f
     metrics.ingest_retries.get_or_create(&labels).inc_by(report.retries as u64);
 }
 
-/// Metric label for an ingest source: bounded to the two kinds.
+/// Metric label for an ingest source: bounded to the three kinds.
 fn source_label(source: &str) -> &'static str {
-    if source == "firehose" { "firehose" } else { "backfill" }
+    match source {
+        "firehose" => "firehose",
+        "kinesis" => "kinesis",
+        _ => "backfill",
+    }
 }

@@ -11,6 +11,7 @@ mod firehose;
 mod firehose_client;
 mod foundation;
 mod harness;
+mod kinesis;
 mod lambda;
 mod layout;
 mod migrate_store;

@@ -31,6 +31,21 @@ pub fn lambda_id(delivery_stream: &str, record_id: &str, line: usize) -> String 
     doc_id(&[b"lambda", delivery_stream.as_bytes(), record_id.as_bytes(), &(line as u64).to_le_bytes()])
 }
 
+/// A line of a record read from a Kinesis data stream: its place in the stream never changes, so a
+/// re-read after a restart or a lease takeover writes the same ids. `sub_sequence` is the user record's
+/// index within a KPL aggregated record (`None` for a plain record).
+pub fn kinesis_id(stream_arn: &str, shard_id: &str, sequence: &str, sub_sequence: Option<u64>, line: usize) -> String {
+    let sub = sub_sequence.map(u64::to_le_bytes);
+    doc_id(&[
+        b"kinesis",
+        stream_arn.as_bytes(),
+        shard_id.as_bytes(),
+        sequence.as_bytes(),
+        sub.as_ref().map_or(&[][..], |s| &s[..]),
+        &(line as u64).to_le_bytes(),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +59,8 @@ mod tests {
         // Length prefixes keep ("ab","c") and ("a","bc") apart.
         assert_ne!(doc_id(&[b"ab", b"c"]), doc_id(&[b"a", b"bc"]));
         assert_eq!(firehose_id("r1", 0, 0).len(), 20);
+        assert_ne!(kinesis_id("s", "shard-0", "1", None, 0), kinesis_id("s", "shard-0", "1", Some(0), 0));
+        assert_ne!(kinesis_id("s", "shard-0", "1", Some(0), 0), kinesis_id("s", "shard-0", "1", Some(1), 0));
+        assert_ne!(kinesis_id("s", "shard-0", "1", None, 0), kinesis_id("s", "shard-1", "1", None, 0));
     }
 }
