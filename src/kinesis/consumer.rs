@@ -214,6 +214,10 @@ impl Consumer {
                     Ok(exit) => tracing::debug!(shard = %key.1, ?exit, "shard reader stopped"),
                     Err(e) => tracing::error!(shard = %key.1, error = %e, "shard reader panicked"),
                 }
+                // Free for the next round (a no-op when another replica holds it now).
+                if let Err(e) = self.repo.release(&reader.held).await {
+                    tracing::warn!(shard = %key.1, error = telemetry::chain(&e), "could not release the lease");
+                }
             }
         }
     }
