@@ -294,7 +294,7 @@ async fn a_restart_resumes_at_the_checkpoint_through_throttling_with_kpl_aggrega
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(requests(&second).await, expected, "every line once, the KPL user records' included");
     // Resumed at the checkpoint: nothing read again, so nothing written twice.
-    assert_eq!(metric(&second, "firesight_ingest_duplicates_total{source=\"kinesis\"}").await, 0.0);
+    assert_eq!(metric(&second, "firesight_ingest_duplicate_documents_total{source=\"kinesis\"}").await, 0.0);
     let (calls, refused) = throttle.calls().await;
     assert!(refused >= 3 && refused * 3 <= calls + 2, "throttled {refused} of {calls} calls");
     assert!(metric(&second, "firesight_kinesis_throttles_total{").await > 0.0, "throttles counted");
