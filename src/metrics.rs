@@ -9,6 +9,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -49,6 +50,12 @@ pub struct EventLabels {
     pub event: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkipLabels {
+    /// `behind` (the stream fell out of the buffer) or `rate` (over its events per second).
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     /// Documents newly indexed.
@@ -87,6 +94,12 @@ pub struct Metrics {
     pub webhook_attempts: Family<OutcomeLabels, Counter>,
     /// Alert events written to the outbox, by type.
     pub alert_events: Family<EventLabels, Counter>,
+    /// Live tails (`/v1/logs/tail`) open now.
+    pub tail_streams: Gauge,
+    /// Documents sent to live tails.
+    pub tail_events_sent: Counter,
+    /// Documents live tails skipped and reported in `lag` events, by reason.
+    pub tail_events_skipped: Family<SkipLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -186,6 +199,16 @@ impl Metrics {
         );
         let alert_events = Family::<EventLabels, Counter>::default();
         registry.register("alert_events", "Alert events written to the outbox, by type", alert_events.clone());
+        let tail_streams = Gauge::default();
+        registry.register("tail_streams", "Live tails (/v1/logs/tail) open now", tail_streams.clone());
+        let tail_events_sent = Counter::default();
+        registry.register("tail_events_sent", "Documents sent to live tails", tail_events_sent.clone());
+        let tail_events_skipped = Family::<SkipLabels, Counter>::default();
+        registry.register(
+            "tail_events_skipped",
+            "Documents live tails skipped and reported in lag events, by reason (behind, rate)",
+            tail_events_skipped.clone(),
+        );
         Self {
             registry,
             cloudwatch_events_stored,
@@ -207,6 +230,9 @@ impl Metrics {
             query_cache_evictions,
             webhook_attempts,
             alert_events,
+            tail_streams,
+            tail_events_sent,
+            tail_events_skipped,
         }
     }
 
