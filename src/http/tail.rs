@@ -1,0 +1,128 @@
+//! `/v1/logs/tail`: the live tail as Server-Sent Events. The handler checks the parameters, opens a
+//! stream on the [`TailHub`](crate::tail::TailHub) and writes each of its messages as one event.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use super::params::Params;
+use super::params::filters::FilterParams;
+use super::params::tail::{LastEventId, TailHeaders, TailParams};
+use super::problem::{ApiError, BadRequestResponse, TooManyTailsResponse, UnauthorizedResponse};
+use super::stats::resolve;
+use crate::app::App;
+use crate::document::LogDocument;
+use crate::tail::{Matcher, Message, TailRequest};
+
+/// How long EventSource waits before reconnecting to a stream that ended.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// Follow access logs live.
+///
+/// Server-Sent Events of the access-log documents this process newly indexes, from any source (Firehose
+/// deliveries, backfills, the demo), from the moment the stream opens, with the filters of `/v1/logs`.
+/// Documents already indexed (replayed deliveries) and lines that could not be parsed are never sent.
+/// A document is sent once the log store has acknowledged it: `/v1/logs` finds it from then on on the
+/// embedded store, after the index's refresh (about a second) on OpenSearch.
+///
+/// Events:
+/// - `log`: one matching document; `data` is the JSON of a `/v1/logs` item (`id` plus the document).
+/// - `lag`: `{"skipped": n, "reason": "behind" | "rate"}`, documents not sent; the stream goes on after
+///   them. `behind`: documents, matching or not, that left the buffer (the `FIRESIGHT_TAIL__BUFFER` most
+///   recent) before this stream read them: a slow client, or a resume from too far back. `rate`:
+///   matching documents over `FIRESIGHT_TAIL__MAX_EVENTS_PER_SECOND` (default 500, in bursts of one
+///   second's worth).
+/// - `reset`: `{"reason": "other_process" | "unknown_position", "last_event_id": "..."}`: the
+///   `Last-Event-ID` was issued by another process (a restart, another replica) or names a position this
+///   one never reached. The stream starts at the newest document; what was indexed in between is not
+///   known here (`/v1/logs` has it).
+/// - comments: `: open` first, at once (from then on nothing newly indexed is missed), then
+///   `: keep-alive` every `FIRESIGHT_TAIL__KEEP_ALIVE_SECS` (default 15) on an idle stream.
+///
+/// Every event but a plain keep-alive has an `id` (`<epoch>-<seq>`): the position up to which the
+/// stream has accounted for every document; a keep-alive carries one when documents the filters passed
+/// over moved it. Send the last one back as `Last-Event-ID` to resume without gaps or repeats.
+///
+/// `from` and `to` bound the documents' own `@timestamp` only when given (`from=now-1h` leaves out a
+/// backfill of old logs), relative times resolved when the stream opens; their defaults do not apply.
+///
+/// Bounds: at most `FIRESIGHT_TAIL__MAX_CLIENTS` (default 16) streams are open at once (429 beyond);
+/// each ends after `max_duration` seconds or `FIRESIGHT_TAIL__MAX_DURATION_SECS` (default 3,600),
+/// whichever comes first, or after `limit` documents, or when the service stops. Reconnect with
+/// `Last-Event-ID` to go on.
+///
+/// A stream shows what this process indexes: with several replicas behind a load balancer, each
+/// replica's tail shows the share of the traffic it received.
+#[utoipa::path(get, path = "/v1/logs/tail", tag = "logs", security(("api_key" = [])),
+    params(FilterParams, TailParams, TailHeaders),
+    responses(
+        (status = 200, description = "An event stream (`text/event-stream`): `log`, `lag` and `reset` events and \
+comments, until `max_duration`, `limit`, `FIRESIGHT_TAIL__MAX_DURATION_SECS` or shutdown ends it",
+            content_type = "text/event-stream", body = String),
+        BadRequestResponse, UnauthorizedResponse, TooManyTailsResponse,
+    ))]
+pub async fn tail(
+    State(app): State<App>,
+    Params((filters, params)): Params<(FilterParams, TailParams)>,
+    LastEventId(resume): LastEventId,
+) -> Result<Response, ApiError> {
+    let (from_given, to_given) = (filters.from.is_some(), filters.to.is_some());
+    let query = filters.query(&resolve(&app.query))?;
+    let matcher =
+        Matcher::new(query.filters, from_given.then_some(query.range.from), to_given.then_some(query.range.to));
+    let request = TailRequest {
+        matcher,
+        resume,
+        max_duration: params.max_duration.map(Duration::from_secs),
+        limit: params.limit,
+    };
+    let tail = app.tail.subscribe(request)?;
+    let events = futures::stream::unfold(tail, |mut tail| async move {
+        let message = tail.next().await?;
+        Some((Ok::<_, Infallible>(event(message)), tail))
+    });
+    let mut response = Sse::new(events).into_response();
+    // Proxies that buffer responses (nginx) would hold the events back.
+    response.headers_mut().insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// A `log` event's data: the document as `/v1/logs` returns it.
+#[derive(Serialize)]
+struct Item<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    document: &'a LogDocument,
+}
+
+fn event(message: Message) -> Event {
+    match message {
+        Message::Open { id } => Event::default().comment("open").id(id.to_string()).retry(RECONNECT),
+        Message::Reset { id, reason, requested } => Event::default()
+            .event("reset")
+            .id(id.to_string())
+            .data(json!({"reason": reason.as_str(), "last_event_id": requested.to_string()}).to_string()),
+        Message::Log { id, event } => {
+            let item = Item { id: &event.item.id, document: &event.item.doc };
+            let data = serde_json::to_string(&item).expect("documents serialise");
+            Event::default().event("log").id(id.to_string()).data(data)
+        }
+        Message::Lag { id, skipped, reason } => Event::default()
+            .event("lag")
+            .id(id.to_string())
+            .data(json!({"skipped": skipped, "reason": reason.as_str()}).to_string()),
+        Message::KeepAlive { id } => {
+            let keep_alive = Event::default().comment("keep-alive");
+            match id {
+                Some(id) => keep_alive.id(id.to_string()),
+                None => keep_alive,
+            }
+        }
+    }
+}
