@@ -20,3 +20,4 @@ mod schemathesis;
 mod secrets;
 mod sigv4;
 mod store_queries;
+mod tail;
