@@ -1,6 +1,7 @@
 //! `/v1/logs/tail`: the live tail as Server-Sent Events. The handler checks the parameters, opens a
 //! stream on the [`TailHub`](crate::tail::TailHub) and writes each of its messages as one event.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::params::Params;
 use super::params::filters::FilterParams;
@@ -18,7 +21,9 @@ use super::problem::{ApiError, BadRequestResponse, TooManyTailsResponse, Unautho
 use super::stats::resolve;
 use crate::app::App;
 use crate::document::LogDocument;
-use crate::tail::{Matcher, Message, TailRequest};
+use crate::forms::TAIL_EVENT_ID;
+use crate::read::response::LogItem;
+use crate::tail::{LagReason, Matcher, Message, ResetReason, TailRequest};
 
 /// How long EventSource waits before reconnecting to a stream that ended.
 const RECONNECT: Duration = Duration::from_secs(1);
@@ -31,8 +36,8 @@ const RECONNECT: Duration = Duration::from_secs(1);
 /// A document is sent once the log store has acknowledged it: `/v1/logs` finds it from then on on the
 /// embedded store, after the index's refresh (about a second) on OpenSearch.
 ///
-/// Events:
-/// - `log`: one matching document; `data` is the JSON of a `/v1/logs` item (`id` plus the document).
+/// Events (each one's `data` is JSON):
+/// - `log`: one matching document, as `/v1/logs` lists it (`id` plus the document).
 /// - `lag`: `{"skipped": n, "reason": "behind" | "rate"}`, documents not sent; the stream goes on after
 ///   them. `behind`: documents, matching or not, that left the buffer (the `FIRESIGHT_TAIL__BUFFER` most
 ///   recent) before this stream read them: a slow client, or a resume from too far back. `rate`:
@@ -64,7 +69,7 @@ const RECONNECT: Duration = Duration::from_secs(1);
     responses(
         (status = 200, description = "An event stream (`text/event-stream`): `log`, `lag` and `reset` events and \
 comments, until `max_duration`, `limit`, `FIRESIGHT_TAIL__MAX_DURATION_SECS` or shutdown ends it",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = TailStreamEvent),
         BadRequestResponse, UnauthorizedResponse, TooManyTailsResponse,
     ))]
 pub async fn tail(
@@ -101,22 +106,116 @@ struct Item<'a> {
     document: &'a LogDocument,
 }
 
+/// `data` of a `lag` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TailLag {
+    /// Documents not sent; the stream goes on after them.
+    #[schema(minimum = 1)]
+    pub skipped: u64,
+    pub reason: TailLagReason,
+}
+
+/// `behind`: documents, matching or not, that left the buffer before the stream read them. `rate`:
+/// matching documents over the stream's events per second.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TailLagReason {
+    Behind,
+    Rate,
+}
+
+/// `data` of a `reset` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TailReset {
+    pub reason: TailResetReason,
+    /// The `Last-Event-ID` that could not be resumed.
+    #[schema(pattern = "^[0-9a-f]{8}-[0-9]{1,19}$")]
+    pub last_event_id: String,
+}
+
+/// `other_process`: the id was issued by another process (a restart, another replica).
+/// `unknown_position`: this process never reached that position.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TailResetReason {
+    OtherProcess,
+    UnknownPosition,
+}
+
+/// One event of the stream, as an event-stream reader dispatches it: its type, its `id` and its `data`
+/// (JSON). Comments and messages without data (the opening message, keep-alives) dispatch no event.
+pub struct TailStreamEvent;
+
+impl PartialSchema for TailStreamEvent {
+    fn schema() -> RefOr<Schema> {
+        let event = |name: &str, data: &str, description: &str| {
+            ObjectBuilder::new()
+                .description(Some(description))
+                .property("event", ObjectBuilder::new().schema_type(Type::String).enum_values(Some([name])))
+                .property("id", ObjectBuilder::new().schema_type(Type::String).pattern(Some(TAIL_EVENT_ID.pattern)))
+                .property(
+                    "data",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .content_media_type("application/json")
+                        .content_schema(Some(Ref::from_schema_name(data))),
+                )
+                .required("event")
+                .required("id")
+                .required("data")
+        };
+        OneOfBuilder::new()
+            .item(event("log", "LogItem", "A matching document"))
+            .item(event("lag", "TailLag", "Documents not sent"))
+            .item(event("reset", "TailReset", "A `Last-Event-ID` that could not be resumed"))
+            .description(Some(
+                "One event: its type, its `id` (the stream's position) and its `data`, JSON. Comments and \
+messages without data (the opening message, keep-alives) dispatch no event.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for TailStreamEvent {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("TailEvent")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((LogItem::name().into_owned(), LogItem::schema()));
+        schemas.push((TailLag::name().into_owned(), TailLag::schema()));
+        schemas.push((TailLagReason::name().into_owned(), TailLagReason::schema()));
+        schemas.push((TailReset::name().into_owned(), TailReset::schema()));
+        schemas.push((TailResetReason::name().into_owned(), TailResetReason::schema()));
+    }
+}
+
+fn json(data: &impl Serialize) -> String {
+    serde_json::to_string(data).expect("event data serialises")
+}
+
 fn event(message: Message) -> Event {
     match message {
         Message::Open { id } => Event::default().comment("open").id(id.to_string()).retry(RECONNECT),
-        Message::Reset { id, reason, requested } => Event::default()
-            .event("reset")
-            .id(id.to_string())
-            .data(json!({"reason": reason.as_str(), "last_event_id": requested.to_string()}).to_string()),
+        Message::Reset { id, reason, requested } => {
+            let reason = match reason {
+                ResetReason::OtherProcess => TailResetReason::OtherProcess,
+                ResetReason::Unknown => TailResetReason::UnknownPosition,
+            };
+            let data = TailReset { reason, last_event_id: requested.to_string() };
+            Event::default().event("reset").id(id.to_string()).data(json(&data))
+        }
         Message::Log { id, event } => {
             let item = Item { id: &event.item.id, document: &event.item.doc };
-            let data = serde_json::to_string(&item).expect("documents serialise");
-            Event::default().event("log").id(id.to_string()).data(data)
+            Event::default().event("log").id(id.to_string()).data(json(&item))
         }
-        Message::Lag { id, skipped, reason } => Event::default()
-            .event("lag")
-            .id(id.to_string())
-            .data(json!({"skipped": skipped, "reason": reason.as_str()}).to_string()),
+        Message::Lag { id, skipped, reason } => {
+            let reason = match reason {
+                LagReason::Behind => TailLagReason::Behind,
+                LagReason::Rate => TailLagReason::Rate,
+            };
+            Event::default().event("lag").id(id.to_string()).data(json(&TailLag { skipped, reason }))
+        }
         Message::KeepAlive { id } => {
             let keep_alive = Event::default().comment("keep-alive");
             match id {

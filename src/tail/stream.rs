@@ -57,15 +57,6 @@ pub enum ResetReason {
     Unknown,
 }
 
-impl ResetReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResetReason::OtherProcess => "other_process",
-            ResetReason::Unknown => "unknown_position",
-        }
-    }
-}
-
 /// What a stream yields. Every message with an id moves the client's position there.
 #[derive(Debug, Clone)]
 pub enum Message {

@@ -42,7 +42,7 @@ pub struct TailHeaders {
     /// event counts what it no longer holds; an id of another process (a restart, another replica)
     /// gets a `reset` event. EventSource sends it by itself when it reconnects.
     #[serde(rename = "Last-Event-ID")]
-    #[param(rename = "Last-Event-ID", value_type = String, pattern = "^[0-9a-f]{8}-[0-9]{1,19}$")]
+    #[param(rename = "Last-Event-ID", value_type = String, required = false, pattern = "^[0-9a-f]{8}-[0-9]{1,19}$")]
     pub last_event_id: Option<String>,
 }
 
@@ -77,6 +77,7 @@ mod tests {
         let json = serde_json::to_value(&params[0]).unwrap();
         assert_eq!(json["name"], "Last-Event-ID");
         assert_eq!(json["in"], "header");
+        assert_eq!(json["required"], false);
         assert_eq!(json["schema"]["pattern"], crate::forms::TAIL_EVENT_ID.pattern);
         assert!(json["description"].as_str().unwrap().contains("`reset` event"), "{json}");
     }
