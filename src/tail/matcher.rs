@@ -58,14 +58,29 @@ impl Matcher {
     }
 
     fn matches_fields(&self, doc: &LogDocument) -> bool {
-        let f = &self.filters;
+        // Every field named: a filter added to `Filters` does not compile here until it has a meaning.
+        let Filters {
+            status,
+            method,
+            path,
+            path_prefix,
+            country,
+            city,
+            browser,
+            os,
+            device,
+            bot,
+            client_ip: _, // `self.blocks`
+            referrer_host,
+            q: _, // `self.words`
+        } = &self.filters;
         let ms = doc.timestamp.timestamp_millis();
         if self.from_ms.is_some_and(|from| ms < from) || self.to_ms.is_some_and(|to| ms >= to) {
             return false;
         }
-        if !f.status.is_empty() {
+        if !status.is_empty() {
             let Some(code) = doc.http.response.status_code else { return false };
-            let hit = f.status.iter().any(|s| match *s {
+            let hit = status.iter().any(|s| match *s {
                 StatusFilter::Code(c) => c == code,
                 StatusFilter::Class(class) => code / 100 == u16::from(class),
             });
@@ -76,14 +91,14 @@ impl Matcher {
         let geo = doc.source.geo.as_deref();
         let agent = doc.user_agent.as_ref();
         let keywords: [(&[String], Option<&str>, usize); 8] = [
-            (&f.method, doc.http.request.method.as_deref(), KEYWORD_LIMIT),
-            (&f.path, doc.url.path.as_deref(), PATH_LIMIT),
-            (&f.country, geo.and_then(|g| g.country_iso_code.as_deref()), KEYWORD_LIMIT),
-            (&f.city, geo.and_then(|g| g.city_name.as_deref()), KEYWORD_LIMIT),
-            (&f.browser, agent.and_then(|a| a.name.as_deref()), KEYWORD_LIMIT),
-            (&f.os, agent.and_then(|a| a.os.as_ref()?.name.as_deref()), KEYWORD_LIMIT),
-            (&f.device, agent.and_then(|a| a.device.as_ref()?.name.as_deref()), KEYWORD_LIMIT),
-            (&f.referrer_host, doc.firesight.referrer_host.as_deref(), KEYWORD_LIMIT),
+            (method, doc.http.request.method.as_deref(), KEYWORD_LIMIT),
+            (path, doc.url.path.as_deref(), PATH_LIMIT),
+            (country, geo.and_then(|g| g.country_iso_code.as_deref()), KEYWORD_LIMIT),
+            (city, geo.and_then(|g| g.city_name.as_deref()), KEYWORD_LIMIT),
+            (browser, agent.and_then(|a| a.name.as_deref()), KEYWORD_LIMIT),
+            (os, agent.and_then(|a| a.os.as_ref()?.name.as_deref()), KEYWORD_LIMIT),
+            (device, agent.and_then(|a| a.device.as_ref()?.name.as_deref()), KEYWORD_LIMIT),
+            (referrer_host, doc.firesight.referrer_host.as_deref(), KEYWORD_LIMIT),
         ];
         for (wanted, value, limit) in keywords {
             if wanted.is_empty() {
@@ -94,7 +109,7 @@ impl Matcher {
                 _ => return false,
             }
         }
-        if let Some(prefix) = &f.path_prefix {
+        if let Some(prefix) = path_prefix {
             match indexed(doc.url.path.as_deref(), PATH_LIMIT) {
                 Some(path) if path.as_bytes().starts_with(prefix.as_bytes()) => {}
                 _ => return false,
@@ -107,7 +122,7 @@ impl Matcher {
                 return false;
             }
         }
-        match f.bot {
+        match bot {
             Some(true) if doc.firesight.bot != Some(true) => false,
             Some(false) if doc.firesight.bot == Some(true) => false,
             _ => true,

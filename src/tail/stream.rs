@@ -162,7 +162,7 @@ impl Tail {
             if self.done {
                 return self.finish();
             }
-            if let Some(message) = self.from_pending() {
+            if let Some(message) = self.next_in_hand() {
                 return Some(message);
             }
             // Marked seen before reading, as in `subscribe`.
@@ -201,7 +201,7 @@ impl Tail {
     }
 
     /// The next message from the batch in hand, if it holds one to send.
-    fn from_pending(&mut self) -> Option<Message> {
+    fn next_in_hand(&mut self) -> Option<Message> {
         while let Some(event) = self.pending.front() {
             if !self.matcher.matches(event) {
                 self.position = event.seq;
