@@ -225,3 +225,29 @@ fn event(message: Message) -> Event {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ids the spec states for events and `reset` data are the form the header is checked against.
+    #[test]
+    fn the_documented_event_ids_are_the_checked_form() {
+        let spec = serde_json::to_value(crate::http::openapi()).unwrap();
+        let schemas = &spec["components"]["schemas"];
+        assert_eq!(schemas["TailReset"]["properties"]["last_event_id"]["pattern"], TAIL_EVENT_ID.pattern);
+        let events = schemas["TailEvent"]["oneOf"].as_array().unwrap();
+        let names: Vec<&str> = events.iter().map(|e| e["properties"]["event"]["enum"][0].as_str().unwrap()).collect();
+        assert_eq!(names, ["log", "lag", "reset"]);
+        for e in events {
+            assert_eq!(e["properties"]["id"]["pattern"], TAIL_EVENT_ID.pattern);
+            assert_eq!(e["properties"]["data"]["contentMediaType"], "application/json");
+        }
+        let ok = &spec["paths"]["/v1/logs/tail"]["get"]["responses"]["200"]["content"]["text/event-stream"];
+        assert_eq!(ok["schema"]["$ref"], "#/components/schemas/TailEvent");
+        assert_eq!(
+            serde_json::to_value(TailLag { skipped: 3, reason: TailLagReason::Behind }).unwrap(),
+            serde_json::json!({"skipped": 3, "reason": "behind"})
+        );
+    }
+}

@@ -159,6 +159,10 @@ impl Tail {
             return Some(first);
         }
         loop {
+            // Checked here too: a stream that always has documents to send never waits below.
+            if Instant::now() >= self.deadline || self.hub.shutdown.is_cancelled() {
+                self.done = true;
+            }
             if self.done {
                 return self.finish();
             }

@@ -208,10 +208,28 @@ async fn streams_end_at_their_limit_duration_or_shutdown() {
     assert_eq!(tokio::time::Instant::now() - started, Duration::from_secs(20));
     drop(timed);
 
+    // A stream that always has something to send ends on time as well.
+    let mut busy = hub
+        .subscribe(TailRequest { max_duration: Some(Duration::from_secs(5)), ..request(Filters::default()) })
+        .unwrap();
+    next(&mut busy).await;
+    let mut sent = 0;
+    loop {
+        hub.publish(docs("busy", &[200]));
+        if busy.next().await.is_none() {
+            break;
+        }
+        sent += 1;
+        tokio::time::advance(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sent, 50);
+    drop(busy);
+
     let mut open = hub.subscribe(request(Filters::default())).unwrap();
     next(&mut open).await;
+    hub.publish(docs("pending", &[200, 200]));
     hub.shutdown.cancel();
-    assert!(open.next().await.is_none());
+    assert!(open.next().await.is_none(), "stops at once, sent or not");
 }
 
 #[tokio::test]
