@@ -56,6 +56,31 @@ pub struct SkipLabels {
     pub reason: &'static str,
 }
 
+/// The live tail's metrics (`/v1/logs/tail`).
+#[derive(Default)]
+pub struct TailMetrics {
+    /// Streams open now.
+    pub streams: Gauge,
+    /// Documents sent to streams.
+    pub events_sent: Counter,
+    /// Documents streams skipped and reported in `lag` events, by reason.
+    pub events_skipped: Family<SkipLabels, Counter>,
+}
+
+impl TailMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register("tail_streams", "Live tails (/v1/logs/tail) open now", m.streams.clone());
+        registry.register("tail_events_sent", "Documents sent to live tails", m.events_sent.clone());
+        registry.register(
+            "tail_events_skipped",
+            "Documents live tails skipped and reported in lag events, by reason (behind, rate)",
+            m.events_skipped.clone(),
+        );
+        m
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     /// Documents newly indexed.
@@ -94,12 +119,8 @@ pub struct Metrics {
     pub webhook_attempts: Family<OutcomeLabels, Counter>,
     /// Alert events written to the outbox, by type.
     pub alert_events: Family<EventLabels, Counter>,
-    /// Live tails (`/v1/logs/tail`) open now.
-    pub tail_streams: Gauge,
-    /// Documents sent to live tails.
-    pub tail_events_sent: Counter,
-    /// Documents live tails skipped and reported in `lag` events, by reason.
-    pub tail_events_skipped: Family<SkipLabels, Counter>,
+    /// The live tail's streams.
+    pub tail: TailMetrics,
 }
 
 impl Default for Metrics {
@@ -199,16 +220,7 @@ impl Metrics {
         );
         let alert_events = Family::<EventLabels, Counter>::default();
         registry.register("alert_events", "Alert events written to the outbox, by type", alert_events.clone());
-        let tail_streams = Gauge::default();
-        registry.register("tail_streams", "Live tails (/v1/logs/tail) open now", tail_streams.clone());
-        let tail_events_sent = Counter::default();
-        registry.register("tail_events_sent", "Documents sent to live tails", tail_events_sent.clone());
-        let tail_events_skipped = Family::<SkipLabels, Counter>::default();
-        registry.register(
-            "tail_events_skipped",
-            "Documents live tails skipped and reported in lag events, by reason (behind, rate)",
-            tail_events_skipped.clone(),
-        );
+        let tail = TailMetrics::register(&mut registry);
         Self {
             registry,
             cloudwatch_events_stored,
@@ -230,9 +242,7 @@ impl Metrics {
             query_cache_evictions,
             webhook_attempts,
             alert_events,
-            tail_streams,
-            tail_events_sent,
-            tail_events_skipped,
+            tail,
         }
     }
 

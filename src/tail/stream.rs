@@ -102,7 +102,7 @@ struct Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.hub.metrics.tail_streams.dec();
+        self.hub.metrics.tail.streams.dec();
     }
 }
 
@@ -111,7 +111,7 @@ impl TailHub {
     /// newest document: it sends only what is published from now on.
     pub fn subscribe(self: &Arc<Self>, request: TailRequest) -> Result<Tail, TailError> {
         let permit = self.admit()?;
-        self.metrics.tail_streams.inc();
+        self.metrics.tail.streams.inc();
         let place = Place { _permit: permit, hub: self.clone() };
         // Marked seen before the position is read: a document published from here on wakes the stream.
         let mut wake = self.watch();
@@ -226,7 +226,7 @@ impl Tail {
             self.bucket.take();
             self.position = event.seq;
             self.told = event.seq;
-            self.hub.metrics.tail_events_sent.inc();
+            self.hub.metrics.tail.events_sent.inc();
             if let Some(remaining) = &mut self.remaining {
                 *remaining -= 1;
                 self.done |= *remaining == 0;
@@ -249,7 +249,7 @@ impl Tail {
 
     fn lag(&mut self, skipped: u64, reason: LagReason) -> Message {
         self.told = self.position;
-        self.hub.metrics.tail_events_skipped.get_or_create(&SkipLabels { reason: reason.as_str() }).inc_by(skipped);
+        self.hub.metrics.tail.events_skipped.get_or_create(&SkipLabels { reason: reason.as_str() }).inc_by(skipped);
         Message::Lag { id: self.hub.id(self.position), skipped, reason }
     }
 }
