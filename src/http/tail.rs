@@ -54,8 +54,8 @@ const RECONNECT: Duration = Duration::from_secs(1);
 /// stream has accounted for every document; a keep-alive carries one when documents the filters passed
 /// over moved it. Send the last one back as `Last-Event-ID` to resume without gaps or repeats.
 ///
-/// `from` and `to` bound the documents' own `@timestamp` only when given (`from=now-1h` leaves out a
-/// backfill of old logs), relative times resolved when the stream opens; their defaults do not apply.
+/// `from` and `to` bound the documents' own `@timestamp` only when given (`from=now-1h` leaves out old
+/// records arriving late), relative times resolved when the stream opens; their defaults do not apply.
 ///
 /// Bounds: at most `FIRESIGHT_TAIL__MAX_CLIENTS` (default 16) streams are open at once (429 beyond);
 /// each ends after `max_duration` seconds or `FIRESIGHT_TAIL__MAX_DURATION_SECS` (default 3,600),
