@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::read::service::QueryService;
 use crate::state::{Instance, StateDb};
 use crate::store::{self, LogStore};
+use crate::tail::TailHub;
 
 /// The wired service, behind one `Arc`: axum clones a handler's or middleware's state for every request,
 /// and the components themselves (clients, configuration, worker handles) are not cheap to clone.
@@ -59,6 +60,8 @@ pub struct Components {
     pub rejections: Arc<RejectionLog>,
     /// Alert rules, incidents and webhook delivery.
     pub alerts: Alerts,
+    /// Newly indexed documents for live tails (`/v1/logs/tail`).
+    pub tail: Arc<TailHub>,
     /// Cancelled when the service stops; long operations check it.
     pub shutdown: CancellationToken,
 }
@@ -85,7 +88,8 @@ impl App {
         let api_keys = KeySet::new(&config.api_keys, config.auth.disabled);
         let enricher = Arc::new(build_enricher(&config)?);
         let metrics = Arc::new(Metrics::new());
-        let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone());
+        let tail = Arc::new(TailHub::new(&config.tail, metrics.clone(), shutdown.clone()));
+        let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone()).with_tail(tail.clone());
         let rejections = Arc::new(RejectionLog::new());
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone(), rejections.clone());
         let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), metrics.clone()));
@@ -126,6 +130,7 @@ impl App {
             delivery_errors: delivery,
             rejections,
             alerts,
+            tail,
             shutdown,
         })))
     }

@@ -94,6 +94,13 @@ pub const CLIENT_IP: Form = Form {
     message: "must be an IP address or a CIDR block such as 10.0.0.0/8",
 };
 
+/// The id of a live-tail event, sent back as `Last-Event-ID`: the sending process's epoch (8 lower-case
+/// hex digits) and the event's sequence number.
+pub const TAIL_EVENT_ID: Form = Form {
+    pattern: "^[0-9a-f]{8}-[0-9]{1,19}$",
+    message: "must be the id of an event a live tail sent, such as 3f9a0c1b-42",
+};
+
 /// A webhook target: `http` or `https`, a host name whose last label starts with a letter, an IPv4
 /// address or a bracketed IPv6 address, an optional port, then a path and query of URL characters. No
 /// credentials (no `@` before the path).

@@ -5,7 +5,8 @@
 //! - **Write path**: Firehose HTTP endpoint deliveries ([`firehose`]), records read from Kinesis Data
 //!   Streams ([`kinesis`]) or `firesight ingest` files are
 //!   decoded, [`parse`]d into one canonical ECS document per access-log line, [`enrich`]ed (GeoIP, user
-//!   agent) and indexed by [`ingest`] into the log [`store`], idempotently.
+//!   agent) and indexed by [`ingest`] into the log [`store`], idempotently; what is newly indexed also
+//!   goes to the live [`tail`] that `/v1/logs/tail` streams.
 //! - **Read path**: `/v1` queries (search, top-N, timelines, summaries) are expressed in the [`query`]
 //!   model, answered by the [`read`] service with hot aggregates cached, and translated by each store.
 //! - **Control path**: Firehose's delivery-error events are polled from [`cloudwatch`] Logs into the
@@ -35,6 +36,7 @@ pub mod query;
 pub mod read;
 pub mod state;
 pub mod store;
+pub mod tail;
 pub mod telemetry;
 pub mod worker;
 

@@ -103,6 +103,37 @@ impl KinesisMetrics {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkipLabels {
+    /// `behind` (the stream fell out of the buffer) or `rate` (over its events per second).
+    pub reason: &'static str,
+}
+
+/// The live tail's metrics (`/v1/logs/tail`).
+#[derive(Default)]
+pub struct TailMetrics {
+    /// Streams open now.
+    pub streams: Gauge,
+    /// Documents sent to streams.
+    pub events_sent: Counter,
+    /// Documents streams skipped and reported in `lag` events, by reason.
+    pub events_skipped: Family<SkipLabels, Counter>,
+}
+
+impl TailMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register("tail_streams", "Live tails (/v1/logs/tail) open now", m.streams.clone());
+        registry.register("tail_events_sent", "Documents sent to live tails", m.events_sent.clone());
+        registry.register(
+            "tail_events_skipped",
+            "Documents live tails skipped and reported in lag events, by reason (behind, rate)",
+            m.events_skipped.clone(),
+        );
+        m
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     /// The Kinesis Data Streams consumer.
@@ -143,6 +174,8 @@ pub struct Metrics {
     pub webhook_attempts: Family<OutcomeLabels, Counter>,
     /// Alert events written to the outbox, by type.
     pub alert_events: Family<EventLabels, Counter>,
+    /// The live tail's streams.
+    pub tail: TailMetrics,
 }
 
 impl Default for Metrics {
@@ -243,6 +276,7 @@ impl Metrics {
         let alert_events = Family::<EventLabels, Counter>::default();
         registry.register("alert_events", "Alert events written to the outbox, by type", alert_events.clone());
         let kinesis = KinesisMetrics::register(&mut registry);
+        let tail = TailMetrics::register(&mut registry);
         Self {
             registry,
             kinesis,
@@ -265,6 +299,7 @@ impl Metrics {
             query_cache_evictions,
             webhook_attempts,
             alert_events,
+            tail,
         }
     }
 

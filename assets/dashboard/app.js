@@ -256,6 +256,7 @@ function changeView(update) {
   history.pushState(null, '', `?${viewQuery(view)}`);
   logs.reset();
   refreshAll();
+  if (live.on) restartLive();
 }
 
 function isFiltered(dim, value) {
@@ -947,8 +948,9 @@ const logs = {
 };
 
 const logsPanel = panel('panel-logs', {
-  // A later page stays as it is while the range moves on; only the newest page follows it.
-  auto: () => logs.page === 0,
+  // A later page stays as it is while the range moves on; only the newest page follows it. While Live
+  // streams into the table, the table is not reloaded under it.
+  auto: () => logs.page === 0 && !live.on,
   onDraw: () => renderPager(),
   async load(signal) {
     if (logs.page === 0) logs.pinned = null;
@@ -984,7 +986,9 @@ const logsPanel = panel('panel-logs', {
         [ua.os?.name || ''],
         [item.firesight?.referrer_host || '', item.http?.request?.referrer || null],
       ];
-      return h('tr', { dataset: { id: item.id, country: geo.country_iso_code || '', status: status ?? '' } },
+      const dataset = { id: item.id, country: geo.country_iso_code || '', status: status ?? '', path: item.url?.path || '' };
+      if (live.fresh.has(item.id)) dataset.live = '1';
+      return h('tr', { dataset },
         cells.map(([content, title], i) => h('td', { class: columns[i][1], title }, content)));
     });
     body.append(h('div', { class: 'table-scroll' },
@@ -1004,6 +1008,8 @@ function renderPager() {
 }
 
 async function turnPage(delta) {
+  // Live follows the newest page only.
+  if (live.on) stopLive();
   logs.page = Math.max(0, logs.page + delta);
   try {
     await loadPanel(logsPanel, controller?.signal, generation);
@@ -1037,6 +1043,217 @@ async function exportCsv() {
     status.classList.add('form-error');
   } finally {
     button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Live: new requests matching the filters streamed into the table from /v1/logs/tail (Server-Sent Events).
+// EventSource cannot send the API key, so the stream is read with fetch and parsed here; when it ends (the
+// server bounds its duration) or breaks, it is opened again with Last-Event-ID and goes on without a gap.
+
+const LIVE_ROWS = 200;
+
+const live = {
+  on: false,
+  state: 'off',
+  controller: null,
+  lastId: null,
+  retryMs: 1000,
+  retryTimer: null,
+  received: 0,
+  skipped: 0,
+  message: '',
+  // Ids of the rows the stream added, marked in the table.
+  fresh: new Set(),
+  drawTimer: null,
+};
+
+function startLive() {
+  live.on = true;
+  live.lastId = null;
+  live.received = 0;
+  live.skipped = 0;
+  live.fresh.clear();
+  if (logs.page !== 0) {
+    logs.reset();
+    reloadPanel(logsPanel).then(renderPager);
+  }
+  connectLive();
+}
+
+function stopLive() {
+  live.on = false;
+  live.controller?.abort();
+  live.controller = null;
+  clearTimeout(live.retryTimer);
+  setLiveState('off');
+}
+
+// The filters changed: a new stream for them, from now.
+function restartLive() {
+  live.controller?.abort();
+  clearTimeout(live.retryTimer);
+  live.lastId = null;
+  live.received = 0;
+  live.skipped = 0;
+  live.fresh.clear();
+  connectLive();
+}
+
+function setLiveState(state, message = '') {
+  live.state = state;
+  live.message = message;
+  renderLive();
+}
+
+function renderLive() {
+  const bar = $('#live-bar');
+  bar.hidden = !live.on && live.state !== 'error';
+  bar.dataset.state = live.state;
+  document.body.dataset.live = live.state;
+  const toggle = $('#live-toggle');
+  toggle.setAttribute('aria-pressed', live.on ? 'true' : 'false');
+  const following = view.filters.length ? 'new requests matching the filters' : 'new requests';
+  $('#live-state').textContent = {
+    connecting: 'Connecting…',
+    reconnecting: live.message || 'Reconnecting…',
+    live: `Live: ${following} appear at the top`,
+    error: live.message,
+  }[live.state] || '';
+  const count = $('#live-count');
+  count.dataset.value = String(live.received);
+  count.textContent = live.state === 'error' ? '' : `${plural(live.received, 'new request', 'new requests')}`;
+  const skipped = $('#live-skipped');
+  skipped.dataset.value = String(live.skipped);
+  skipped.hidden = live.skipped === 0;
+  skipped.textContent = `${fmtInt(live.skipped)} skipped (too many at once)`;
+  $('#live-stop').hidden = !live.on;
+}
+
+async function connectLive() {
+  const controller = new AbortController();
+  live.controller = controller;
+  setLiveState(live.lastId ? 'reconnecting' : 'connecting');
+  const params = new URLSearchParams();
+  // The view's filters; its time range looks back, the stream forward.
+  for (const f of view.filters) params.append(f.dim, f.value);
+  const headers = { Accept: 'text/event-stream' };
+  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  if (live.lastId) headers['Last-Event-ID'] = live.lastId;
+  let response;
+  try {
+    response = await fetch(`/v1/logs/tail?${params}`, { headers, signal: controller.signal });
+  } catch (error) {
+    if (!controller.signal.aborted) retryLive(live.retryMs, 'Cannot reach the service; trying again…');
+    return;
+  }
+  if (response.status === 401) {
+    stopLive();
+    askForKey('The API key was refused; enter it again.');
+    return;
+  }
+  if (!response.ok) {
+    let problem = {};
+    try {
+      problem = await response.json();
+    } catch {
+      // not a problem document
+    }
+    const detail = problem.detail || `${response.status} ${response.statusText}`;
+    if (response.status === 429 || response.status >= 500) {
+      const wait = Number(response.headers.get('Retry-After')) || 5;
+      retryLive(wait * 1000, `Live is busy (${detail}); trying again in ${wait} s…`);
+    } else {
+      stopLive();
+      setLiveState('error', `Live could not start: ${detail}`);
+    }
+    return;
+  }
+  setLiveState('live');
+  try {
+    await readEventStream(response.body, controller.signal, onLiveEvent);
+  } catch {
+    // a broken connection: opened again below
+  }
+  if (controller.signal.aborted || live.controller !== controller) return;
+  // The server ended the stream (it bounds each one's duration): go on where it stopped.
+  retryLive(live.retryMs, '');
+}
+
+function retryLive(ms, message) {
+  clearTimeout(live.retryTimer);
+  if (!live.on) return;
+  setLiveState('reconnecting', message);
+  live.retryTimer = setTimeout(() => {
+    if (live.on) connectLive();
+  }, ms);
+}
+
+function onLiveEvent(event) {
+  if (event.type === 'log') {
+    const item = JSON.parse(event.data);
+    live.received += 1;
+    live.fresh.add(item.id);
+    const data = logsPanel.data || { items: [] };
+    const items = [item, ...data.items.filter((i) => i.id !== item.id)].slice(0, LIVE_ROWS);
+    logsPanel.data = { ...data, items };
+    logsPanel.error = null;
+    scheduleLiveDraw();
+  } else if (event.type === 'lag') {
+    live.skipped += JSON.parse(event.data).skipped || 0;
+    renderLive();
+  } else if (event.type === 'reset') {
+    // The service restarted: what it indexed meanwhile is in the store, not in the stream.
+    reloadPanel(logsPanel).then(renderPager);
+  }
+}
+
+// Rows arrive in bursts: the table is drawn again at most every 200 ms.
+function scheduleLiveDraw() {
+  if (live.drawTimer) return;
+  live.drawTimer = setTimeout(() => {
+    live.drawTimer = null;
+    draw(logsPanel);
+    renderLive();
+  }, 200);
+}
+
+// Reads `text/event-stream` (the HTML standard's rules): `data` lines join with LF, `id` sets the last
+// event id (also on a message without data), an empty line dispatches, `:` starts a comment.
+async function readEventStream(body, signal, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  signal.addEventListener('abort', () => reader.cancel().catch(() => {}));
+  let buffer = '';
+  let type = '';
+  let data = null;
+  let idBuffer = live.lastId;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    for (;;) {
+      const at = buffer.search(/[\r\n]/);
+      // A CR at the end may be the first half of a CRLF still on its way.
+      if (at < 0 || (buffer[at] === '\r' && at === buffer.length - 1)) break;
+      const line = buffer.slice(0, at);
+      buffer = buffer.slice(at + (buffer.startsWith('\r\n', at) ? 2 : 1));
+      if (line === '') {
+        live.lastId = idBuffer;
+        if (data !== null) onEvent({ type: type || 'message', data: data.endsWith('\n') ? data.slice(0, -1) : data });
+        type = '';
+        data = null;
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let text = colon < 0 ? '' : line.slice(colon + 1);
+      if (text.startsWith(' ')) text = text.slice(1);
+      if (field === 'event') type = text;
+      else if (field === 'data') data = `${data ?? ''}${text}\n`;
+      else if (field === 'id' && !text.includes('\0')) idBuffer = text;
+      else if (field === 'retry' && /^\d+$/.test(text)) live.retryMs = Number(text);
+    }
   }
 }
 
@@ -1164,6 +1381,11 @@ function bindControls() {
     reloadPanel(logsPanel).then(renderPager);
   });
   $('#export-csv').addEventListener('click', exportCsv);
+  $('#live-toggle').addEventListener('click', () => (live.on ? stopLive() : startLive()));
+  $('#live-stop').addEventListener('click', () => {
+    stopLive();
+    $('#live-toggle').focus();
+  });
   $('#change-key').addEventListener('click', () => askForKey(''));
   $('#key-form').addEventListener('submit', submitKey);
   $('#key-dialog').addEventListener('cancel', (event) => {
@@ -1174,6 +1396,7 @@ function bindControls() {
     view = readView();
     logs.reset();
     refreshAll();
+    if (live.on) restartLive();
   });
   let resizeTimer = null;
   let lastWidth = window.innerWidth;
@@ -1194,6 +1417,7 @@ let waitingForKey = false;
 function askForKey(message) {
   apiKeyAccepted = false;
   waitingForKey = true;
+  if (live.on) stopLive();
   clearTimeout(refreshTimer);
   controller?.abort();
   for (const entry of panels) if (entry.data === null && !entry.error) draw(entry);
@@ -1246,6 +1470,7 @@ function hideBanner() {
 function start() {
   bindControls();
   renderControls();
+  renderLive();
   for (const entry of panels) draw(entry);
   connect();
 }

@@ -26,6 +26,7 @@ mod log;
 mod opensearch;
 mod query;
 mod secret;
+mod tail;
 
 pub use self::alerts::{AlertsConfig, PrivateTargets};
 pub use self::cloudwatch::CloudWatchConfig;
@@ -39,6 +40,7 @@ pub use self::opensearch::{AuthMode, AwsService, CollectionType, FieldMapConfig,
 pub use self::query::{MAX_PAGE_SIZE, QueryConfig};
 pub use self::secret::Secret;
 use self::secret::de_secret_list;
+pub use self::tail::{MAX_TAIL_BUFFER, MAX_TAIL_DURATION_SECS, MAX_TAIL_RATE, TailConfig};
 
 /// Environment variable prefix of every setting.
 pub const ENV_PREFIX: &str = "FIRESIGHT_";
@@ -92,6 +94,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// Alert rules and webhook delivery (`FIRESIGHT_ALERTS__*`).
     pub alerts: AlertsConfig,
+    /// The live tail of newly indexed documents (`FIRESIGHT_TAIL__*`).
+    pub tail: TailConfig,
     /// Log output settings (`FIRESIGHT_LOG__*`).
     pub log: LogConfig,
 }
@@ -117,6 +121,7 @@ impl Default for Config {
             geoip: GeoIpConfig::default(),
             query: QueryConfig::default(),
             alerts: AlertsConfig::default(),
+            tail: TailConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -207,6 +212,7 @@ impl Config {
         self.geoip.validate()?;
         self.query.validate()?;
         self.alerts.validate()?;
+        self.tail.validate()?;
         self.log.validate()?;
         self.validate_secrets_keys()
     }
@@ -349,6 +355,11 @@ mod tests {
             (&[("QUERY__ALIGN_SECS", "0")], "query.max_range_days: max_range_days and align_secs must be positive"),
             (&[("QUERY__DEFAULT_PAGE_SIZE", "1001")], "query.default_page_size: must be 1..=1000"),
             (&[("ALERTS__TIMEOUT_SECS", "61")], "alerts.timeout_secs: must be 1..=60"),
+            (&[("TAIL__MAX_CLIENTS", "0")], "tail.max_clients: must be 1..=10000"),
+            (&[("TAIL__BUFFER", "0")], "tail.buffer: must be 1..=1000000"),
+            (&[("TAIL__MAX_EVENTS_PER_SECOND", "100001")], "tail.max_events_per_second: must be 1..=100000"),
+            (&[("TAIL__MAX_DURATION_SECS", "86401")], "tail.max_duration_secs: must be 1..=86400"),
+            (&[("TAIL__KEEP_ALIVE_SECS", "0")], "tail.keep_alive_secs: must be 1..=300"),
             // Several refusals: the first section in `Config::validate`'s order is reported.
             (
                 &[("QUERY__ALIGN_SECS", "0"), ("HTTP__BODY_LIMIT_BYTES", "0"), ("EMBEDDED__COMMIT_DOCS", "0")],

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod params;
 pub mod problem;
 pub mod stats;
+pub mod tail;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,6 +152,7 @@ fn v1_routes() -> OpenApiRouter<App> {
         .routes(routes!(info::info))
         .routes(routes!(logs::search))
         .routes(routes!(logs::export))
+        .routes(routes!(tail::tail))
         .routes(routes!(stats::top))
         .routes(routes!(stats::timeline))
         .routes(routes!(stats::summary))

@@ -15,6 +15,7 @@ use crate::delivery_errors::DeliveryError;
 use crate::read::service::QueryError;
 use crate::state::StateDbError;
 use crate::store::StoreError;
+use crate::tail::TailError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -104,6 +105,17 @@ pub struct ConflictResponse(Problem);
 #[allow(dead_code)] // documentation only
 pub struct PayloadTooLargeResponse(Problem);
 
+/// 429 `too_many_tails`.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 429,
+    description = "`FIRESIGHT_TAIL__MAX_CLIENTS` live tails are open on this process already; retry after \
+`Retry-After` seconds",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)] // documentation only
+pub struct TooManyTailsResponse(Problem);
+
 /// 503 `unavailable` or `timeout`.
 #[derive(utoipa::IntoResponses)]
 #[response(
@@ -145,6 +157,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request did not finish in time")]
     Timeout,
+    #[error("at most {limit} live tails may be open at once; close one or retry later")]
+    TooManyTails { limit: u32 },
     #[error("a dependency is unavailable; retry later")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -171,6 +185,7 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload Too Large")
             }
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request Timed Out"),
+            ApiError::TooManyTails { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_tails", "Too Many Live Tails"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service Unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error"),
         }
@@ -247,6 +262,14 @@ impl From<DeliveryError> for ApiError {
     }
 }
 
+impl From<TailError> for ApiError {
+    fn from(e: TailError) -> Self {
+        match e {
+            TailError::TooManyClients { limit } => ApiError::TooManyTails { limit },
+        }
+    }
+}
+
 impl From<AlertError> for ApiError {
     fn from(e: AlertError) -> Self {
         match e {
@@ -282,6 +305,9 @@ pub fn problem_response(status: StatusCode, problem: Problem) -> Response {
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
 }

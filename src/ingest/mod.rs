@@ -2,7 +2,10 @@
 //! raw lines → [`parse`](crate::parse) → [`enrich`](crate::enrich) → documents with deterministic ids
 //! ([`prepare`], pure and synchronous, run as one blocking unit per batch) → the log store
 //! ([`Ingestor::write`], which retries what the store refused for now and dead-letters what it refused
-//! for good). A batch counts as written only when every document and dead letter is durable.
+//! for good). A batch counts as written only when every document and dead letter is durable. The
+//! documents a store round trip newly indexed go to the live tail ([`crate::tail`]) as soon as that
+//! round trip returns, whatever happens to the rest of the batch: a retried delivery finds them
+//! already indexed (duplicates, which the tail never sends), so publishing later could lose them.
 
 pub mod backfill;
 pub use firesight_core::ids;
@@ -18,6 +21,7 @@ use crate::document::FirehoseMeta;
 use crate::enrich::Enricher;
 use crate::metrics::{Metrics, SourceLabels};
 use crate::store::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError};
+use crate::tail::TailHub;
 use crate::worker::Pacing;
 
 /// One line to ingest, with what identifies it across retries and replays.
@@ -110,6 +114,8 @@ pub struct Ingestor {
     pub enricher: Arc<Enricher>,
     pub metrics: Arc<Metrics>,
     pub pacing: Pacing,
+    /// Where newly indexed documents go for live tails; none in one-shot commands.
+    pub tail: Option<Arc<TailHub>>,
 }
 
 impl Ingestor {
@@ -119,7 +125,13 @@ impl Ingestor {
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(5),
         };
-        Self { store, enricher, metrics, pacing }
+        Self { store, enricher, metrics, pacing, tail: None }
+    }
+
+    /// Publishes every document this ingestor newly indexes to `hub`.
+    pub fn with_tail(mut self, hub: Arc<TailHub>) -> Self {
+        self.tail = Some(hub);
+        self
     }
 
     /// Parses and enriches on a blocking thread (one unit per batch), then writes.
@@ -152,9 +164,15 @@ impl Ingestor {
             match self.store.index(&pending).await {
                 Ok(outcomes) => {
                     let mut retry = Vec::new();
+                    let mut created = Vec::new();
                     for (item, outcome) in pending.into_iter().zip(outcomes) {
                         match outcome {
-                            ItemOutcome::Created => report.indexed += 1,
+                            ItemOutcome::Created => {
+                                report.indexed += 1;
+                                if self.tail.is_some() {
+                                    created.push(item);
+                                }
+                            }
                             ItemOutcome::Duplicate => report.duplicates += 1,
                             ItemOutcome::Retry { .. } => retry.push(item),
                             ItemOutcome::Rejected { reason, .. } => {
@@ -168,6 +186,9 @@ impl Ingestor {
                                 dead.push(dead_letter(line, reason, "index", source, Utc::now()));
                             }
                         }
+                    }
+                    if let Some(tail) = &self.tail {
+                        tail.publish(created);
                     }
                     pending = retry;
                     if pending.is_empty() {

@@ -1,8 +1,11 @@
 // The built-in dashboard in headless Chromium, on a firesight serving the demo log (started by
 // tests/it/dashboard.rs): the API key prompt, the panels' numbers for the demo log, filtering by a
-// country, time ranges, the comparison, paging, a shared URL, CSV export and a phone-sized screen.
+// country, time ranges, the comparison, paging, a shared URL, CSV export, a phone-sized screen, and Live
+// (new requests, delivered through the Firehose endpoint, streamed into the table).
 //
-// Usage: node tests/browser/dashboard.mjs <base-url> <api-key> <artifact-dir>
+// Usage: FIRESIGHT_TEST_FIREHOSE_KEY=<key> node tests/browser/dashboard.mjs <base-url> <api-key> <artifact-dir>
+// The Firehose access key is the service's (FIRESIGHT_FIREHOSE__ACCESS_KEYS); its live tail sends at most
+// LIVE_RATE documents a second (FIRESIGHT_TAIL__MAX_EVENTS_PER_SECOND).
 // Screenshots of the main states go to <artifact-dir>. Exits 1 with the failing step on any failure.
 
 import assert from 'node:assert/strict';
@@ -14,6 +17,11 @@ import { chromium } from 'playwright-core';
 const [base, apiKey, artifacts] = process.argv.slice(2);
 if (!base || !apiKey || !artifacts) {
   console.error('usage: node dashboard.mjs <base-url> <api-key> <artifact-dir>');
+  process.exit(2);
+}
+const firehoseKey = process.env.FIRESIGHT_TEST_FIREHOSE_KEY;
+if (!firehoseKey) {
+  console.error('set FIRESIGHT_TEST_FIREHOSE_KEY to one of the service\'s Firehose access keys');
   process.exit(2);
 }
 const executablePath = process.env.FIRESIGHT_TEST_CHROMIUM || '/usr/bin/chromium';
@@ -34,6 +42,7 @@ const DEMO = {
 };
 const CSV_HEADER = 'id,timestamp,client_ip,country,city,method,path,query,http_version,status,bytes,referrer,user_agent,browser,os,device,bot';
 const PANELS = ['summary', 'timeline', 'countries', 'cities', 'browsers', 'os', 'devices', 'paths', 'referrers', 'heatmap', 'status', 'delivery', 'logs'];
+const LIVE_RATE = 5;
 const TOP_PANELS = { browsers: 'browser', os: 'os', devices: 'device', paths: 'path', referrers: 'referrer_host', cities: 'city', status: 'status' };
 
 await fs.mkdir(artifacts, { recursive: true });
@@ -138,6 +147,35 @@ function parseCsv(text) {
   }
   return rows;
 }
+
+// An access-log line served now, in the combined format, by a client in a documentation range.
+function accessLine(path, status) {
+  const d = new Date();
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const pad = (n) => String(n).padStart(2, '0');
+  const time = `${pad(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+  return `198.51.100.23 - - [${time}] "GET ${path} HTTP/1.1" ${status} 2048 "-" "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"`;
+}
+
+// Delivers lines as Amazon Kinesis Data Firehose does (HTTP endpoint protocol 1.0), answered 200 once durable.
+async function deliver(lines) {
+  const requestId = crypto.randomUUID();
+  const records = lines.map((line) => ({ data: Buffer.from(`${line}\n`).toString('base64') }));
+  const response = await fetch(`${base}/v1/firehose`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      'X-Amz-Firehose-Protocol-Version': '1.0',
+      'X-Amz-Firehose-Request-Id': requestId,
+      'X-Amz-Firehose-Access-Key': firehoseKey,
+    },
+    body: JSON.stringify({ requestId, timestamp: Date.now(), records }),
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+const liveRows = (page) => page.locator('#panel-logs tbody tr[data-live]').evaluateAll((rows) => rows.map((r) => r.dataset.path));
+const liveFigure = async (page, id) => Number(await page.getAttribute(`#live-${id}`, 'data-value'));
 
 let page;
 try {
@@ -381,6 +419,54 @@ try {
     assert.equal(await figure(phone, 'requests'), DEMO.countries.FR);
     assert.match(phone.url(), /country=FR/);
     await phone.context().close();
+  });
+
+  await step('Live streams new requests matching the filters into the table, and says what it skipped', async () => {
+    await page.goto(`${base}/?range=24h&status=5xx`);
+    await page.waitForFunction(() => document.body.dataset.state === 'ready');
+    assert.ok(await page.locator('#live-bar').isHidden());
+    await page.click('#live-toggle');
+    await page.waitForFunction(() => document.querySelector('#live-bar').dataset.state === 'live');
+    assert.equal(await page.getAttribute('#live-toggle', 'aria-pressed'), 'true');
+    assert.match(await page.textContent('#live-state'), /matching the filters/);
+    const run = `/live-${Date.now()}`;
+    await deliver([accessLine(`${run}/a`, 503), accessLine(`${run}/b`, 200), accessLine(`${run}/c`, 500)]);
+    // The 200 is not a 5xx: two rows, newest first.
+    await page.waitForFunction(() => document.querySelectorAll('#panel-logs tbody tr[data-live]').length === 2);
+    assert.deepEqual(await liveRows(page), [`${run}/c`, `${run}/a`]);
+    assert.equal(await liveFigure(page, 'count'), 2);
+    assert.match(await page.textContent('#live-count'), /^2 new requests$/);
+    assert.ok(await page.locator('#live-skipped').isHidden());
+    const row = page.locator(`#panel-logs tbody tr[data-path="${run}/c"]`);
+    assert.equal(await row.getAttribute('data-status'), '500');
+    assert.match(await row.textContent(), /198\.51\.100\.23.*GET.*500/);
+    await shot(page, 'live.png', false);
+
+    // More at once than the stream sends a second: what it passed over is counted, not queued.
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the stream's rate budget refills
+    const burst = Array.from({ length: 12 }, (_, i) => accessLine(`${run}/burst/${i}`, 502));
+    await deliver(burst);
+    await page.waitForFunction(() => Number(document.querySelector('#live-skipped').dataset.value) > 0);
+    await page.waitForFunction(() => Number(document.querySelector('#live-count').dataset.value) + Number(document.querySelector('#live-skipped').dataset.value) === 14);
+    const shown = (await liveFigure(page, 'count')) - 2;
+    const skipped = await liveFigure(page, 'skipped');
+    assert.ok(shown >= 1 && shown <= LIVE_RATE + 1, `${shown} of the burst shown`);
+    assert.equal(shown + skipped, burst.length);
+    assert.ok(await page.locator('#live-skipped').isVisible());
+    assert.match(await page.textContent('#live-skipped'), new RegExp(`^${skipped} skipped`));
+    await page.waitForFunction((n) => document.querySelectorAll('#panel-logs tbody tr[data-live]').length === n, 2 + shown);
+    const burstRows = (await liveRows(page)).filter((p) => p.startsWith(`${run}/burst/`));
+    assert.deepEqual(burstRows, burst.slice(0, shown).map((_, i) => `${run}/burst/${i}`).reverse());
+    await shot(page, 'live-lag.png', false);
+
+    // Stop: the bar goes, and new requests no longer appear.
+    await page.click('#live-stop');
+    assert.ok(await page.locator('#live-bar').isHidden());
+    assert.equal(await page.getAttribute('#live-toggle', 'aria-pressed'), 'false');
+    await deliver([accessLine(`${run}/after-stop`, 500)]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal((await liveRows(page)).length, 2 + shown);
+    assert.equal(await page.locator(`#panel-logs tbody tr[data-path="${run}/after-stop"]`).count(), 0);
   });
 
   await step('no script errors and no blocked resources', async () => {

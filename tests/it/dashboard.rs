@@ -1,7 +1,8 @@
 //! The built-in dashboard as a user meets it: the real binary serving the demo, the page driven in
 //! headless Chromium by `tests/browser/dashboard.mjs` (playwright-core). The script checks the panels
-//! against the demo log's numbers, filters by a country, changes the time range, pages, exports CSV and
-//! renders on a phone-sized screen; its screenshots land in `target/dashboard-artifacts/`.
+//! against the demo log's numbers, filters by a country, changes the time range, pages, exports CSV,
+//! renders on a phone-sized screen, and turns Live on while it delivers new requests through the Firehose
+//! endpoint; its screenshots land in `target/dashboard-artifacts/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use crate::dataset::geolite2_city;
 use crate::embedded_default::Process;
+use crate::firehose_client::ACCESS_KEY;
 use crate::harness::{API_KEY, http};
 
 const SETUP: &str = "run dev/browser.sh (or everything with dev/test.sh)";
@@ -48,6 +50,9 @@ async fn the_dashboard_shows_the_demo_in_a_real_browser() {
         ("API_KEYS", API_KEY.to_owned()),
         ("GEOIP__CITY_DB", geolite2_city().display().to_string()),
         ("ALERTS__EVALUATION_INTERVAL_SECS", "1".to_owned()),
+        ("FIREHOSE__ACCESS_KEYS", ACCESS_KEY.to_owned()),
+        // The script's LIVE_RATE: a burst of twelve is more than a live stream sends in a second.
+        ("TAIL__MAX_EVENTS_PER_SECOND", "5".to_owned()),
     ];
     let mut service = Process::start(dir.path(), &["--demo"], &env);
     service.wait_live().await;
@@ -101,6 +106,7 @@ async fn the_dashboard_shows_the_demo_in_a_real_browser() {
             .arg(API_KEY)
             .arg(&artifact_dir)
             .env("FIRESIGHT_TEST_CHROMIUM", chromium)
+            .env("FIRESIGHT_TEST_FIREHOSE_KEY", ACCESS_KEY)
             .output()
             .expect("run node")
     })

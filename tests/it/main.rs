@@ -21,3 +21,4 @@ mod schemathesis;
 mod secrets;
 mod sigv4;
 mod store_queries;
+mod tail;

@@ -12,6 +12,11 @@ Cases generated as valid are adjusted to keep those rules (a broken range gets `
 `to`, a too-fine interval becomes `auto`, a cursor the service did not issue is dropped); a Firehose delivery gets its header's request id in its body, JSON common attributes and no gzip
 claim (the fuzzer sends bodies as they are); cases generated as invalid are left alone, so every
 refusal is still tested.
+
+One bound is about time, not form: a live tail (`/v1/logs/tail`) streams until its `max_duration`
+(or the server's own limit of an hour). Every case of it gets `max_duration=1` unless the case is invalid
+and `max_duration` may be what makes it so; the stream then ends after a second instead of running into
+the request timeout.
 """
 
 import datetime as dt
@@ -27,6 +32,8 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 RELATIVE = re.compile(r"^now(?:-([0-9]+)([smhdw]))?$")
 INTERVAL = re.compile(r"^([0-9]+)([smhd])$")
 ISSUED_CURSORS = set()
+TAIL = "/v1/logs/tail"
+MAX_TAIL_DURATION = 86400
 
 
 def _time(text, now):
@@ -74,7 +81,10 @@ def _keep_interval(query, span):
 def before_call(ctx, case, kwargs):
     """Runs on every case just before it is sent, after generation, links and overlays."""
     meta = case.meta
-    if meta is not None and meta.generation.mode == GenerationMode.NEGATIVE:
+    negative = meta is not None and meta.generation.mode == GenerationMode.NEGATIVE
+    if case.operation.path == TAIL:
+        _end_stream_soon(case, negative)
+    if negative:
         return
     if case.operation.path == "/v1/firehose":
         _keep_delivery(case)
@@ -97,6 +107,20 @@ def after_call(ctx, case, response):
         return
     if isinstance(cursor, str):
         ISSUED_CURSORS.add(cursor)
+
+
+def _end_stream_soon(case, negative):
+    """A live tail ends after one second, unless `max_duration` is invalid in an invalid case."""
+    if not isinstance(case.query, dict):
+        if case.query is not None and negative:
+            return
+        case.query = {}
+    if negative and "max_duration" in case.query:
+        value = case.query["max_duration"]
+        valid = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_TAIL_DURATION
+        if not (valid or (isinstance(value, str) and value.isdigit() and 1 <= int(value) <= MAX_TAIL_DURATION)):
+            return
+    case.query["max_duration"] = 1
 
 
 def _keep_delivery(case):

@@ -20,6 +20,7 @@ pub mod filters;
 pub mod forms;
 pub mod logs;
 pub mod stats;
+pub mod tail;
 
 use std::any::TypeId;
 use std::collections::HashMap;

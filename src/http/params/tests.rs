@@ -165,6 +165,7 @@ fn parse_for(path: &str, method: &str, qs: &str) -> Result<(), ParamError> {
     match (method, path) {
         (_, "/v1/logs") => parse::<(FilterParams, PageParams)>(q).map(drop),
         (_, "/v1/logs/export") => parse::<(FilterParams, ExportParams)>(q).map(drop),
+        (_, "/v1/logs/tail") => parse::<(FilterParams, super::tail::TailParams)>(q).map(drop),
         (_, "/v1/stats/top/{dimension}") => parse::<(FilterParams, TopParams)>(q).map(drop),
         (_, "/v1/stats/timeline") => parse::<(FilterParams, TimelineParams)>(q).map(drop),
         (_, "/v1/stats/summary") => parse::<(FilterParams, SummaryParams)>(q).map(drop),

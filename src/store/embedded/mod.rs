@@ -38,6 +38,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+pub use schema::tokens;
 pub use state::{EmbeddedOptions, EmbeddedStore};
 
 use std::collections::BTreeMap;
