@@ -82,7 +82,7 @@ k = boto3.client("kinesis", endpoint_url=url)
 seen, put = {}, {}
 def follow():
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    c.request("GET", "/v1/logs/tail?path=/bench-latency/", headers={"Authorization": "Bearer bench-key-0123456789", "Accept": "text/event-stream"})
+    c.request("GET", "/v1/logs/tail?path_prefix=/bench-latency/&max_duration=600", headers={"Authorization": "Bearer bench-key-0123456789", "Accept": "text/event-stream"})
     r = c.getresponse()
     assert r.status == 200, r.status
     data = []
