@@ -243,7 +243,8 @@ impl DeliveryErrors {
         let recovered = recovered::RecoveredRepo::new(self.repo.state().clone());
         let mut incidents = Vec::with_capacity(found.len());
         for i in found {
-            let mut codes: Vec<CodeCount> = i.codes.into_iter().map(|(code, count)| CodeCount { code, count }).collect();
+            let mut codes: Vec<CodeCount> =
+                i.codes.into_iter().map(|(code, count)| CodeCount { code, count }).collect();
             codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
             let start = grid.time(i.first);
             let end = (!i.ongoing).then(|| grid.time(i.last + 1));

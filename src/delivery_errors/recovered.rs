@@ -76,7 +76,13 @@ impl RecoveredRepo {
     }
 
     /// Replaces what is known of one object with `counts`, in one transaction.
-    pub async fn save(&self, bucket: &str, key: &str, counts: &[RecoveredCount], now_ms: i64) -> Result<(), StateDbError> {
+    pub async fn save(
+        &self,
+        bucket: &str,
+        key: &str,
+        counts: &[RecoveredCount],
+        now_ms: i64,
+    ) -> Result<(), StateDbError> {
         let mut tx = self.db.pool().begin().await?;
         sqlx::query("DELETE FROM replay_counts WHERE bucket = $1 AND object_key = $2")
             .bind(bucket)

@@ -113,6 +113,10 @@ base64-decoded part of the hook's `whsec_` secret). Answer 2xx within the timeou
                 "alert.endpoint_disabled",
                 "Another webhook failed every attempt for FIRESIGHT_ALERTS__DISABLE_AFTER_SECS and was disabled",
             ),
+            (
+                "replay.completed",
+                "A replay of the records Firehose backed up to S3 finished, with its counts per error code",
+            ),
         ] {
             let body = RequestBodyBuilder::new()
                 .description(Some(

@@ -198,7 +198,11 @@ pub fn decode(line: &[u8], fallback: FailureKind) -> Result<Decoded, RecordError
         kind,
         error_code: rec.error_code.unwrap_or_default(),
         error_message: rec.error_message.unwrap_or_default(),
-        attempt_ending: rec.attempt_ending_timestamp.as_ref().and_then(millis).and_then(DateTime::from_timestamp_millis),
+        attempt_ending: rec
+            .attempt_ending_timestamp
+            .as_ref()
+            .and_then(millis)
+            .and_then(DateTime::from_timestamp_millis),
         arrival,
         identity,
         lines: record::lines(&data),
@@ -296,21 +300,28 @@ mod tests {
     fn keys_tell_the_kind_and_the_stream() {
         let n = object_name("backup/http-endpoint-failed/2026/12/07/10/weblogs-3-2026-12-07-10-01-02-0b1c2d3e-aaaa-bbbb-cccc-0123456789ab.gz")
             .unwrap();
-        assert_eq!((n.kind, n.error_type, n.stream.as_deref()), (FailureKind::HttpEndpoint, "http-endpoint-failed", Some("weblogs")));
-        let n = object_name("e/2026/12/07/processing-failedmy-stream.v2-1-2026-12-07-10-01-02-0b1c2d3e-aaaa-bbbb-cccc-0123456789ab").unwrap();
+        assert_eq!(
+            (n.kind, n.error_type, n.stream.as_deref()),
+            (FailureKind::HttpEndpoint, "http-endpoint-failed", Some("weblogs"))
+        );
+        let n = object_name(
+            "e/2026/12/07/processing-failedmy-stream.v2-1-2026-12-07-10-01-02-0b1c2d3e-aaaa-bbbb-cccc-0123456789ab",
+        )
+        .unwrap();
         assert_eq!((n.kind, n.stream.as_deref()), (FailureKind::Processing, Some("my-stream.v2")));
         assert_eq!(object_name("x/elasticsearch_failed/file").unwrap().stream, None);
         assert_eq!(object_name("x/AmazonOpenSearchService-failed/f").unwrap().kind, FailureKind::OpenSearch);
         // Delivered data backed up beside the failures is not a failure.
-        assert!(object_name("backup/2026/12/07/10/weblogs-3-2026-12-07-10-01-02-0b1c2d3e-aaaa-bbbb-cccc-0123456789ab").is_none());
+        assert!(
+            object_name("backup/2026/12/07/10/weblogs-3-2026-12-07-10-01-02-0b1c2d3e-aaaa-bbbb-cccc-0123456789ab")
+                .is_none()
+        );
     }
 
     #[test]
     fn the_documented_examples_decode() {
         // The HTTP endpoint example of the developer guide, with its own rawData.
-        let http = format!(
-            r#"{{"attemptsMade":5,"arrivalTimestamp":1594265943615,"errorCode":"HttpEndpoint.DestinationException","errorMessage":"Unauthorized","attemptEndingTimestamp":1594266081318,"rawData":"c2FtcGxlIHJhdyBkYXRh","subsequenceNumber":0,"dataId":"49607357361271740811418664280693044274821622880012337186.0"}}"#
-        );
+        let http = r#"{"attemptsMade":5,"arrivalTimestamp":1594265943615,"errorCode":"HttpEndpoint.DestinationException","errorMessage":"Unauthorized","attemptEndingTimestamp":1594266081318,"rawData":"c2FtcGxlIHJhdyBkYXRh","subsequenceNumber":0,"dataId":"49607357361271740811418664280693044274821622880012337186.0"}"#;
         let d = decode(http.as_bytes(), FailureKind::Other).unwrap();
         assert_eq!(d.kind, FailureKind::HttpEndpoint);
         assert_eq!(d.error_code, "HttpEndpoint.DestinationException");

@@ -9,10 +9,11 @@ use chrono::{TimeDelta, Utc};
 use indicatif::ProgressBar;
 use tokio_util::sync::CancellationToken;
 
+use super::error::ReplayError;
 use super::object::Range;
 use super::repo::Origin;
 use super::s3::ObjectInfo;
-use super::{ReplayError, ReplayRequest, Replayer, Tally, format, now_ms};
+use super::{ReplayRequest, Replayer, Tally, format, now_ms};
 use crate::config::{S3Location, S3ReplayConfig};
 use crate::worker::{self, Outcome, Pacing};
 
@@ -55,7 +56,8 @@ impl Job {
         if fresh.is_empty() {
             return Ok(());
         }
-        let request = ReplayRequest { location: location.clone(), range: Range::default(), dry_run: false, origin: Origin::Job };
+        let request =
+            ReplayRequest { location: location.clone(), range: Range::default(), dry_run: false, origin: Origin::Job };
         let mut replay = self.replayer.begin(&request).await?;
         let mut tally = Tally::default();
         let mut result = Ok(());
@@ -65,8 +67,10 @@ impl Job {
             if !repo.claim(&location.bucket, &object.key, object.size, &self.instance, now_ms(), lease_ms).await? {
                 continue; // another replica has it
             }
-            let read =
-                self.replayer.replay_one(&location.bucket, object, Range::default(), false, &mut tally, &ProgressBar::hidden()).await;
+            let read = self
+                .replayer
+                .replay_one(&location.bucket, object, Range::default(), false, &mut tally, &ProgressBar::hidden())
+                .await;
             match read {
                 Ok(_) => repo.finish(&location.bucket, &object.key, object.size, &replay.id, now_ms()).await?,
                 Err(e) => {

@@ -9,6 +9,7 @@
 //! Started by `firesight replay`, `POST /v1/delivery-errors/replays` ([`Replays`]) or the background
 //! job ([`job`]).
 
+mod error;
 pub mod format;
 pub mod job;
 pub mod object;
@@ -25,32 +26,13 @@ use crate::alerts::model::{AlertEvent, EVENT_REPLAY_COMPLETED, EventData, Replay
 use crate::alerts::repo::{AlertRepo, new_id};
 use crate::config::{S3Config, S3Location};
 use crate::delivery_errors::recovered::{CodeCounts, RecoveredRepo, ReplayCounts};
-use crate::ingest::{IngestError, Ingestor};
-use crate::state::{StateDb, StateDbError};
+use crate::ingest::Ingestor;
+use crate::state::StateDb;
+pub use error::ReplayError;
 pub use object::Range;
 use object::{ObjectJob, ObjectOutcome};
 use repo::{Origin, Replay, ReplayRepo, ReplayStatus};
-use s3::{ObjectInfo, S3, S3Error};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error(transparent)]
-    S3(#[from] S3Error),
-    #[error("the log store did not take the replayed records")]
-    Ingest(#[from] IngestError),
-    #[error("state database failed")]
-    Db(#[from] StateDbError),
-    /// No S3 location is configured (`FIRESIGHT_S3_REPLAY__BUCKETS`).
-    #[error("no S3 backup location is configured: set FIRESIGHT_S3_REPLAY__BUCKETS")]
-    NotConfigured,
-    /// The API may read only the configured locations.
-    #[error("{0} is not within a configured location (FIRESIGHT_S3_REPLAY__BUCKETS)")]
-    OutsideLocations(String),
-    #[error("replay {0} is still running; one replay runs at a time")]
-    AlreadyRunning(String),
-    #[error("no replay with id {0}")]
-    NotFound(String),
-}
+use s3::{ObjectInfo, S3};
 
 /// What a replay reads and how.
 #[derive(Debug, Clone)]
@@ -335,12 +317,7 @@ impl Replays {
 
     /// Starts a replay of every configured location (or of `location` within one) over `range`, and
     /// returns it as running.
-    pub async fn start(
-        &self,
-        location: Option<&str>,
-        range: Range,
-        dry_run: bool,
-    ) -> Result<Vec<Replay>, ReplayError> {
+    pub async fn start(&self, location: Option<&str>, range: Range, dry_run: bool) -> Result<Vec<Replay>, ReplayError> {
         let replayer = self.replayer.clone().ok_or(ReplayError::NotConfigured)?;
         let targets = match location {
             None => self.locations.clone(),

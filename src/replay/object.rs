@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 
-use super::ReplayError;
+use super::error::ReplayError;
 use super::format::{self, FailureKind, ObjectName};
 use super::s3::{ObjectInfo, S3, S3Error};
 use crate::config::S3Config;
@@ -101,9 +101,8 @@ impl ObjectJob<'_> {
                 range: self.range,
                 enricher: self.ingestor.enricher.clone(),
             };
-            let (groups, skipped) = tokio::task::spawn_blocking(move || context.chunk(chunk.lines))
-                .await
-                .expect("decoding does not panic");
+            let (groups, skipped) =
+                tokio::task::spawn_blocking(move || context.chunk(chunk.lines)).await.expect("decoding does not panic");
             outcome.skipped_records += skipped;
             for group in groups {
                 let mut counts = ReplayCounts { records: group.records, lines: group.lines, ..Default::default() };

@@ -166,7 +166,10 @@ impl ReplayRepo {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Replay>, StateDbError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1"))).bind(id).fetch_optional(self.db.pool()).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
         Ok(row.as_ref().map(replay))
     }
 
@@ -184,11 +187,12 @@ impl ReplayRepo {
         let mut done = std::collections::HashSet::new();
         // One query per key keeps the SQL the same in both dialects; a page is at most 1,000 keys.
         for key in keys {
-            let row = sqlx::query("SELECT 1 FROM replay_objects WHERE bucket = $1 AND object_key = $2 AND state = 'done'")
-                .bind(bucket)
-                .bind(key)
-                .fetch_optional(self.db.pool())
-                .await?;
+            let row =
+                sqlx::query("SELECT 1 FROM replay_objects WHERE bucket = $1 AND object_key = $2 AND state = 'done'")
+                    .bind(bucket)
+                    .bind(key)
+                    .fetch_optional(self.db.pool())
+                    .await?;
             if row.is_some() {
                 done.insert(key.clone());
             }
@@ -198,7 +202,15 @@ impl ReplayRepo {
 
     /// Claims an object for `owner` until `now + lease`: true when it was free, or claimed by someone
     /// whose lease ran out. A finished object is never claimed again.
-    pub async fn claim(&self, bucket: &str, key: &str, size: u64, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool, StateDbError> {
+    pub async fn claim(
+        &self,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, StateDbError> {
         let claimed = sqlx::query(
             "INSERT INTO replay_objects (bucket, object_key, size, state, owner, lease_until, replay_id, updated_at) \
              VALUES ($1, $2, $3, 'running', $4, $5, NULL, $6) \
@@ -218,7 +230,14 @@ impl ReplayRepo {
     }
 
     /// Marks an object replayed (by anyone: a full `firesight replay` marks what it read, too).
-    pub async fn finish(&self, bucket: &str, key: &str, size: u64, replay_id: &str, now_ms: i64) -> Result<(), StateDbError> {
+    pub async fn finish(
+        &self,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        replay_id: &str,
+        now_ms: i64,
+    ) -> Result<(), StateDbError> {
         sqlx::query(
             "INSERT INTO replay_objects (bucket, object_key, size, state, owner, lease_until, replay_id, updated_at) \
              VALUES ($1, $2, $3, 'done', NULL, 0, $4, $5) \
@@ -266,7 +285,13 @@ fn replay(row: &AnyRow) -> Replay {
         started_at: time_of_ms(row.get(7)),
         finished_at: row.get::<Option<i64>, _>(8).map(time_of_ms),
         objects: n(9),
-        counts: ReplayCounts { records: n(10), lines: n(11), indexed: n(12), already_present: n(13), dead_lettered: n(14) },
+        counts: ReplayCounts {
+            records: n(10),
+            lines: n(11),
+            indexed: n(12),
+            already_present: n(13),
+            dead_lettered: n(14),
+        },
         codes: serde_json::from_str(&row.get::<String, _>(15)).unwrap_or_default(),
         error: row.get(16),
     }
@@ -314,7 +339,10 @@ mod tests {
         r.codes = vec![CodeCounts { code: "X".into(), counts: r.counts }];
         repo.update(&r).await.unwrap();
         let back = repo.get("rpl_1").await.unwrap().unwrap();
-        assert_eq!((back.status, back.objects, back.counts.indexed, back.since), (ReplayStatus::Completed, 2, 7, Some(time_of_ms(5))));
+        assert_eq!(
+            (back.status, back.objects, back.counts.indexed, back.since),
+            (ReplayStatus::Completed, 2, 7, Some(time_of_ms(5)))
+        );
         assert_eq!(back.codes[0].code, "X");
         assert_eq!(repo.list(10).await.unwrap().len(), 1);
     }

@@ -28,9 +28,14 @@ async fn s3_client(moto: &str) -> aws_sdk_s3::Client {
 }
 
 async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
-    client.put_object().bucket(bucket).key(key).body(ByteStream::from(body)).send().await.unwrap_or_else(|e| {
-        panic!("putting {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e))
-    });
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("putting {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
 }
 
 /// The settings that point firesight's S3 client at moto (full variable names).
@@ -135,9 +140,24 @@ async fn one_replay_indexes_every_recoverable_line_once_and_a_second_adds_nothin
     // HTTP endpoint, hour 0, plain: five one-line records, one that is not an access log, one line that
     // is not JSON at all.
     let a = lines(0, 5, h0);
-    let mut records: Vec<String> =
-        a.iter().enumerate().map(|(i, l)| http_record(l, &format!("4960735736127174081141866428069304427482162288001233718{i}.0"), "HttpEndpoint.RequestTimeout", h0 + TimeDelta::minutes(10))).collect();
-    records.push(http_record("this is not an access log line", "49607357361271740811418664280693044274821622880012337199.0", "HttpEndpoint.RequestTimeout", h0 + TimeDelta::minutes(10)));
+    let mut records: Vec<String> = a
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            http_record(
+                l,
+                &format!("4960735736127174081141866428069304427482162288001233718{i}.0"),
+                "HttpEndpoint.RequestTimeout",
+                h0 + TimeDelta::minutes(10),
+            )
+        })
+        .collect();
+    records.push(http_record(
+        "this is not an access log line",
+        "49607357361271740811418664280693044274821622880012337199.0",
+        "HttpEndpoint.RequestTimeout",
+        h0 + TimeDelta::minutes(10),
+    ));
     records.push("{\"attemptsMade\": 5, \"rawData\": ".to_owned());
     put(&s3, &bucket, &key(prefix, "http-endpoint-failed", h0, stream, ""), jsonl(&records)).await;
 
@@ -146,10 +166,22 @@ async fn one_replay_indexes_every_recoverable_line_once_and_a_second_adds_nothin
     let mut records: Vec<String> = b
         .chunks(2)
         .enumerate()
-        .map(|(i, pair)| http_record(&format!("{}\n{}\n", pair[0], pair[1]), &format!("5000{i}.0"), "HttpEndpoint.DestinationException", h1 + TimeDelta::minutes(5)))
+        .map(|(i, pair)| {
+            http_record(
+                &format!("{}\n{}\n", pair[0], pair[1]),
+                &format!("5000{i}.0"),
+                "HttpEndpoint.DestinationException",
+                h1 + TimeDelta::minutes(5),
+            )
+        })
         .collect();
     let lambda_line = lines(13, 1, h1).remove(0);
-    records.push(http_record(&lambda_document(&lambda_line, "lambda-doc-1"), "50009.0", "HttpEndpoint.DestinationException", h1 + TimeDelta::minutes(5)));
+    records.push(http_record(
+        &lambda_document(&lambda_line, "lambda-doc-1"),
+        "50009.0",
+        "HttpEndpoint.DestinationException",
+        h1 + TimeDelta::minutes(5),
+    ));
     put(&s3, &bucket, &key(prefix, "http-endpoint-failed", h1, stream, ".gz"), gzip(&jsonl(&records))).await;
 
     // Data transformation, hour 1, gzip: five records as they entered Firehose, and one the parser refuses.
@@ -165,13 +197,25 @@ async fn one_replay_indexes_every_recoverable_line_once_and_a_second_adds_nothin
     // OpenSearch, hour 2, plain: four documents; the first was delivered after all (it is in the index
     // under the id Firehose meant for it).
     let d = lines(19, 4, h2);
-    let records: Vec<String> =
-        d.iter().enumerate().map(|(i, l)| opensearch_record(l, &format!("esdoc-{i}"), h2 + TimeDelta::minutes(1))).collect();
+    let records: Vec<String> = d
+        .iter()
+        .enumerate()
+        .map(|(i, l)| opensearch_record(l, &format!("esdoc-{i}"), h2 + TimeDelta::minutes(1)))
+        .collect();
     put(&s3, &bucket, &key(prefix, "AmazonOpenSearchService-failed", h2, stream, ""), jsonl(&records)).await;
 
     // Firehose's backup of delivered data beside the failures, and an object outside the prefix: never read.
     let delivered = jsonl(&[http_record(&lines(30, 1, h0)[0], "1.0", "x", h0)]);
-    put(&s3, &bucket, &format!("weblogs/errors/{}/{stream}-1-2026-12-07-10-00-00-0b1c2d3e-aaaa-bbbb-cccc-0123456789ab", h0.format("%Y/%m/%d/%H")), delivered.clone()).await;
+    put(
+        &s3,
+        &bucket,
+        &format!(
+            "weblogs/errors/{}/{stream}-1-2026-12-07-10-00-00-0b1c2d3e-aaaa-bbbb-cccc-0123456789ab",
+            h0.format("%Y/%m/%d/%H")
+        ),
+        delivered.clone(),
+    )
+    .await;
     put(&s3, &bucket, &key("other/", "http-endpoint-failed", h0, stream, ""), delivered).await;
 
     let data_dir = tempfile::tempdir().unwrap();
@@ -212,7 +256,12 @@ async fn one_replay_indexes_every_recoverable_line_once_and_a_second_adds_nothin
     assert_eq!(harness::count(&os, &format!("{prefix_index}-*")).await, 23);
 
     // The Lambda's document kept its own id; the OpenSearch ones the ids Firehose meant for them.
-    let lambda = harness::search(&os, &format!("{prefix_index}-*"), json!({"query": {"ids": {"values": ["lambda-doc-1", "esdoc-1", "esdoc-3"]}}})).await;
+    let lambda = harness::search(
+        &os,
+        &format!("{prefix_index}-*"),
+        json!({"query": {"ids": {"values": ["lambda-doc-1", "esdoc-1", "esdoc-3"]}}}),
+    )
+    .await;
     assert_eq!(lambda["hits"]["total"]["value"], 3, "{lambda}");
 
     // The unparseable ones are dead letters with Firehose's code and message, once each.
@@ -229,12 +278,21 @@ async fn one_replay_indexes_every_recoverable_line_once_and_a_second_adds_nothin
     assert_eq!(codes, ["(none)", "HttpEndpoint.RequestTimeout", "Lambda.FunctionError"], "{dead:#}");
     let garbage = dead["hits"]["hits"].as_array().unwrap().iter().find(|h| h["_source"]["raw"] == "GARBAGE").unwrap();
     assert_eq!(garbage["_source"]["source"], "replay");
-    assert!(garbage["_source"]["failed_delivery"]["error_message"].as_str().unwrap().contains("returned an error result"));
+    assert!(
+        garbage["_source"]["failed_delivery"]["error_message"].as_str().unwrap().contains("returned an error result")
+    );
     assert!(garbage["_source"]["failed_delivery"]["object"].as_str().unwrap().contains("/processing-failed/"));
 
     // A time range takes only the records whose attempts ended within it.
     let ranged = harness::run_firesight(
-        &["replay", &format!("s3://{bucket}/{prefix}"), "--since", &h2.to_rfc3339(), "--until", &(h2 + TimeDelta::hours(1)).to_rfc3339()],
+        &[
+            "replay",
+            &format!("s3://{bucket}/{prefix}"),
+            "--since",
+            &h2.to_rfc3339(),
+            "--until",
+            &(h2 + TimeDelta::hours(1)).to_rfc3339(),
+        ],
         &env,
     );
     // The line that is not JSON has no time to judge it by: every range takes it (as a dead letter).
@@ -295,10 +353,15 @@ async fn the_job_replays_new_objects_and_a_restart_reads_none_again() {
     let t = hour_of(Utc::now()) - TimeDelta::hours(2);
 
     let app = job_app(&moto, &bucket, data_dir.path()).await;
-    let first: Vec<String> = lines(0, 3, t).iter().enumerate().map(|(i, l)| http_record(l, &format!("{i}.0"), "HttpEndpoint.ConnectionFailed", t)).collect();
+    let first: Vec<String> = lines(0, 3, t)
+        .iter()
+        .enumerate()
+        .map(|(i, l)| http_record(l, &format!("{i}.0"), "HttpEndpoint.ConnectionFailed", t))
+        .collect();
     put(&s3, &bucket, &key("job/", "http-endpoint-failed", t, "weblogs", ""), jsonl(&first)).await;
     wait_indexed(&app, 3).await;
-    let second: Vec<String> = lines(3, 4, t).iter().enumerate().map(|(i, l)| processing_record(l, i as i64, t)).collect();
+    let second: Vec<String> =
+        lines(3, 4, t).iter().enumerate().map(|(i, l)| processing_record(l, i as i64, t)).collect();
     put(&s3, &bucket, &key("job/", "processing-failed", t, "weblogs", ".gz"), gzip(&jsonl(&second))).await;
     let items = wait_indexed(&app, 7).await;
     assert!(items.iter().all(|r| r["origin"] == "job" && r["status"] == "completed"), "{items:#?}");
@@ -311,8 +374,18 @@ async fn the_job_replays_new_objects_and_a_restart_reads_none_again() {
     let after = replays(&app).await;
     assert_eq!(after.len(), items.len(), "a pass that found nothing new records no replay: {after:#?}");
     assert_eq!(sum(&after, "already_present"), 0);
-    let third: Vec<String> = lines(7, 2, t).iter().enumerate().map(|(i, l)| http_record(l, &format!("3{i}.0"), "HttpEndpoint.ConnectionFailed", t)).collect();
-    put(&s3, &bucket, &key("job/", "http-endpoint-failed", t + TimeDelta::minutes(1), "weblogs", ".gz"), gzip(&jsonl(&third))).await;
+    let third: Vec<String> = lines(7, 2, t)
+        .iter()
+        .enumerate()
+        .map(|(i, l)| http_record(l, &format!("3{i}.0"), "HttpEndpoint.ConnectionFailed", t))
+        .collect();
+    put(
+        &s3,
+        &bucket,
+        &key("job/", "http-endpoint-failed", t + TimeDelta::minutes(1), "weblogs", ".gz"),
+        gzip(&jsonl(&third)),
+    )
+    .await;
     let items = wait_indexed(&app, 9).await;
     assert_eq!(items[0]["objects"], 1, "only the new object was read: {items:#?}");
     assert_eq!(sum(&items, "already_present"), 0, "{items:#?}");
@@ -338,7 +411,10 @@ async fn an_api_replay_fills_the_incident_and_tells_the_webhooks() {
     for h in [4, 5] {
         for i in 0..10 {
             let time = t0 + TimeDelta::hours(h) + TimeDelta::minutes(i * 5);
-            errors.push((time.timestamp_millis(), firehose_event(&stream, "https://logs.example.com", "HttpEndpoint.RequestTimeout", "timed out")));
+            errors.push((
+                time.timestamp_millis(),
+                firehose_event(&stream, "https://logs.example.com", "HttpEndpoint.RequestTimeout", "timed out"),
+            ));
         }
     }
     seed(&logs, &group, "HttpEndpointDelivery", &errors).await;
@@ -380,40 +456,72 @@ async fn an_api_replay_fills_the_incident_and_tells_the_webhooks() {
         let records: Vec<String> = lines(h as usize * 10, n, t)
             .iter()
             .enumerate()
-            .map(|(i, l)| http_record(l, &format!("{h}{i}.0"), "HttpEndpoint.RequestTimeout", t + TimeDelta::minutes(20)))
+            .map(|(i, l)| {
+                http_record(l, &format!("{h}{i}.0"), "HttpEndpoint.RequestTimeout", t + TimeDelta::minutes(20))
+            })
             .collect();
         put(&s3, &bucket, &key("backup/", "http-endpoint-failed", t, &stream, ".gz"), gzip(&jsonl(&records))).await;
     }
 
-    let range = format!("from={}&to={}", t0.to_rfc3339(), (hour + TimeDelta::hours(1)).to_rfc3339()).replace('+', "%2B");
-    let outside = app.client.post(app.url(&format!("/v1/delivery-errors/replays?{range}&location=s3://{bucket}/elsewhere/"))).bearer_auth(API_KEY).send().await.unwrap();
+    let range =
+        format!("from={}&to={}", t0.to_rfc3339(), (hour + TimeDelta::hours(1)).to_rfc3339()).replace('+', "%2B");
+    let outside = app
+        .client
+        .post(app.url(&format!("/v1/delivery-errors/replays?{range}&location=s3://{bucket}/elsewhere/")))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(outside.status(), 400);
     assert_eq!(outside.headers()["content-type"], "application/problem+json");
 
-    let started = app.client.post(app.url(&format!("/v1/delivery-errors/replays?{range}"))).bearer_auth(API_KEY).send().await.unwrap();
+    let started = app
+        .client
+        .post(app.url(&format!("/v1/delivery-errors/replays?{range}")))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(started.status(), 202);
     let started: Value = started.json().await.unwrap();
     let id = started["items"][0]["id"].as_str().unwrap().to_owned();
     let replay = wait_replay(&app, &id).await;
-    assert_eq!(replay["counts"], json!({"records": 13, "lines": 13, "indexed": 13, "already_present": 0, "dead_lettered": 0}), "{replay:#}");
+    assert_eq!(
+        replay["counts"],
+        json!({"records": 13, "lines": 13, "indexed": 13, "already_present": 0, "dead_lettered": 0}),
+        "{replay:#}"
+    );
     assert_eq!(replay["codes"][0]["code"], "HttpEndpoint.RequestTimeout");
     assert_eq!(harness::count(&os, &format!("{}-*", app.index_prefix)).await, 13);
 
     // The incident of hours 4 and 5 shows the records found in S3 and replayed.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let incident = loop {
-        let body: Value = app.get(&format!("/v1/delivery-errors/incidents?{range}&interval=1h&baseline=3")).send().await.unwrap().json().await.unwrap();
+        let body: Value = app
+            .get(&format!("/v1/delivery-errors/incidents?{range}&interval=1h&baseline=3"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if let Some(i) = body["incidents"].as_array().and_then(|a| a.iter().find(|i| i["stream"] == stream.as_str())) {
             break i.clone();
         }
         assert!(tokio::time::Instant::now() < deadline, "no incident: {body:#}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    assert_eq!((incident["recoverable_records"].as_u64(), incident["replayed_records"].as_u64()), (Some(12), Some(12)), "{incident:#}");
+    assert_eq!(
+        (incident["recoverable_records"].as_u64(), incident["replayed_records"].as_u64()),
+        (Some(12), Some(12)),
+        "{incident:#}"
+    );
 
     // The webhook heard of it, signed.
     let got = receiver
-        .wait_for("replay.completed", Duration::from_secs(30), |got| got.iter().any(|r| r.body["type"] == "replay.completed"))
+        .wait_for("replay.completed", Duration::from_secs(30), |got| {
+            got.iter().any(|r| r.body["type"] == "replay.completed")
+        })
         .await;
     let event = got.iter().find(|r| r.body["type"] == "replay.completed").unwrap();
     assert_eq!(event.verified, Ok(()));
@@ -421,9 +529,21 @@ async fn an_api_replay_fills_the_incident_and_tells_the_webhooks() {
     assert_eq!(event.body["data"]["counts"]["indexed"], 13);
 
     // Again: nothing new, and the incident's counts stay.
-    let again: Value = app.client.post(app.url(&format!("/v1/delivery-errors/replays?{range}"))).bearer_auth(API_KEY).send().await.unwrap().json().await.unwrap();
+    let again: Value = app
+        .client
+        .post(app.url(&format!("/v1/delivery-errors/replays?{range}")))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let replay = wait_replay(&app, again["items"][0]["id"].as_str().unwrap()).await;
-    assert_eq!((replay["counts"]["indexed"].as_u64(), replay["counts"]["already_present"].as_u64()), (Some(0), Some(13)));
+    assert_eq!(
+        (replay["counts"]["indexed"].as_u64(), replay["counts"]["already_present"].as_u64()),
+        (Some(0), Some(13))
+    );
     assert_eq!(harness::count(&os, &format!("{}-*", app.index_prefix)).await, 13);
     harness::drop_prefix(&os, &app.index_prefix).await;
     app.stop().await;
@@ -432,7 +552,8 @@ async fn an_api_replay_fills_the_incident_and_tells_the_webhooks() {
 async fn wait_replay(app: &TestApp, id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let r: Value = app.get(&format!("/v1/delivery-errors/replays/{id}")).send().await.unwrap().json().await.unwrap();
+        let r: Value =
+            app.get(&format!("/v1/delivery-errors/replays/{id}")).send().await.unwrap().json().await.unwrap();
         if r["status"] != "running" {
             assert_eq!(r["status"], "completed", "{r:#}");
             return r;
