@@ -17,7 +17,7 @@ use crate::firehose_client::gzip;
 use crate::harness::{self, API_KEY, TestApp};
 
 /// A seeding client on moto's S3, path-style like firesight's own behind an endpoint override.
-async fn s3_client(moto: &str) -> aws_sdk_s3::Client {
+pub(crate) async fn s3_client(moto: &str) -> aws_sdk_s3::Client {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .endpoint_url(moto)
@@ -27,7 +27,7 @@ async fn s3_client(moto: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&shared).force_path_style(true).build())
 }
 
-async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+pub(crate) async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
     client
         .put_object()
         .bucket(bucket)
@@ -39,7 +39,7 @@ async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>
 }
 
 /// The settings that point firesight's S3 client at moto (full variable names).
-fn s3_settings(moto: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn s3_settings(moto: &str) -> Vec<(&'static str, String)> {
     vec![
         ("FIRESIGHT_S3__ENDPOINT_URL", moto.to_owned()),
         ("FIRESIGHT_S3__REGION", "us-east-1".into()),
@@ -49,7 +49,7 @@ fn s3_settings(moto: &str) -> Vec<(&'static str, String)> {
 }
 
 /// An object key as Firehose names it: `<prefix><error type>/YYYY/MM/dd/HH/<stream>-<version>-<time>-<uuid>`.
-fn key(prefix: &str, error_type: &str, t: DateTime<Utc>, stream: &str, ext: &str) -> String {
+pub(crate) fn key(prefix: &str, error_type: &str, t: DateTime<Utc>, stream: &str, ext: &str) -> String {
     format!(
         "{prefix}{error_type}/{}/{stream}-1-{}-{}{ext}",
         t.format("%Y/%m/%d/%H"),
@@ -63,7 +63,7 @@ fn b64(data: &str) -> String {
 }
 
 /// Real access-log lines, their times moved to `t` plus one second each.
-fn lines(skip: usize, n: usize, t: DateTime<Utc>) -> Vec<String> {
+pub(crate) fn lines(skip: usize, n: usize, t: DateTime<Utc>) -> Vec<String> {
     harness::real_log_lines()
         .into_iter()
         .filter(|l| l.contains('[') && l.ends_with('"'))
@@ -78,7 +78,7 @@ fn lines(skip: usize, n: usize, t: DateTime<Utc>) -> Vec<String> {
         .collect()
 }
 
-fn http_record(raw: &str, data_id: &str, code: &str, ending: DateTime<Utc>) -> String {
+pub(crate) fn http_record(raw: &str, data_id: &str, code: &str, ending: DateTime<Utc>) -> String {
     json!({
         "attemptsMade": 5, "arrivalTimestamp": ending.timestamp_millis() - 300_000, "errorCode": code,
         "errorMessage": format!("{code} from the endpoint"), "attemptEndingTimestamp": ending.timestamp_millis(),
@@ -115,7 +115,7 @@ fn lambda_document(line: &str, event_id: &str) -> String {
     serde_json::to_string(&doc).unwrap()
 }
 
-fn jsonl(records: &[String]) -> Vec<u8> {
+pub(crate) fn jsonl(records: &[String]) -> Vec<u8> {
     let mut out = records.join("\n").into_bytes();
     out.push(b'\n');
     out
