@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use super::params::Params;
 use super::params::replays::{ReplayListParams, ReplayStartParams};
 use super::problem::{
-    ApiError, BadRequestResponse, ConflictResponse, NotFoundResponse, UnauthorizedResponse, UnavailableResponse,
+    ApiError, BadRequestResponse, NotFoundResponse, Problem, UnauthorizedResponse, UnavailableResponse,
 };
 use super::stats::resolve;
 use crate::app::App;
@@ -24,13 +24,13 @@ use crate::replay::repo::{Replay, ReplayList};
 /// records whose attempts ended within `from`-`to` through the parse, enrich and index path. Document
 /// ids come from the failed records, so replaying again adds nothing. Answers at once with the replay
 /// (one per location) as `running`; follow it with `GET /v1/delivery-errors/replays/{id}`. One replay
-/// runs at a time (409 while one does, and when no location is configured); its end is sent to the
-/// webhooks subscribed to `replay.completed`.
+/// runs at a time (409 while one does, when no location is configured, and for a `location` outside
+/// them); its end is sent to the webhooks subscribed to `replay.completed`.
 #[utoipa::path(post, path = "/v1/delivery-errors/replays", operation_id = "start_replay", tag = "delivery-errors", security(("api_key" = [])),
     params(ReplayStartParams),
     responses(
         (status = 202, description = "Started", body = ReplayList),
-        BadRequestResponse, UnauthorizedResponse, ConflictResponse, UnavailableResponse,
+        BadRequestResponse, UnauthorizedResponse, ReplayConflictResponse, UnavailableResponse,
     ))]
 pub async fn start(
     State(app): State<App>,
@@ -73,13 +73,24 @@ pub async fn get(State(app): State<App>, Path(id): Path<String>) -> Result<Json<
     Ok(Json(app.replays.get(&id).await?))
 }
 
+/// 409 `conflict` of a replay.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 409,
+    description = "No S3 location is configured (`FIRESIGHT_S3_REPLAY__BUCKETS`), a replay is still running, or \
+`location` is not within a configured location; `field` is `location`",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)] // documentation only
+pub struct ReplayConflictResponse(Problem);
+
 impl From<ReplayError> for ApiError {
     fn from(e: ReplayError) -> Self {
         match e {
-            e @ (ReplayError::NotConfigured | ReplayError::AlreadyRunning(_)) => {
+            // A well-formed request the service's configuration or state cannot serve now.
+            e @ (ReplayError::NotConfigured | ReplayError::AlreadyRunning(_) | ReplayError::OutsideLocations(_)) => {
                 ApiError::Conflict { field: "location".into(), detail: e.to_string() }
             }
-            e @ ReplayError::OutsideLocations(_) => ApiError::validation("location", e.to_string()),
             e @ ReplayError::NotFound(_) => ApiError::Missing(e.to_string()),
             ReplayError::Db(e) => e.into(),
             e @ (ReplayError::S3(_) | ReplayError::Ingest(_)) => ApiError::Unavailable(anyhow::Error::new(e)),

@@ -472,7 +472,7 @@ async fn an_api_replay_fills_the_incident_and_tells_the_webhooks() {
         .send()
         .await
         .unwrap();
-    assert_eq!(outside.status(), 400);
+    assert_eq!(outside.status(), 409);
     assert_eq!(outside.headers()["content-type"], "application/problem+json");
 
     let started = app
