@@ -182,22 +182,23 @@ impl ReplayRepo {
         Ok(rows.iter().map(replay).collect())
     }
 
-    /// Which of `keys` the job has finished with.
+    /// Which of `keys` (one listing page, in key order) the job has finished with: one query over the
+    /// page's key range.
     pub async fn done(&self, bucket: &str, keys: &[String]) -> Result<std::collections::HashSet<String>, StateDbError> {
-        let mut done = std::collections::HashSet::new();
-        // One query per key keeps the SQL the same in both dialects; a page is at most 1,000 keys.
-        for key in keys {
-            let row =
-                sqlx::query("SELECT 1 FROM replay_objects WHERE bucket = $1 AND object_key = $2 AND state = 'done'")
-                    .bind(bucket)
-                    .bind(key)
-                    .fetch_optional(self.db.pool())
-                    .await?;
-            if row.is_some() {
-                done.insert(key.clone());
-            }
-        }
-        Ok(done)
+        let (Some(first), Some(last)) = (keys.iter().min(), keys.iter().max()) else {
+            return Ok(std::collections::HashSet::new());
+        };
+        let rows = sqlx::query(
+            "SELECT object_key FROM replay_objects WHERE bucket = $1 AND state = 'done' AND object_key >= $2 \
+             AND object_key <= $3",
+        )
+        .bind(bucket)
+        .bind(first)
+        .bind(last)
+        .fetch_all(self.db.pool())
+        .await?;
+        let wanted: std::collections::HashSet<&String> = keys.iter().collect();
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).filter(|k| wanted.contains(k)).collect())
     }
 
     /// Claims an object for `owner` until `now + lease`: true when it was free, or claimed by someone
