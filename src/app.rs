@@ -20,6 +20,8 @@ use crate::kinesis::Kinesis;
 use crate::kinesis::consumer::StreamStatuses;
 use crate::metrics::Metrics;
 use crate::read::service::QueryService;
+use crate::replay::Replays;
+use crate::replay::s3::S3;
 use crate::state::{Instance, StateDb};
 use crate::store::{self, LogStore};
 use crate::tail::TailHub;
@@ -62,6 +64,8 @@ pub struct Components {
     pub alerts: Alerts,
     /// Newly indexed documents for live tails (`/v1/logs/tail`).
     pub tail: Arc<TailHub>,
+    /// Replays of the records Firehose backed up to S3 (the S3 client only when locations are configured).
+    pub replays: Replays,
     /// Cancelled when the service stops; long operations check it.
     pub shutdown: CancellationToken,
 }
@@ -110,6 +114,17 @@ impl App {
             &instance.id,
             metrics.clone(),
         );
+        let replayer = match config.s3_replay.enabled() {
+            true => Some(crate::replay::Replayer::new(
+                S3::from_config(&config.s3).await,
+                ingestor.clone(),
+                config.s3.clone(),
+                db.clone(),
+                config.alerts.public_url.clone(),
+            )),
+            false => None,
+        };
+        let replays = Replays::new(replayer, db.clone(), config.s3_replay.locations(), shutdown.clone());
         let rewrapped = alerts.repo().rewrap_secrets().await.context("sealing webhook secrets with the current key")?;
         if rewrapped > 0 {
             tracing::info!(webhooks = rewrapped, "webhook secrets sealed with the current FIRESIGHT_SECRETS_KEY");
@@ -131,6 +146,7 @@ impl App {
             rejections,
             alerts,
             tail,
+            replays,
             shutdown,
         })))
     }

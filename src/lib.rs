@@ -3,7 +3,8 @@
 //! The code follows three paths:
 //!
 //! - **Write path**: Firehose HTTP endpoint deliveries ([`firehose`]), records read from Kinesis Data
-//!   Streams ([`kinesis`]) or `firesight ingest` files are
+//!   Streams ([`kinesis`]), records Firehose gave up on and backed up to S3 ([`replay`]) or
+//!   `firesight ingest` files are
 //!   decoded, [`parse`]d into one canonical ECS document per access-log line, [`enrich`]ed (GeoIP, user
 //!   agent) and indexed by [`ingest`] into the log [`store`], idempotently; what is newly indexed also
 //!   goes to the live [`tail`] that `/v1/logs/tail` streams.
@@ -34,6 +35,7 @@ pub mod kinesis;
 pub mod metrics;
 pub mod query;
 pub mod read;
+pub mod replay;
 pub mod state;
 pub mod store;
 pub mod tail;
@@ -82,6 +84,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     }
     if let Some(consumer) = kinesis_consumer(&app)? {
         workers.spawn(consumer.run(shutdown.child_token()));
+    }
+    if let Some(replayer) = app.replays.replayer() {
+        let job = replay::job::Job::new(replayer.clone(), app.config.s3_replay.clone(), app.instance.id.clone());
+        workers.spawn(job.run(shutdown.child_token()));
     }
 
     let router = http::router(app.clone());

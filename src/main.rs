@@ -49,6 +49,29 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Replay the records Firehose gave up on from its S3 backup: lists the error objects under
+    /// s3://BUCKET/PREFIX (processing-failed, http-endpoint-failed, AmazonOpenSearchService-failed, ...),
+    /// reads them as streams (plain or gzip) and sends every failed record through the same parse,
+    /// enrich, index and dead-letter path as the Firehose endpoint. Document ids come from the failed
+    /// record, so running it twice adds nothing. Prints a summary per Firehose error code.
+    Replay {
+        /// Where the stream's failed records are: the S3 backup bucket and the error output prefix
+        /// (or the prefix they share), e.g. s3://weblogs-backup/errors/.
+        #[arg(value_name = "S3_URL")]
+        location: String,
+        /// Only records whose attempts ended at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only records whose attempts ended before this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Read and count, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// No progress bar (the summary is still printed).
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Copy the access logs from one log store to another under their own ids, e.g. from the embedded
     /// store to OpenSearch when one machine is no longer enough. Both stores come from the same
     /// configuration (data directory, OpenSearch settings). Re-running copies only what is missing.
@@ -143,6 +166,9 @@ fn main() -> ExitCode {
             Command::Serve { .. } => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::Ingest { files, quiet } => ingest(config, files, !quiet).await,
+            Command::Replay { location, since, until, dry_run, quiet } => {
+                replay(config, location, firesight::replay::Range { since, until }, dry_run, !quiet).await
+            }
             Command::MigrateStore { from, to, since, until } => {
                 migrate_store(config, from.into(), to.into(), since, until).await
             }
@@ -189,6 +215,50 @@ async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::
     .await?;
     store.refresh().await.map_err(anyhow::Error::new)?;
     println!("{summary}");
+    Ok(())
+}
+
+async fn replay(
+    config: Config,
+    location: String,
+    range: firesight::replay::Range,
+    dry_run: bool,
+    progress: bool,
+) -> anyhow::Result<()> {
+    use firesight::replay::{ReplayRequest, Replayer, repo::Origin};
+    let location = firesight::config::S3Location::parse(&location).map_err(anyhow::Error::msg)?;
+    if let (Some(since), Some(until)) = (range.since, range.until) {
+        anyhow::ensure!(since < until, "--since must be before --until");
+    }
+    let db = firesight::state::StateDb::connect(&config.database_url()).await?;
+    db.migrate().await?;
+    let store = firesight::store::for_bulk_load(&config).await?;
+    let status = store.prepare().await.map_err(anyhow::Error::new)?;
+    tracing::info!(store = status.kind, version = ?status.version, "log store ready");
+    let enricher = std::sync::Arc::new(firesight::app::build_enricher(&config)?);
+    let metrics = std::sync::Arc::new(firesight::metrics::Metrics::new());
+    let ingestor = firesight::ingest::Ingestor::new(store.clone(), enricher, metrics);
+    let s3 = firesight::replay::s3::S3::from_config(&config.s3).await;
+    let replayer = Replayer::new(s3, ingestor, config.s3.clone(), db.clone(), config.alerts.public_url.clone());
+    let request = ReplayRequest { location, range, dry_run, origin: Origin::Cli };
+    let started = std::time::Instant::now();
+    let replay = replayer.begin(&request).await?;
+    let bar = if progress && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}] {human_pos} records ({per_sec})")
+            .expect("valid progress template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let result = replayer.run(&request, replay, &bar).await;
+    bar.finish_and_clear();
+    store.refresh().await.map_err(anyhow::Error::new)?;
+    db.close().await;
+    let replay = result?;
+    println!("{}", firesight::replay::summary(&replay, started.elapsed()));
     Ok(())
 }
 

@@ -28,7 +28,7 @@ pub struct RouteLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
-    /// `firehose`, `kinesis` or `backfill`.
+    /// `firehose`, `kinesis`, `replay` (records recovered from Firehose's S3 backup) or `backfill`.
     pub source: &'static str,
 }
 

@@ -874,6 +874,10 @@ panel('panel-delivery', {
           h('span', { class: 'muted' }, `since ${dateTimeFormat.format(new Date(a.opened_at))}`)))));
     }
     const open = incidents.incidents.filter((i) => i.ongoing);
+    // Records Firehose backed up to S3 during the incidents, and those replayed from there.
+    const recovered = incidents.incidents.reduce((sum, i) => ({
+      recoverable: sum.recoverable + (i.recoverable_records || 0), replayed: sum.replayed + (i.replayed_records || 0),
+    }), { recoverable: 0, replayed: 0 });
     const figures = h('div', { class: 'figures small' },
       h('div', { class: 'figure', dataset: { figure: 'delivery_errors', value: summary.total } },
         h('span', { class: 'label' }, 'Delivery errors'), h('span', { class: 'value' }, fmtInt(summary.total))),
@@ -881,6 +885,9 @@ panel('panel-delivery', {
         h('span', { class: 'label' }, 'Open incidents'), h('span', { class: 'value' }, fmtInt(open.length))),
       h('div', { class: 'figure', dataset: { figure: 'incidents', value: incidents.incidents.length } },
         h('span', { class: 'label' }, 'Incidents in range'), h('span', { class: 'value' }, fmtInt(incidents.incidents.length))),
+      h('div', { class: 'figure', dataset: { figure: 'recovered', value: recovered.replayed, recoverable: recovered.recoverable } },
+        h('span', { class: 'label' }, 'Recoverable / replayed'),
+        h('span', { class: 'value smaller' }, `${fmtInt(recovered.recoverable)} / ${fmtInt(recovered.replayed)}`)),
       h('div', { class: 'figure' }, h('span', { class: 'label' }, 'Last error'),
         h('span', { class: 'value smaller' }, summary.last_seen ? dateTimeFormat.format(new Date(summary.last_seen)) : 'none')));
     body.append(figures);
@@ -915,6 +922,9 @@ panel('panel-delivery', {
         h('span', {}, `${dateTimeFormat.format(new Date(incident.start))} – ${incident.end ? dateTimeFormat.format(new Date(incident.end)) : 'now'}`),
         h('span', {}, `${fmtInt(incident.error_count)} errors`),
         incident.estimated_missing_records ? h('span', {}, `≈ ${fmtInt(incident.estimated_missing_records)} records missing`) : null,
+        incident.recoverable_records
+          ? h('span', { class: 'recovered' }, `${fmtInt(incident.recoverable_records)} recoverable in S3 / ${fmtInt(incident.replayed_records)} replayed`)
+          : null,
         h('span', { class: 'muted' }, incident.codes.slice(0, 3).map((c) => `${c.code} ×${fmtInt(c.count)}`).join(', '))));
     }
     if (ordered.length) body.append(h('h3', {}, 'Incidents'), list);

@@ -9,7 +9,10 @@ pub const EVENT_TEST: &str = "alert.test";
 /// A webhook failed every attempt for `FIRESIGHT_ALERTS__DISABLE_AFTER_SECS` and was disabled; sent to
 /// the other webhooks.
 pub const EVENT_ENDPOINT_DISABLED: &str = "alert.endpoint_disabled";
-pub const SUBSCRIBABLE: [&str; 3] = [EVENT_FIRING, EVENT_RESOLVED, EVENT_ENDPOINT_DISABLED];
+/// A replay of the records Firehose backed up to S3 finished (`firesight replay`, the API or the
+/// background job), with its counts.
+pub const EVENT_REPLAY_COMPLETED: &str = "replay.completed";
+pub const SUBSCRIBABLE: [&str; 4] = [EVENT_FIRING, EVENT_RESOLVED, EVENT_ENDPOINT_DISABLED, EVENT_REPLAY_COMPLETED];
 
 pub const MAX_NAME: usize = 200;
 pub const MAX_DESCRIPTION: usize = 500;

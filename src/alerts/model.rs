@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 
 use super::rules::RuleKind;
 
-pub use super::bounds::{EVENT_ENDPOINT_DISABLED, EVENT_FIRING, EVENT_RESOLVED, EVENT_TEST, SUBSCRIBABLE};
+pub use super::bounds::{
+    EVENT_ENDPOINT_DISABLED, EVENT_FIRING, EVENT_REPLAY_COMPLETED, EVENT_RESOLVED, EVENT_TEST, SUBSCRIBABLE,
+};
 
 /// How a webhook's body is shaped. Both are signed the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -391,13 +393,37 @@ pub struct AlertEvent {
     pub data: EventData,
 }
 
-/// What an event is about: an incident (`alert.firing`, `alert.resolved`, `alert.test`) or a webhook
-/// that was disabled (`alert.endpoint_disabled`).
+/// What an event is about: an incident (`alert.firing`, `alert.resolved`, `alert.test`), a webhook
+/// that was disabled (`alert.endpoint_disabled`) or a finished replay (`replay.completed`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EventData {
     Incident(Box<AlertData>),
     EndpointDisabled(EndpointDisabled),
+    ReplayCompleted(Box<ReplayCompleted>),
+}
+
+/// The data of `replay.completed`: a replay of the records Firehose backed up to S3 after giving up on
+/// them finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayCompleted {
+    pub replay_id: String,
+    /// `cli`, `api` or `job`.
+    pub origin: String,
+    /// `s3://bucket/prefix` read.
+    pub location: String,
+    /// `completed` or `failed` (then `error` says why; the counts are what was done before).
+    pub status: String,
+    pub dry_run: bool,
+    pub objects: u64,
+    pub counts: crate::delivery_errors::recovered::ReplayCounts,
+    /// The same counts per Firehose error code.
+    pub codes: Vec<crate::delivery_errors::recovered::CodeCounts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `/v1/delivery-errors/replays/{id}`, absolute with `FIRESIGHT_ALERTS__PUBLIC_URL`.
+    pub link: String,
 }
 
 /// The data of `alert.endpoint_disabled`.

@@ -23,6 +23,23 @@ pub fn body(format: PayloadFormat, event: &AlertEvent) -> Vec<u8> {
 pub fn slack_text(event: &AlertEvent) -> String {
     let d = match &event.data {
         EventData::Incident(d) => d,
+        EventData::ReplayCompleted(r) => {
+            let c = &r.counts;
+            let link = if r.link.starts_with("http") { format!("<{}|replay>", r.link) } else { r.link.clone() };
+            return format!(
+                ":recycle: *Replay {}*{} of `{}`: {} failed records read ({} lines): {} indexed, {} already \
+                 present, {} still unparseable. {}",
+                escape(&r.status),
+                if r.dry_run { " (dry run)" } else { "" },
+                escape(&r.location),
+                c.records,
+                c.lines,
+                c.indexed,
+                c.already_present,
+                c.dead_lettered,
+                link,
+            );
+        }
         EventData::EndpointDisabled(e) => {
             return format!(
                 ":no_entry: *Webhook disabled*: `{}` ({}) failed every attempt since {}; last error: {}. \

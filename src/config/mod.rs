@@ -25,6 +25,7 @@ mod kinesis;
 mod log;
 mod opensearch;
 mod query;
+mod s3;
 mod secret;
 mod tail;
 
@@ -38,6 +39,7 @@ pub use self::kinesis::{KinesisConfig, StartPosition};
 pub use self::log::{LogConfig, LogFormat};
 pub use self::opensearch::{AuthMode, AwsService, CollectionType, FieldMapConfig, OpenSearchConfig};
 pub use self::query::{MAX_PAGE_SIZE, QueryConfig};
+pub use self::s3::{S3Config, S3Location, S3ReplayConfig};
 pub use self::secret::Secret;
 use self::secret::de_secret_list;
 pub use self::tail::{MAX_TAIL_BUFFER, MAX_TAIL_DURATION_SECS, MAX_TAIL_RATE, TailConfig};
@@ -86,6 +88,10 @@ pub struct Config {
     pub cloudwatch: CloudWatchConfig,
     /// Kinesis Data Streams consumer settings (`FIRESIGHT_KINESIS__*`).
     pub kinesis: KinesisConfig,
+    /// The S3 client that reads Firehose's backup of failed records (`FIRESIGHT_S3__*`).
+    pub s3: S3Config,
+    /// The background replay of those records (`FIRESIGHT_S3_REPLAY__*`).
+    pub s3_replay: S3ReplayConfig,
     /// Firehose HTTP endpoint settings (`FIRESIGHT_FIREHOSE__*`).
     pub firehose: FirehoseConfig,
     /// GeoIP databases (`FIRESIGHT_GEOIP__*`).
@@ -117,6 +123,8 @@ impl Default for Config {
             embedded: EmbeddedConfig::default(),
             cloudwatch: CloudWatchConfig::default(),
             kinesis: KinesisConfig::default(),
+            s3: S3Config::default(),
+            s3_replay: S3ReplayConfig::default(),
             firehose: FirehoseConfig::default(),
             geoip: GeoIpConfig::default(),
             query: QueryConfig::default(),
@@ -208,6 +216,8 @@ impl Config {
         self.http.validate()?;
         self.cloudwatch.validate()?;
         self.kinesis.validate()?;
+        self.s3.validate()?;
+        self.s3_replay.validate()?;
         self.firehose.validate()?;
         self.geoip.validate()?;
         self.query.validate()?;

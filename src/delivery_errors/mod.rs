@@ -7,6 +7,7 @@
 pub mod correlate;
 pub mod event;
 pub mod model;
+pub mod recovered;
 pub mod repo;
 
 use std::collections::BTreeMap;
@@ -239,24 +240,30 @@ impl DeliveryErrors {
         }
         let reaches_now = request.query.range.to.timestamp_millis() + grid.step_ms >= now.timestamp_millis();
         let found = correlate::incidents(&ingested, &per_stream, grid.lead_in, request.rules, reaches_now);
-        let incidents = found
-            .into_iter()
-            .map(|i| {
-                let mut codes: Vec<CodeCount> =
-                    i.codes.into_iter().map(|(code, count)| CodeCount { code, count }).collect();
-                codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
-                Incident {
-                    stream: i.stream,
-                    start: grid.time(i.first),
-                    end: (!i.ongoing).then(|| grid.time(i.last + 1)),
-                    ongoing: i.ongoing,
-                    error_count: i.errors,
-                    codes,
-                    ingest_baseline: i.ingest_baseline,
-                    estimated_missing_records: i.missing_records,
-                }
-            })
-            .collect();
+        let recovered = recovered::RecoveredRepo::new(self.repo.state().clone());
+        let mut incidents = Vec::with_capacity(found.len());
+        for i in found {
+            let mut codes: Vec<CodeCount> =
+                i.codes.into_iter().map(|(code, count)| CodeCount { code, count }).collect();
+            codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+            let start = grid.time(i.first);
+            let end = (!i.ongoing).then(|| grid.time(i.last + 1));
+            // The records Firehose backed up while this incident lasted, found and replayed from S3.
+            let until = end.unwrap_or(now + chrono::TimeDelta::minutes(1));
+            let s3 = recovered.totals(&i.stream, start.timestamp_millis(), until.timestamp_millis()).await?;
+            incidents.push(Incident {
+                stream: i.stream,
+                start,
+                end,
+                ongoing: i.ongoing,
+                error_count: i.errors,
+                codes,
+                ingest_baseline: i.ingest_baseline,
+                estimated_missing_records: i.missing_records,
+                recoverable_records: s3.found,
+                replayed_records: s3.replayed,
+            });
+        }
         Ok(Incidents {
             from: request.query.range.from,
             to: request.query.range.to,

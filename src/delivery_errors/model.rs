@@ -204,6 +204,11 @@ pub struct Incident {
     /// Shortfall of records ingested against that baseline, summed over the incident. Ingest is counted
     /// over every stream, so concurrent incidents share it.
     pub estimated_missing_records: u64,
+    /// Access-log lines found in the records Firehose backed up to S3 after giving up on them, whose
+    /// attempts ended within the incident (`attemptEndingTimestamp`), as replays read them.
+    pub recoverable_records: u64,
+    /// Of those, the lines now in the log store (replayed, or already there).
+    pub replayed_records: u64,
 }
 
 /// Incidents overlapping the range, oldest first.
@@ -214,7 +219,8 @@ pub struct Incident {
         "stream": "weblogs", "start": "2026-11-26T01:00:00Z", "end": "2026-11-26T02:00:00Z", "ongoing": false,
         "error_count": 45,
         "codes": [{"code": "HttpEndpoint.ConnectionFailed", "count": 30}, {"code": "HttpEndpoint.RequestTimeout", "count": 15}],
-        "ingest_baseline": 700.0, "estimated_missing_records": 3890
+        "ingest_baseline": 700.0, "estimated_missing_records": 3890,
+        "recoverable_records": 3890, "replayed_records": 3702
     }]
 }))]
 pub struct Incidents {

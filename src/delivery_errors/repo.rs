@@ -185,6 +185,11 @@ impl DeliveryRepo {
         self.db.pool()
     }
 
+    /// The state database, for the tables beside the delivery errors (`recovered`).
+    pub fn state(&self) -> &StateDb {
+        &self.db
+    }
+
     /// Stores a page of events and the checkpoint that follows it, atomically, renewing `lease` in the
     /// same transaction (nothing is written when it was lost). An event whose id is already stored is
     /// left alone. Returns how many rows were new.

@@ -12,6 +12,7 @@ mod links;
 pub mod logs;
 pub mod params;
 pub mod problem;
+pub mod replays;
 pub mod stats;
 pub mod tail;
 
@@ -67,7 +68,7 @@ Errors are `application/problem+json` documents with a stable `code`."
         (name = "stats", description = "Aggregates over access logs: top-N, timelines, summaries, visit times, geography. \
 Answers are cached briefly (`ETag`, `Cache-Control`; `If-None-Match` gets 304)."),
         (name = "delivery-errors", description = "Firehose delivery errors polled from CloudWatch Logs, correlated with \
-ingest volume and grouped into incidents"),
+ingest volume and grouped into incidents; replays of the records Firehose backed up to S3 after giving up on them"),
         (name = "alerts", description = "Alert rules over delivery errors, ingest silence and 5xx rates; incidents; \
 signed webhooks (Standard Webhooks) delivered through an outbox with retries. The events webhooks receive are \
 described under `webhooks`."),
@@ -112,6 +113,10 @@ base64-decoded part of the hook's `whsec_` secret). Answer 2xx within the timeou
             (
                 "alert.endpoint_disabled",
                 "Another webhook failed every attempt for FIRESIGHT_ALERTS__DISABLE_AFTER_SECS and was disabled",
+            ),
+            (
+                "replay.completed",
+                "A replay of the records Firehose backed up to S3 finished, with its counts per error code",
             ),
         ] {
             let body = RequestBodyBuilder::new()
@@ -162,6 +167,8 @@ fn v1_routes() -> OpenApiRouter<App> {
         .routes(routes!(delivery_errors::summary))
         .routes(routes!(delivery_errors::correlation))
         .routes(routes!(delivery_errors::incidents))
+        .routes(routes!(replays::start, replays::list))
+        .routes(routes!(replays::get))
         .routes(routes!(alerts::create_webhook, alerts::list_webhooks))
         .routes(routes!(alerts::get_webhook, alerts::update_webhook, alerts::delete_webhook))
         .routes(routes!(alerts::test_webhook))

@@ -81,6 +81,7 @@ fn dead_letter(line: SourceLine, reason: String, stage: &'static str, source: &s
         raw: line.text,
         firehose: line.firehose.map(|m| FirehoseMeta::clone(&m)),
         source: source.to_owned(),
+        failed_delivery: None,
     }
 }
 
@@ -240,11 +241,12 @@ fn record(metrics: &Metrics, source: &'static str, report: &WriteReport, parse_f
     metrics.ingest_retries.get_or_create(&labels).inc_by(report.retries as u64);
 }
 
-/// Metric label for an ingest source: bounded to the three kinds.
+/// Metric label for an ingest source: bounded to the four kinds.
 fn source_label(source: &str) -> &'static str {
     match source {
         "firehose" => "firehose",
         "kinesis" => "kinesis",
+        "replay" => "replay",
         _ => "backfill",
     }
 }

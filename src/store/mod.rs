@@ -207,6 +207,22 @@ pub struct DeadLetter {
     pub firehose: Option<crate::document::FirehoseMeta>,
     /// Which input: `firehose` or a backfill file name.
     pub source: String,
+    /// For a record replayed from Firehose's S3 backup: why Firehose gave up on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_delivery: Option<FailedDelivery>,
+}
+
+/// What Firehose wrote beside a record it could not deliver, kept with the record's dead letter.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedDelivery {
+    /// Firehose's `errorCode` (`HttpEndpoint.RequestTimeout`, an OpenSearch status, ...).
+    pub error_code: String,
+    pub error_message: String,
+    /// `s3://bucket/key` of the object it was read from.
+    pub object: String,
+    /// When Firehose stopped trying (`attemptEndingTimestamp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_ending: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 // Conventions both adapters share, so that they answer alike.

@@ -234,6 +234,8 @@ try {
     assert.equal(await page.locator('#panel-logs tbody tr').count(), 50);
     assert.equal(await page.getAttribute('#panel-delivery [data-figure="delivery_errors"]', 'data-value'), '0');
     assert.match(await page.textContent('#panel-delivery'), /CloudWatch polling is off/);
+    assert.equal(await page.getAttribute('#panel-delivery [data-figure="recovered"]', 'data-value'), '0');
+    assert.match(await page.textContent('#panel-delivery'), /Recoverable \/ replayed\s*0 \/ 0/);
     // The test service runs one alert rule that the demo's three 5xx answers keep firing.
     assert.equal(await page.getAttribute('#panel-delivery [data-figure="firing_alerts"]', 'data-value'), '1');
     assert.match(await page.textContent('#panel-delivery .alerts'), /any 5xx this week.*% 5xx/);

@@ -16,6 +16,7 @@ mod lambda;
 mod layout;
 mod migrate_store;
 mod query_api;
+mod replay;
 mod scenarios;
 mod schemathesis;
 mod secrets;

@@ -54,8 +54,30 @@ async fn the_api_does_what_its_openapi_document_says() {
         .collect();
     seed(&moto_client(&moto).await, &group, "HttpEndpointDelivery", &errors).await;
 
+    // Records Firehose gave up on, in its S3 backup: the replay job reads them, and the API's replays
+    // read them again.
+    let s3 = crate::replay::s3_client(&moto).await;
+    let bucket = harness::unique("fuzzed-");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let failed: Vec<String> = crate::replay::lines(0, 5, now - chrono::Duration::minutes(40))
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let ending = now - chrono::Duration::minutes(30);
+            crate::replay::http_record(l, &format!("{i}.0"), "HttpEndpoint.ConnectionFailed", ending)
+        })
+        .collect();
+    let key = crate::replay::key("errors/", "http-endpoint-failed", now, &stream, "");
+    crate::replay::put(&s3, &bucket, &key, crate::replay::jsonl(&failed)).await;
+
     let receiver = Receiver::start().await;
-    let app = TestApp::builder()
+    let mut builder = TestApp::builder();
+    for (k, v) in crate::replay::s3_settings(&moto) {
+        builder = builder.set(k.trim_start_matches("FIRESIGHT_"), v);
+    }
+    let app = builder
+        .set("S3_REPLAY__BUCKETS", format!("s3://{bucket}/errors/"))
+        .set("S3_REPLAY__POLL_INTERVAL_SECS", "1")
         .set("DATABASE_URL", database_url)
         .set("DEMO", "true")
         .set("CLOUDWATCH__ENABLED", "true")

@@ -45,6 +45,14 @@ impl AlertRepo {
         Ok(Claimed { delivery_id, event_id, webhook_id: webhook_id.to_owned(), attempts: 0 })
     }
 
+    /// Writes an event that belongs to no incident, for every webhook subscribed to its type.
+    pub async fn insert_standalone_event(&self, event: &AlertEvent, now_ms: i64) -> Result<String, StateDbError> {
+        let mut tx = self.pool().begin().await?;
+        let id = insert_event(&mut tx, event, None, now_ms).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// The stored body of an event.
     pub async fn event(&self, id: &str) -> Result<Option<(String, Option<String>, i64, AlertEvent)>, StateDbError> {
         let row = sqlx::query("SELECT type, incident_id, created_at, payload FROM alert_events WHERE id = $1")

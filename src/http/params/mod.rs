@@ -19,6 +19,7 @@ pub mod delivery_errors;
 pub mod filters;
 pub mod forms;
 pub mod logs;
+pub mod replays;
 pub mod stats;
 pub mod tail;
 

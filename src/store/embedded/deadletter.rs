@@ -114,6 +114,7 @@ mod tests {
             raw_base64: "Z2FyYmFnZQ".into(),
             firehose: None,
             source: "firehose".into(),
+            failed_delivery: None,
         }
     }
 

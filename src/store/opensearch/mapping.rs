@@ -179,6 +179,12 @@ pub fn dead_letter_template(prefix: &str, replicas: u32) -> Value {
                         "source_arn": keyword(),
                         "arrival_time": { "type": "date" },
                         "record_index": { "type": "integer" }
+                    }},
+                    "failed_delivery": { "properties": {
+                        "error_code": keyword(),
+                        "error_message": { "type": "text" },
+                        "object": keyword(),
+                        "attempt_ending": { "type": "date" }
                     }}
                 }
             }

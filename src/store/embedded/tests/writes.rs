@@ -135,6 +135,7 @@ async fn dead_letters_survive_restart_and_are_not_duplicated() {
         raw_base64: "Pz8/".into(),
         firehose: None,
         source: "firehose".into(),
+        failed_delivery: None,
     };
     let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
     store.dead_letter(&[letter("x"), letter("y")]).await.unwrap();
