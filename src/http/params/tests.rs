@@ -175,6 +175,8 @@ fn parse_for(path: &str, method: &str, qs: &str) -> Result<(), ParamError> {
         (_, "/v1/delivery-errors/summary") => parse::<(ErrorFilterParams, IntervalParams)>(q).map(drop),
         (_, "/v1/delivery-errors/correlation") => parse::<(ErrorFilterParams, CorrelationParams)>(q).map(drop),
         (_, "/v1/delivery-errors/incidents") => parse::<(ErrorFilterParams, IncidentParams)>(q).map(drop),
+        ("post", "/v1/delivery-errors/replays") => parse::<super::replays::ReplayStartParams>(q).map(drop),
+        ("get", "/v1/delivery-errors/replays") => parse::<super::replays::ReplayListParams>(q).map(drop),
         (_, "/v1/alerts/incidents") => parse::<(IncidentListParams, ListParams)>(q).map(drop),
         (_, "/v1/alerts/events/{id}/redeliver") => parse::<RedeliverParams>(q).map(drop),
         (_, p) if p.starts_with("/v1/alerts/") => parse::<ListParams>(q).map(drop),
