@@ -21,6 +21,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod aws;
 pub mod cloudwatch;
 pub mod config;
 pub mod delivery_errors;

@@ -9,11 +9,9 @@ pub mod ratelimit;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::config::retry::RetryConfig;
 use aws_sdk_cloudwatchlogs::config::timeout::TimeoutConfig;
-use aws_sdk_cloudwatchlogs::config::{Credentials, Region};
 use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 
 pub use poller::{Poller, StepReport};
@@ -128,17 +126,13 @@ pub struct CloudWatch {
 
 impl CloudWatch {
     pub async fn from_config(config: &CloudWatchConfig) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &config.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
-            loader = loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "firesight-config"));
-        }
-        let shared = loader.load().await;
+        let shared = crate::aws::shared_config(crate::aws::Reach {
+            region: config.region.as_ref(),
+            endpoint_url: config.endpoint_url.as_ref(),
+            access_key_id: config.access_key_id.as_ref(),
+            secret_access_key: config.secret_access_key.as_ref(),
+        })
+        .await;
         // Retries are the poller's (rate-limited, with jitter); the SDK's own would bypass the limiter.
         let config = aws_sdk_cloudwatchlogs::config::Builder::from(&shared)
             .retry_config(RetryConfig::disabled())

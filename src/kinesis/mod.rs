@@ -11,11 +11,9 @@ pub mod shard;
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::config::timeout::TimeoutConfig;
-use aws_sdk_kinesis::config::{Credentials, Region};
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::DateTime as AwsDateTime;
 use aws_sdk_kinesis::types::ShardIteratorType;
@@ -142,17 +140,13 @@ pub struct Kinesis {
 
 impl Kinesis {
     pub async fn from_config(config: &KinesisConfig) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &config.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
-            loader = loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "firesight-config"));
-        }
-        let shared = loader.load().await;
+        let shared = crate::aws::shared_config(crate::aws::Reach {
+            region: config.region.as_ref(),
+            endpoint_url: config.endpoint_url.as_ref(),
+            access_key_id: config.access_key_id.as_ref(),
+            secret_access_key: config.secret_access_key.as_ref(),
+        })
+        .await;
         // Retries are the shard reader's (paced per shard, with jitter); the SDK's would ignore the pacing.
         let config = aws_sdk_kinesis::config::Builder::from(&shared)
             .retry_config(RetryConfig::disabled())

@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
@@ -84,17 +82,13 @@ pub struct S3 {
 
 impl S3 {
     pub async fn from_config(config: &S3Config) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &config.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
-            loader = loader.credentials_provider(Credentials::new(id, secret.expose(), None, None, "firesight-config"));
-        }
-        let shared = loader.load().await;
+        let shared = crate::aws::shared_config(crate::aws::Reach {
+            region: config.region.as_ref(),
+            endpoint_url: config.endpoint_url.as_ref(),
+            access_key_id: config.access_key_id.as_ref(),
+            secret_access_key: config.secret_access_key.as_ref(),
+        })
+        .await;
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
             // Emulators and most VPC endpoints answer only path-style requests.
             .force_path_style(config.endpoint_url.is_some())
