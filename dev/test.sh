@@ -11,6 +11,7 @@ dev/fixtures.sh
 dev/browser.sh
 dev/schemathesis.sh
 dev/lambda.sh install
+dev/cfn-lint.sh
 eval "$(dev/services.sh env)"
 
 cargo fmt --all -- --check
