@@ -2,7 +2,7 @@
 # The one test command. On a fresh machine of the project's kind it installs what is missing (with the
 # browser the dashboard test drives: Debian's Chromium and playwright-core from npm), starts the real
 # services the integration tests talk to (OpenSearch, PostgreSQL, moto), then runs every check CI runs:
-# formatting, clippy with warnings as errors, and all tests.
+# formatting, clippy with warnings as errors, cfn-lint on the CloudFormation template, and all tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
