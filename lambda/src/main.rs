@@ -5,6 +5,7 @@
 //! Format line (records ok / dropped / failed, documents, bytes, duration).
 
 mod emf;
+mod event;
 mod settings;
 mod transform;
 
@@ -33,8 +34,9 @@ async fn main() -> Result<(), Error> {
     let transformer = init().inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     tracing::info!(init_ms = started.elapsed().as_millis() as u64, "ready");
     let transformer = &transformer;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisFirehoseEvent>| async move {
-        Ok::<KinesisFirehoseResponse, Error>(handle(transformer, event.payload))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let payload = event::decode(event.payload).map_err(|e| format!("not a Firehose transformation event: {e}"))?;
+        Ok::<KinesisFirehoseResponse, Error>(handle(transformer, payload))
     }))
     .await
 }

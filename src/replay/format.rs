@@ -165,12 +165,15 @@ enum Identity {
     Data { data_id: String, subsequence: u64 },
     /// A Kinesis-sourced record's place (format conversion).
     Sequence { sequence: String, subsequence: u64 },
-    /// Nothing documented identifies it: the arrival time and a digest of its bytes.
-    Content { arrival_ms: i64, digest: [u8; 32] },
+    /// Nothing documented identifies it (a transformation failure): its place in the backup (the object
+    /// and the line), with the arrival time and a digest of its bytes. Identical lines often arrive in
+    /// the same millisecond (one agent batch), so the content alone would merge them.
+    Content { arrival_ms: i64, digest: [u8; 32], place: [u8; 32] },
 }
 
-/// Parses one line of an error object. `fallback` is the kind its key names.
-pub fn decode(line: &[u8], fallback: FailureKind) -> Result<Decoded, RecordError> {
+/// Parses one line of an error object. `fallback` is the kind its key names; `place` is the object's
+/// location and the line's number in it (stable, so replaying an object again finds the same ids).
+pub fn decode(line: &[u8], fallback: FailureKind, place: (&str, u64)) -> Result<Decoded, RecordError> {
     let rec: FailedRecord = serde_json::from_slice(line).map_err(|e| RecordError::NotJson(e.to_string()))?;
     let raw = rec.raw_data.as_deref().ok_or(RecordError::NoRawData)?;
     let data = base64_engine().decode(raw.trim().as_bytes()).map_err(|e| RecordError::BadBase64(e.to_string()))?;
@@ -192,6 +195,7 @@ pub fn decode(line: &[u8], fallback: FailureKind) -> Result<Decoded, RecordError
         _ => Identity::Content {
             arrival_ms: arrival.map_or(0, |t| t.timestamp_millis()),
             digest: <sha2::Sha256 as sha2::Digest>::digest(&data).into(),
+            place: <sha2::Sha256 as sha2::Digest>::digest([place.0.as_bytes(), &place.1.to_le_bytes()].concat()).into(),
         },
     };
     Ok(Decoded {
@@ -216,7 +220,8 @@ impl Decoded {
     /// - a line the transformation Lambda already made a document keeps that document's `event.id`
     ///   (`ids::lambda_id`: the same whichever path delivers it);
     /// - otherwise a hash of what identifies the record (`dataId` and `subsequenceNumber`,
-    ///   `esDocumentId`, the sequence number, or the arrival time and the bytes) and the line's place.
+    ///   `esDocumentId`, the sequence number, or the record's place in the backup with its arrival time
+    ///   and bytes) and the line's place.
     ///
     /// An HTTP endpoint failure cannot be matched with the document firesight's endpoint would have
     /// written: that id comes from the delivery's request id, which the failed record does not carry.
@@ -239,8 +244,8 @@ impl Decoded {
             Identity::Sequence { sequence, subsequence } => {
                 ids::doc_id(&[b"replay-seq", sequence.as_bytes(), &subsequence.to_le_bytes(), &line])
             }
-            Identity::Content { arrival_ms, digest } => {
-                ids::doc_id(&[b"replay-content", &arrival_ms.to_le_bytes(), digest, &line])
+            Identity::Content { arrival_ms, digest, place } => {
+                ids::doc_id(&[b"replay-content", &arrival_ms.to_le_bytes(), digest, place, &line])
             }
         }
     }
@@ -322,7 +327,7 @@ mod tests {
     fn the_documented_examples_decode() {
         // The HTTP endpoint example of the developer guide, with its own rawData.
         let http = r#"{"attemptsMade":5,"arrivalTimestamp":1594265943615,"errorCode":"HttpEndpoint.DestinationException","errorMessage":"Unauthorized","attemptEndingTimestamp":1594266081318,"rawData":"c2FtcGxlIHJhdyBkYXRh","subsequenceNumber":0,"dataId":"49607357361271740811418664280693044274821622880012337186.0"}"#;
-        let d = decode(http.as_bytes(), FailureKind::Other).unwrap();
+        let d = decode(http.as_bytes(), FailureKind::Other, ("o", 0)).unwrap();
         assert_eq!(d.kind, FailureKind::HttpEndpoint);
         assert_eq!(d.error_code, "HttpEndpoint.DestinationException");
         assert_eq!(d.attempt_ending.unwrap().timestamp_millis(), 1_594_266_081_318);
@@ -332,7 +337,7 @@ mod tests {
             r#"{{"attemptsMade":"1","arrivalTimestamp":"1594265943615","ErrorCode":"400","ErrorMessage":"mapper_parsing_exception","attemptEndingTimestamp":"1594266081318","esDocumentId":"abc.0","esIndexName":"weblogs","esTypeName":"","rawData":"{}"}}"#,
             b64("one line")
         );
-        let d = decode(os.as_bytes(), FailureKind::Other).unwrap();
+        let d = decode(os.as_bytes(), FailureKind::Other, ("o", 0)).unwrap();
         assert_eq!((d.kind, d.error_code.as_str()), (FailureKind::OpenSearch, "400"));
         assert_eq!(d.line_id(0, 1, "one line"), "abc.0");
         assert_ne!(d.line_id(0, 2, "x"), d.line_id(1, 2, "x"));
@@ -340,20 +345,22 @@ mod tests {
             r#"{{"attemptsMade":4,"arrivalTimestamp":1,"errorCode":"Lambda.FunctionError","errorMessage":"boom","attemptEndingTimestamp":2,"rawData":"{}","lambdaArn":"arn:aws:lambda:eu-west-1:1:function:f"}}"#,
             b64("a\nb\n")
         );
-        let d = decode(p.as_bytes(), FailureKind::Other).unwrap();
+        let d = decode(p.as_bytes(), FailureKind::Other, ("o", 0)).unwrap();
         assert_eq!(d.kind, FailureKind::Processing);
         assert_eq!(d.lines.as_ref().unwrap().len(), 2);
-        assert_eq!(d.line_id(0, 2, "a"), decode(p.as_bytes(), FailureKind::Other).unwrap().line_id(0, 2, "a"));
-        assert!(matches!(decode(b"nope", FailureKind::Other), Err(RecordError::NotJson(_))));
-        assert_eq!(decode(b"{}", FailureKind::Other).unwrap_err(), RecordError::NoRawData);
-        assert!(matches!(decode(br#"{"rawData":"***"}"#, FailureKind::Other), Err(RecordError::BadBase64(_))));
+        assert_eq!(d.line_id(0, 2, "a"), decode(p.as_bytes(), FailureKind::Other, ("o", 0)).unwrap().line_id(0, 2, "a"));
+        // The same bytes arriving in the same millisecond are two records when they lie in two places.
+        assert_ne!(d.line_id(0, 1, "a"), decode(p.as_bytes(), FailureKind::Other, ("o", 1)).unwrap().line_id(0, 1, "a"));
+        assert!(matches!(decode(b"nope", FailureKind::Other, ("o", 0)), Err(RecordError::NotJson(_))));
+        assert_eq!(decode(b"{}", FailureKind::Other, ("o", 0)).unwrap_err(), RecordError::NoRawData);
+        assert!(matches!(decode(br#"{"rawData":"***"}"#, FailureKind::Other, ("o", 0)), Err(RecordError::BadBase64(_))));
     }
 
     #[test]
     fn a_lambda_document_keeps_its_event_id() {
         let line = r#"{"@timestamp":"2026-12-07T10:00:00Z","event":{"id":"lambda-id-1"}}"#;
         let rec = format!(r#"{{"dataId":"1.0","rawData":"{}"}}"#, b64(line));
-        let d = decode(rec.as_bytes(), FailureKind::Other).unwrap();
+        let d = decode(rec.as_bytes(), FailureKind::Other, ("o", 0)).unwrap();
         assert_eq!(d.line_id(0, 1, line), "lambda-id-1");
         assert_ne!(d.record_id(), d.line_id(0, 1, "plain"));
     }

@@ -257,7 +257,7 @@ impl Decode {
                 group.lines.push(unreadable("the failed record is longer than the line limit".into(), &raw));
                 continue;
             }
-            let decoded = match format::decode(&raw.bytes, self.kind) {
+            let decoded = match format::decode(&raw.bytes, self.kind, (self.object.as_str(), raw.number)) {
                 Ok(d) => d,
                 Err(e) => {
                     let group = pending.entry((String::new(), 0)).or_default();

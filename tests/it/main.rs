@@ -15,6 +15,7 @@ mod kinesis;
 mod lambda;
 mod layout;
 mod migrate_store;
+mod pipeline;
 mod query_api;
 mod replay;
 mod scenarios;
