@@ -22,6 +22,7 @@
 #
 # Usage: dev/seed-pipeline.sh [--requests N] [--rate R] [--outage-seconds S] [--retry-seconds S]
 #                             [--garbage N] [--work DIR] [--json FILE]
+#        dev/seed-pipeline.sh --install    (only what it needs: nginx, moto, the fixture, cargo-lambda)
 # Defaults: 3000 requests at 150/s, retry 8 s, outage 25 s. It starts moto (dev/services.sh up, which
 # also fetches the OpenSearch jars), installs nginx from Debian and cargo-lambda from PyPI when missing,
 # fetches the GeoLite2 fixture, and builds firesight unless FIRESIGHT_SEED_BIN names a binary.
@@ -51,6 +52,7 @@ if [[ -z ${FIRESIGHT_TEST_MOTO_URL:-} ]]; then
 fi
 dev/fixtures.sh >/dev/null
 dev/lambda.sh install
+[[ ${1:-} == --install ]] && exit 0
 
 if [[ -z ${FIRESIGHT_SEED_BIN:-} ]]; then
     cargo build --locked --bin firesight >&2

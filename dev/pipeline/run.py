@@ -9,10 +9,10 @@ Then every request nginx served is looked for in both firesight processes' answe
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
-import urllib.parse
 import uuid
 
 import boto3
@@ -49,6 +49,8 @@ def main():
     p.add_argument("--work", help="working directory (default: a new temporary one)")
     p.add_argument("--json", help="write the summary here as JSON")
     args = p.parse_args()
+    # Stopped from outside (a timeout, Ctrl-C): still stop what was started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     moto = os.environ["FIRESIGHT_SEED_MOTO_URL"]
     binary = os.environ["FIRESIGHT_SEED_BIN"]
