@@ -185,15 +185,18 @@ impl LogFormat {
     /// field's own error when a value cannot be read (a status that is not a number, ...).
     pub fn parse(&self, line: &str) -> Result<LogDocument, ParseError> {
         let line = super::error::trim_line_end(line);
-        Ok(self.capture(line)?.into_document(self, line.to_owned()))
+        let mut captured = values::Captured::default();
+        self.capture(line, &mut captured)?;
+        Ok(captured.into_document(self, line.to_owned()))
     }
 
     /// [`LogFormat::parse`] keeping `line` as `event.original` without a copy.
     pub(crate) fn parse_owned(&self, mut line: String) -> Result<LogDocument, (ParseError, String)> {
         let len = super::error::trim_line_end(&line).len();
         line.truncate(len);
-        match self.capture(&line) {
-            Ok(captured) => {
+        let mut captured = values::Captured::default();
+        match self.capture(&line, &mut captured) {
+            Ok(()) => {
                 let mut doc = captured.into_document(self, String::new());
                 doc.event.original = line;
                 Ok(doc)
