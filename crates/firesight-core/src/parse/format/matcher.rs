@@ -3,9 +3,9 @@
 
 use memchr::{memchr, memchr2};
 
-use super::syntax::{UpstreamTime, Var};
+use super::LogFormat;
+use super::syntax::{Step, Var};
 use super::values::Captured;
-use super::{LogFormat, Step};
 use crate::parse::ParseError;
 use crate::parse::error::snippet;
 
@@ -127,14 +127,5 @@ fn quoted_end(b: &[u8], pos: usize, until: &[u8]) -> Option<usize> {
             return Some(found);
         }
         at = found + 1;
-    }
-}
-
-/// The upstream kind's display name, for errors.
-pub(super) fn upstream_name(kind: UpstreamTime) -> &'static str {
-    match kind {
-        UpstreamTime::Response => "upstream_response_time",
-        UpstreamTime::Connect => "upstream_connect_time",
-        UpstreamTime::Header => "upstream_header_time",
     }
 }

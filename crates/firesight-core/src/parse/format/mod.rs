@@ -19,70 +19,22 @@
 //! for are kept in the document under their own name (nginx's, without the `$`; for Apache, the
 //! nginx name of the same value: `%{X-Request-Id}i` is `http_x_request_id`).
 
+mod error;
 mod matcher;
+mod presets;
 mod syntax;
 mod values;
+
+pub use error::FormatError;
+pub use presets::PRESETS;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use self::syntax::{Piece, Var};
+use self::syntax::{Piece, Step};
+use self::values::Captured;
 use super::ParseError;
 use crate::document::LogDocument;
-
-/// The presets: name, label kept in `firesight.record_format`, and format string.
-pub const PRESETS: [(&str, &str); 7] = [
-    // Apache's `combined` and `common`, as httpd's own `httpd.conf` defines them.
-    ("combined", r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i""#),
-    ("common", r#"%h %l %u %t "%r" %>s %b"#),
-    // Debian's and Ubuntu's `apache2.conf`.
-    ("vhost_combined", r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#),
-    // nginx's built-in `combined`, and the `main` of the `nginx.conf` nginx ships.
-    (
-        "nginx_combined",
-        r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#,
-    ),
-    (
-        "nginx_main",
-        r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for""#,
-    ),
-    // nginx `combined` with the request time, what the local pipeline's nginx writes (`dev/`).
-    (
-        "combined_timed",
-        r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#,
-    ),
-    (
-        "nginx_timed",
-        r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#,
-    ),
-];
-
-/// Why a format setting was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FormatError {
-    #[error("unknown log format preset '{0}' (presets: {presets}; or a format string with $variables or %directives)", presets = preset_names())]
-    UnknownPreset(String),
-    #[error("the log format has no variables ($name for nginx, %x for Apache)")]
-    NoVariables,
-    #[error("the log format has two variables with nothing between them ({0} and {1}): a line cannot be split there")]
-    Adjacent(String, String),
-    #[error("log format syntax: {0}")]
-    Syntax(String),
-}
-
-fn preset_names() -> String {
-    PRESETS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
-}
-
-/// One variable and the literal text after it.
-#[derive(Debug, Clone)]
-struct Step {
-    var: Var,
-    /// Empty only for a last variable that ends the line.
-    until: Box<str>,
-    /// The variable sits between `"` and `"`: it ends at an unescaped quote.
-    quoted: bool,
-}
 
 /// A log format compiled into a matcher.
 #[derive(Debug, Clone)]
@@ -117,7 +69,7 @@ impl LogFormat {
     pub fn compile(spec: &str) -> Result<LogFormat, FormatError> {
         let trimmed = spec.trim();
         if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            let (name, text) = PRESETS
+            let (name, text) = presets::PRESETS
                 .iter()
                 .find(|(name, _)| *name == trimmed)
                 .ok_or_else(|| FormatError::UnknownPreset(trimmed.to_owned()))?;
@@ -185,19 +137,19 @@ impl LogFormat {
     /// field's own error when a value cannot be read (a status that is not a number, ...).
     pub fn parse(&self, line: &str) -> Result<LogDocument, ParseError> {
         let line = super::error::trim_line_end(line);
-        let mut captured = values::Captured::default();
+        let mut captured = Captured::default();
         self.capture(line, &mut captured)?;
-        Ok(captured.into_document(self, line.to_owned()))
+        Ok(captured.into_document(self.label, &self.steps, line.to_owned()))
     }
 
     /// [`LogFormat::parse`] keeping `line` as `event.original` without a copy.
     pub(crate) fn parse_owned(&self, mut line: String) -> Result<LogDocument, (ParseError, String)> {
         let len = super::error::trim_line_end(&line).len();
         line.truncate(len);
-        let mut captured = values::Captured::default();
+        let mut captured = Captured::default();
         match self.capture(&line, &mut captured) {
             Ok(()) => {
-                let mut doc = captured.into_document(self, String::new());
+                let mut doc = captured.into_document(self.label, &self.steps, String::new());
                 doc.event.original = line;
                 Ok(doc)
             }

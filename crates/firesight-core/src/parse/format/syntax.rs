@@ -10,7 +10,7 @@
 //! accepted and ignored; `%%` is a `%`; `\"`, `\\`, `\t`, `\n` are unescaped as httpd reads them, so
 //! a string copied from `httpd.conf` (even the whole `LogFormat "..." name` line) works.
 
-use super::FormatError;
+use super::error::FormatError;
 
 /// What a variable of the format fills.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,27 @@ pub(crate) enum UpstreamTime {
     Response,
     Connect,
     Header,
+}
+
+impl UpstreamTime {
+    /// The nginx variable's name, for errors.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            UpstreamTime::Response => "upstream_response_time",
+            UpstreamTime::Connect => "upstream_connect_time",
+            UpstreamTime::Header => "upstream_header_time",
+        }
+    }
+}
+
+/// One variable and the literal text after it.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    pub(crate) var: Var,
+    /// Empty only for a last variable that ends the line.
+    pub(crate) until: Box<str>,
+    /// The variable sits between `"` and `"`: it ends at an unescaped quote.
+    pub(crate) quoted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

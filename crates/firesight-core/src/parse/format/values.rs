@@ -7,9 +7,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
-use super::LogFormat;
-use super::matcher::upstream_name;
-use super::syntax::Var;
+use super::syntax::{Step, Var};
 use crate::document::{LogDocument, Tls, Upstream};
 use crate::parse::error::snippet;
 use crate::parse::fields::{self, present};
@@ -124,7 +122,7 @@ impl<'a> Captured<'a> {
                 }
             }
             Var::Upstream(kind) => {
-                let list = upstream_list(value).ok_or_else(|| bad(upstream_name(*kind), "is not a list of times"))?;
+                let list = upstream_list(value).ok_or_else(|| bad(kind.name(), "is not a list of times"))?;
                 self.upstream[*kind as usize] = Some(list);
             }
             Var::Scheme => self.scheme = Some(value),
@@ -138,7 +136,7 @@ impl<'a> Captured<'a> {
         Ok(())
     }
 
-    pub(super) fn into_document(self, format: &LogFormat, original: String) -> LogDocument {
+    pub(super) fn into_document(self, label: &'static str, steps: &[Step], original: String) -> LogDocument {
         let remote = self.remote.unwrap_or_default();
         let client = match self.forwarded.and_then(present) {
             Some(forwarded) => fields::forwarded_client(forwarded, remote),
@@ -154,7 +152,7 @@ impl<'a> Captured<'a> {
             bytes: self.body_bytes.or(self.bytes_sent),
             referrer: self.referrer,
             user_agent: self.user_agent,
-            format: format.label,
+            format: label,
         };
         let mut doc = record.build(client, original);
         if self.request.is_none() {
@@ -184,7 +182,7 @@ impl<'a> Captured<'a> {
         });
         doc.tls = self.tls.and_then(present).map(tls);
         for (step, value) in self.others {
-            if let Some(Var::Other(name)) = format.steps.get(step).map(|s| &s.var) {
+            if let Some(Var::Other(name)) = steps.get(step).map(|s| &s.var) {
                 let key = if is_document_name(name) { format!("{name}_value") } else { name.to_string() };
                 doc.extra.insert(key, Value::String(value.to_owned()));
             }
