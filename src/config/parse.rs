@@ -29,3 +29,33 @@ impl ParseConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn per_source_formats_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("firesight.toml");
+        std::fs::write(
+            &path,
+            r#"
+[parse]
+log_format = "combined"
+
+[parse.sources]
+"arn:aws:firehose:eu-west-1:111122223333:deliverystream/edge" = "nginx_main"
+shop-logs = '$host $remote_addr "$request" $status $request_time'
+agents = "auto"
+"#,
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.parse.log_format.as_deref(), Some("combined"));
+        assert_eq!(config.parse.sources.len(), 3);
+        assert_eq!(config.parse.sources["shop-logs"], r#"$host $remote_addr "$request" $status $request_time"#);
+        let from_env = Config::from_pairs(&[("PARSE__LOG_FORMAT", "nginx_main")]).unwrap();
+        assert_eq!(from_env.parse.log_format.as_deref(), Some("nginx_main"));
+    }
+}

@@ -16,7 +16,7 @@ pub const PRESETS: [(&str, &str); 7] = [
         "nginx_main",
         r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for""#,
     ),
-    // nginx `combined` with the request time, what the local pipeline's nginx writes (`dev/`).
+    // nginx `combined` with the request time: the `timed` format of the local pipeline's nginx.
     (
         "combined_timed",
         r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#,

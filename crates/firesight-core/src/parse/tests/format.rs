@@ -302,3 +302,40 @@ impl WithFormat for LogDocument {
         self
     }
 }
+
+#[test]
+fn the_readme_examples() {
+    let nginx = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" rt=$request_time uct="$upstream_connect_time" uht="$upstream_header_time" urt="$upstream_response_time""#;
+    let line = r#"203.0.113.5 - - [10/Oct/2020:13:55:36 +0000] "GET /api/items HTTP/1.1" 200 512 "-" "curl/7.68.0" rt=0.052 uct="0.001" uht="0.050" urt="0.010, 0.040""#;
+    let doc = parsed_as(nginx, line);
+    assert_eq!(doc.event.duration, Some(52 * MS));
+    assert_eq!(
+        doc.firesight.upstream,
+        Some(Upstream {
+            response_duration: Some(50 * MS),
+            connect_duration: Some(MS),
+            header_duration: Some(50 * MS),
+            attempts: Some(2)
+        })
+    );
+
+    let apache = r#"LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\" %D" timed"#;
+    let line = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)" 1843"#;
+    assert_eq!(parsed_as(apache, line).event.duration, Some(1_843_000));
+
+    let line = r#"www.example.com:80 127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#;
+    let doc = parsed_as("vhost_combined", line);
+    assert_eq!(doc.destination, Some(Destination { domain: Some("www.example.com".into()), port: Some(80) }));
+    assert_eq!(doc.http.response.bytes, Some(2326));
+
+    // The file's per-source example.
+    let shop = r#"$host $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#;
+    let doc = parsed_as(
+        shop,
+        r#"shop.example 192.0.2.1 - - [10/Oct/2020:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.5.0" 0.004"#,
+    );
+    assert_eq!(
+        (doc.event.duration, doc.destination.and_then(|d| d.domain)),
+        (Some(4 * MS), Some("shop.example".into()))
+    );
+}
