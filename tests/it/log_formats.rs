@@ -2,8 +2,13 @@
 //! the delivery stream (`parse.sources`, by the stream name of the `X-Amz-Firehose-Source-Arn`) wins
 //! over the default, a line of another format is a parse failure (dead-lettered, the delivery still
 //! acknowledged), and the request duration, upstream times and virtual host land in the stored
-//! document. No service is needed: `cargo test --test it log_formats`.
+//! document; `firesight ingest --log-format` does the same for a file. No service is needed: `cargo
+//! test --test it log_formats`.
 
+use chrono::{TimeZone, Utc};
+use firesight::query::model::{Filters, Order, Query, SearchRequest, TimeRange};
+use firesight::store::LogStore;
+use firesight::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use serde_json::Value;
 
 use crate::firehose_client::FirehoseClient;
@@ -69,4 +74,53 @@ async fn a_format_that_does_not_compile_stops_the_start() {
     let config = firesight::config::Config::from_pairs(&[("PARSE__SOURCES__edge", "$remote_addr$status")]).unwrap();
     let err = firesight::app::build_formats(&config).unwrap_err();
     assert!(format!("{err:#}").contains("parse.sources.\"edge\""), "{err:#}");
+}
+
+#[tokio::test]
+async fn backfill_reads_a_file_in_the_format_given_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // Debian's `vhost_combined` on Apache's documentation example (https://httpd.apache.org/docs/current/logs.html).
+    let log = dir.path().join("other_vhosts_access.log");
+    std::fs::write(
+        &log,
+        concat!(
+            "www.example.com:80 127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] \"GET /apache_pb.gif HTTP/1.0\" 200 2326 \"http://www.example.com/start.html\" \"Mozilla/4.08 [en] (Win98; I ;Nav)\"\n",
+            "shop.example:443 192.0.2.9 - - [10/Oct/2000:13:55:37 -0700] \"GET /cart HTTP/1.1\" 200 512 \"-\" \"curl/8.5.0\"\n",
+            "192.0.2.9 - - [10/Oct/2000:13:55:38 -0700] \"GET / HTTP/1.1\" 200 512 \"-\" \"curl/8.5.0\"\n",
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let env =
+        [("FIRESIGHT_DATA_DIR", data.display().to_string()), ("FIRESIGHT_PARSE__LOG_FORMAT", "nginx_main".to_owned())];
+    let summary = crate::harness::run_firesight(
+        &["ingest", "--quiet", "--log-format", "vhost_combined", log.to_str().unwrap()],
+        &env,
+    );
+    assert!(summary.starts_with("3 lines read: 2 indexed, 0 already present, 1 dead-lettered"), "{summary}");
+
+    let store = EmbeddedStore::open(&data, EmbeddedOptions::default()).unwrap();
+    let range = TimeRange {
+        from: Utc.with_ymd_and_hms(2000, 10, 10, 0, 0, 0).unwrap(),
+        to: Utc.with_ymd_and_hms(2000, 10, 11, 0, 0, 0).unwrap(),
+    };
+    let request = SearchRequest {
+        query: Query { range, filters: Filters::default() },
+        order: Order::Asc,
+        size: 10,
+        cursor: None,
+    };
+    let page = store.search(&request).await.unwrap();
+    let vhosts: Vec<_> = page
+        .items
+        .iter()
+        .map(|i| {
+            let d = i.doc.destination.as_ref().unwrap();
+            (d.domain.clone().unwrap(), d.port, i.doc.http.response.bytes)
+        })
+        .collect();
+    assert_eq!(
+        vhosts,
+        [("www.example.com".to_owned(), Some(80), Some(2326)), ("shop.example".to_owned(), Some(443), Some(512))]
+    );
 }
