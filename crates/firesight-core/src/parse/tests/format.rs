@@ -339,3 +339,15 @@ fn the_readme_examples() {
         (Some(4 * MS), Some("shop.example".into()))
     );
 }
+
+#[test]
+fn nginx_json_escaped_format() {
+    // ngx_http_log_module: `log_format ... escape=json`, the line a JSON object whose text is the format's.
+    let spec = r#"log_format json escape=json '{"time":"$time_iso8601","remote_addr":"$remote_addr","request":"$request","status":$status,"request_time":$request_time,"ua":"$http_user_agent"}';"#;
+    let line = r#"{"time":"2024-05-10T10:34:56+00:00","remote_addr":"192.0.2.7","request":"GET /q?a=\"b\" HTTP/1.1","status":404,"request_time":0.003,"ua":"Mozilla/5.0 (X11; Linux x86_64)"}"#;
+    let doc = parsed_as(spec, line);
+    assert_eq!(doc.timestamp, utc("2024-05-10T10:34:56Z"));
+    assert_eq!((doc.http.response.status_code, doc.event.duration), (Some(404), Some(3 * MS)));
+    assert_eq!(doc.url.query.as_deref(), Some(r#"a=\"b\""#));
+    assert_eq!(doc.user_agent.and_then(|u| u.original).as_deref(), Some("Mozilla/5.0 (X11; Linux x86_64)"));
+}
