@@ -249,6 +249,9 @@ fn lines_of_another_format_are_errors_without_fallback() {
     // One field too many: the last one, the size, is then not a number.
     assert_eq!(format("common").parse(combined).unwrap_err().code(), "bytes");
     assert_eq!(main.parse(r#"{"time":"2024-05-10T10:34:56Z"}"#).unwrap_err().code(), "format");
+    // One quoted field more than the format: not swallowed into the user agent.
+    let err = format("combined").parse(&format!(r#"{combined} "203.0.113.9""#)).unwrap_err();
+    assert!(err.to_string().contains(r#"at '" "203.0.113.9"'"#), "{err}");
     assert_eq!(main.parse("").unwrap_err(), ParseError::Empty);
     let err = format("combined").parse(&combined.replace(" 200 ", " OK ")).unwrap_err();
     assert_eq!(err, ParseError::BadStatus("OK".into()));
