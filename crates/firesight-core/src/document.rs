@@ -243,7 +243,7 @@ pub struct Upstream {
     pub response_duration: Option<u64>,
     pub connect_duration: Option<u64>,
     pub header_duration: Option<u64>,
-    /// Upstream servers tried: the entries of the first upstream time list of the format, `-` included.
+    /// Upstream servers tried: the entries of the longest upstream time list of the line, `-` included.
     pub attempts: Option<u32>,
 }
 
