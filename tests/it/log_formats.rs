@@ -124,3 +124,28 @@ async fn backfill_reads_a_file_in_the_format_given_on_the_command_line() {
         [("www.example.com".to_owned(), Some(80), Some(2326)), ("shop.example".to_owned(), Some(443), Some(512))]
     );
 }
+
+/// A daily index created under an earlier template gets the new fields when the service starts.
+#[tokio::test]
+async fn existing_daily_indices_get_the_new_fields() {
+    let os = crate::harness::require_opensearch().await;
+    let prefix = crate::harness::unique("it-");
+    let index = format!("{os}/{prefix}-2020.10.10");
+    let old = serde_json::json!({"mappings": {"dynamic": false, "properties": {"@timestamp": {"type": "date"}}}});
+    let created = crate::harness::http().put(&index).json(&old).send().await.unwrap();
+    assert!(created.status().is_success(), "{}", created.text().await.unwrap());
+    let store = firesight::store::opensearch::OpenSearchStore::new(&firesight::config::OpenSearchConfig {
+        url: os.clone(),
+        index_prefix: prefix.clone(),
+        replicas: 0,
+        ..firesight::config::OpenSearchConfig::default()
+    })
+    .unwrap();
+    store.prepare().await.unwrap();
+    let mapping: Value =
+        crate::harness::http().get(format!("{index}/_mapping")).send().await.unwrap().json().await.unwrap();
+    let properties = &mapping[format!("{prefix}-2020.10.10")]["mappings"]["properties"];
+    assert_eq!(properties["event"]["properties"]["duration"]["type"], "long", "{mapping}");
+    assert_eq!(properties["destination"]["properties"]["domain"]["type"], "keyword");
+    crate::harness::drop_prefix(&os, &prefix).await;
+}
