@@ -19,6 +19,7 @@ use crate::keys::KeySet;
 use crate::kinesis::Kinesis;
 use crate::kinesis::consumer::StreamStatuses;
 use crate::metrics::Metrics;
+use crate::parse::Formats;
 use crate::read::service::QueryService;
 use crate::replay::Replays;
 use crate::replay::s3::S3;
@@ -93,7 +94,9 @@ impl App {
         let enricher = Arc::new(build_enricher(&config)?);
         let metrics = Arc::new(Metrics::new());
         let tail = Arc::new(TailHub::new(&config.tail, metrics.clone(), shutdown.clone()));
-        let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone()).with_tail(tail.clone());
+        let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone())
+            .with_tail(tail.clone())
+            .with_formats(build_formats(&config)?);
         let rejections = Arc::new(RejectionLog::new());
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone(), rejections.clone());
         let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), metrics.clone()));
@@ -154,6 +157,24 @@ impl App {
 
 /// GeoIP from the configured databases (a corrupt file stops the start with its name), user agents
 /// from the embedded uap-core rules.
+/// The configured log formats, compiled.
+///
+/// # Errors
+///
+/// A format that does not compile, naming its setting.
+pub fn build_formats(config: &Config) -> anyhow::Result<Formats> {
+    let sources = config.parse.sources.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let formats = Formats::from_settings(config.parse.log_format.as_deref(), sources).map_err(|(key, e)| {
+        let setting =
+            if key == "log_format" { "parse.log_format".to_owned() } else { format!("parse.sources.\"{key}\"") };
+        anyhow::Error::new(e).context(format!("invalid configuration: {setting}"))
+    })?;
+    if let Some(format) = formats.default_format() {
+        tracing::info!(format = format.spec(), "log format configured");
+    }
+    Ok(formats)
+}
+
 pub fn build_enricher(config: &Config) -> anyhow::Result<Enricher> {
     let geo = match &config.geoip.city_db {
         Some(city) => {

@@ -48,6 +48,10 @@ enum Command {
         /// No progress bar (the summary is still printed).
         #[arg(long)]
         quiet: bool,
+        /// The files' log format: a preset (combined, common, vhost_combined, nginx_main, ...), an
+        /// nginx log_format or an Apache LogFormat string, or auto; overrides FIRESIGHT_PARSE__LOG_FORMAT.
+        #[arg(long, value_name = "FORMAT")]
+        log_format: Option<String>,
     },
     /// Replay the records Firehose gave up on from its S3 backup: lists the error objects under
     /// s3://BUCKET/PREFIX (processing-failed, http-endpoint-failed, AmazonOpenSearchService-failed, ...),
@@ -154,7 +158,14 @@ fn main() -> ExitCode {
             config.api_keys.push(firesight::config::Secret::new(key));
         }
     }
+    if let Command::Ingest { log_format: Some(format), .. } = &cli.command {
+        config.parse.log_format = Some(format.clone());
+    }
     if let Command::CheckConfig = cli.command {
+        if let Err(e) = firesight::app::build_formats(&config) {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
         println!("{}", serde_json::to_string_pretty(&config).expect("config serialises"));
         eprintln!("configuration is valid");
         return ExitCode::SUCCESS;
@@ -165,7 +176,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { .. } => serve(config).await,
             Command::Migrate => migrate(config).await,
-            Command::Ingest { files, quiet } => ingest(config, files, !quiet).await,
+            Command::Ingest { files, quiet, .. } => ingest(config, files, !quiet).await,
             Command::Replay { location, since, until, dry_run, quiet } => {
                 replay(config, location, firesight::replay::Range { since, until }, dry_run, !quiet).await
             }
@@ -206,7 +217,8 @@ async fn ingest(config: Config, files: Vec<PathBuf>, progress: bool) -> anyhow::
     tracing::info!(store = status.kind, version = ?status.version, "log store ready");
     let enricher = std::sync::Arc::new(firesight::app::build_enricher(&config)?);
     let metrics = std::sync::Arc::new(firesight::metrics::Metrics::new());
-    let ingestor = firesight::ingest::Ingestor::new(store.clone(), enricher, metrics);
+    let formats = firesight::app::build_formats(&config)?;
+    let ingestor = firesight::ingest::Ingestor::new(store.clone(), enricher, metrics).with_formats(formats);
     let summary = firesight::ingest::backfill::run(
         &ingestor,
         &files,
@@ -237,7 +249,8 @@ async fn replay(
     tracing::info!(store = status.kind, version = ?status.version, "log store ready");
     let enricher = std::sync::Arc::new(firesight::app::build_enricher(&config)?);
     let metrics = std::sync::Arc::new(firesight::metrics::Metrics::new());
-    let ingestor = firesight::ingest::Ingestor::new(store.clone(), enricher, metrics);
+    let formats = firesight::app::build_formats(&config)?;
+    let ingestor = firesight::ingest::Ingestor::new(store.clone(), enricher, metrics).with_formats(formats);
     let s3 = firesight::replay::s3::S3::from_config(&config.s3).await;
     let replayer = Replayer::new(s3, ingestor, config.s3.clone(), db.clone(), config.alerts.public_url.clone());
     let request = ReplayRequest { location, range, dry_run, origin: Origin::Cli };

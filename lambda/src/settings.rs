@@ -2,6 +2,9 @@
 //! same thing): read once per container.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use firesight_core::parse::LogFormat;
 
 /// What the function does with a record that carries several lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,9 @@ pub struct Settings {
     pub multi_line: MultiLine,
     /// `FIRESIGHT_LAMBDA__PARTITION_KEYS`: comma-separated `date`, `hour`, `vhost`, `status_class`.
     pub partition_keys: Vec<PartitionKey>,
+    /// `FIRESIGHT_PARSE__LOG_FORMAT`, as the service reads it: a preset, an nginx `log_format` or an
+    /// Apache `LogFormat` string; unset or `auto`, each line's format is recognised.
+    pub log_format: Option<Arc<LogFormat>>,
 }
 
 impl Default for Settings {
@@ -61,6 +67,7 @@ impl Default for Settings {
             compact: false,
             multi_line: MultiLine::Fail,
             partition_keys: Vec::new(),
+            log_format: None,
         }
     }
 }
@@ -112,6 +119,10 @@ impl Settings {
                 )),
             })
             .collect::<Result<_, _>>()?;
+        let log_format = match get("FIRESIGHT_PARSE__LOG_FORMAT") {
+            Some(spec) => LogFormat::from_setting(&spec).map_err(|e| format!("FIRESIGHT_PARSE__LOG_FORMAT: {e}"))?,
+            None => None,
+        };
         Ok(Settings {
             city_db: path("FIRESIGHT_GEOIP__CITY_DB"),
             asn_db: path("FIRESIGHT_GEOIP__ASN_DB"),
@@ -121,6 +132,7 @@ impl Settings {
             compact: flag("FIRESIGHT_LAMBDA__COMPACT", false)?,
             multi_line,
             partition_keys,
+            log_format: log_format.map(Arc::new),
         })
     }
 
@@ -158,5 +170,15 @@ mod tests {
         assert!(with(&[("FIRESIGHT_LAMBDA__DROP_PATHS", "health")]).is_err());
         assert!(with(&[("FIRESIGHT_LAMBDA__PARTITION_KEYS", "weekday")]).is_err());
         assert!(with(&[("FIRESIGHT_LAMBDA__DROP_BOTS", "yes")]).is_err());
+        assert!(s.log_format.is_none());
+    }
+
+    #[test]
+    fn the_log_format_setting() {
+        let s = with(&[("FIRESIGHT_PARSE__LOG_FORMAT", "nginx_main")]).unwrap();
+        assert_eq!(s.log_format.map(|f| f.label()), Some("nginx_main"));
+        assert!(with(&[("FIRESIGHT_PARSE__LOG_FORMAT", "auto")]).unwrap().log_format.is_none());
+        let e = with(&[("FIRESIGHT_PARSE__LOG_FORMAT", "apache")]).unwrap_err();
+        assert!(e.starts_with("FIRESIGHT_PARSE__LOG_FORMAT: unknown log format preset"), "{e}");
     }
 }

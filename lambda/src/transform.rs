@@ -140,7 +140,8 @@ impl Transformer {
         let mut keys = HashMap::new();
         let mut kept = 0;
         for (n, line) in lines.into_iter().enumerate() {
-            let mut doc = match line::document(line.text, line.fallback_time, &self.enricher, now) {
+            let format = self.settings.log_format.as_deref();
+            let mut doc = match line::document(line.text, line.fallback_time, format, &self.enricher, now) {
                 Ok(doc) => doc,
                 Err((e, _)) => return Outcome::Failed(format!("line {}: {e}", n + 1)),
             };
@@ -234,4 +235,56 @@ fn minimal_answer(input: &KinesisFirehoseEventRecord) -> usize {
 
 fn b64_len(n: usize) -> usize {
     n.div_ceil(3) * 4
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lambda_events::event::firehose::KinesisFirehoseEventRecord;
+    use firesight_core::enrich::UserAgentParser;
+    use firesight_core::parse::LogFormat;
+
+    use super::*;
+
+    fn transformer(log_format: Option<&str>) -> Transformer {
+        let settings = Settings {
+            log_format: log_format.map(|f| std::sync::Arc::new(LogFormat::compile(f).unwrap())),
+            ..Settings::default()
+        };
+        Transformer { settings, enricher: Enricher::new(None, UserAgentParser::new().unwrap()) }
+    }
+
+    fn event(lines: &[&str]) -> KinesisFirehoseEvent {
+        let mut event = KinesisFirehoseEvent::default();
+        event.delivery_stream_arn = Some("arn:aws:firehose:eu-west-1:111122223333:deliverystream/weblogs".into());
+        for (i, line) in lines.iter().enumerate() {
+            let mut record = KinesisFirehoseEventRecord::default();
+            record.record_id = Some(format!("r{i}"));
+            *record.data = line.as_bytes().to_vec();
+            event.records.push(record);
+        }
+        event
+    }
+
+    /// NGINX's admin guide, "Configuring Logging" (https://docs.nginx.com/nginx/admin-guide/monitoring/logging/).
+    const UPSTREAM_TIME: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" rt=$request_time uct="$upstream_connect_time" uht="$upstream_header_time" urt="$upstream_response_time""#;
+
+    #[test]
+    fn the_configured_format_is_honoured() {
+        let timed = r#"203.0.113.5 - - [10/Oct/2020:13:55:36 +0000] "GET /api/items HTTP/1.1" 200 512 "-" "curl/7.68.0" rt=0.052 uct="0.001" uht="0.050" urt="0.050""#;
+        let combined = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#;
+        let (response, counts) = transformer(Some(UPSTREAM_TIME)).transform(&event(&[timed, combined]), Utc::now());
+        assert_eq!((counts.ok, counts.failed), (1, 1));
+        let doc: serde_json::Value = serde_json::from_slice(&response.records[0].data).unwrap();
+        assert_eq!(doc["event"]["duration"], 52_000_000);
+        assert_eq!(doc["firesight"]["upstream"]["response_duration"], 50_000_000);
+        assert_eq!(doc["firesight"]["record_format"], "nginx_log_format");
+        // A line of another format is ProcessingFailed, as any line that does not parse.
+        assert_eq!(response.records[1].result.as_deref(), Some("ProcessingFailed"));
+
+        // Without a format, the same lines are recognised: the timed one as combined with a trailer.
+        let (response, counts) = transformer(None).transform(&event(&[timed, combined]), Utc::now());
+        assert_eq!((counts.ok, counts.failed), (2, 0));
+        let doc: serde_json::Value = serde_json::from_slice(&response.records[0].data).unwrap();
+        assert!(doc["event"].get("duration").is_none());
+    }
 }

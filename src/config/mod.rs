@@ -24,6 +24,7 @@ mod http;
 mod kinesis;
 mod log;
 mod opensearch;
+mod parse;
 mod query;
 mod s3;
 mod secret;
@@ -38,6 +39,7 @@ pub use self::http::{AuthConfig, HttpConfig};
 pub use self::kinesis::{KinesisConfig, StartPosition};
 pub use self::log::{LogConfig, LogFormat};
 pub use self::opensearch::{AuthMode, AwsService, CollectionType, FieldMapConfig, OpenSearchConfig};
+pub use self::parse::ParseConfig;
 pub use self::query::{MAX_PAGE_SIZE, QueryConfig};
 pub use self::s3::{S3Config, S3Location, S3ReplayConfig};
 pub use self::secret::Secret;
@@ -96,6 +98,8 @@ pub struct Config {
     pub firehose: FirehoseConfig,
     /// GeoIP databases (`FIRESIGHT_GEOIP__*`).
     pub geoip: GeoIpConfig,
+    /// Log formats (`FIRESIGHT_PARSE__*`).
+    pub parse: ParseConfig,
     /// Query API limits and the aggregate cache (`FIRESIGHT_QUERY__*`).
     pub query: QueryConfig,
     /// Alert rules and webhook delivery (`FIRESIGHT_ALERTS__*`).
@@ -127,6 +131,7 @@ impl Default for Config {
             s3_replay: S3ReplayConfig::default(),
             firehose: FirehoseConfig::default(),
             geoip: GeoIpConfig::default(),
+            parse: ParseConfig::default(),
             query: QueryConfig::default(),
             alerts: AlertsConfig::default(),
             tail: TailConfig::default(),
@@ -220,6 +225,7 @@ impl Config {
         self.s3_replay.validate()?;
         self.firehose.validate()?;
         self.geoip.validate()?;
+        self.parse.validate()?;
         self.query.validate()?;
         self.alerts.validate()?;
         self.tail.validate()?;

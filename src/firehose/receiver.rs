@@ -94,6 +94,7 @@ impl Receiver {
 
         let config = self.config.clone();
         let header_id = request_id.clone();
+        let source_arn = meta.source_arn.clone();
         let decoded = tokio::task::spawn_blocking(move || {
             let json = if gzip { decode::gunzip(&raw, config.max_decompressed_bytes)? } else { raw.to_vec() };
             let request = decode::parse_request(&json, config.max_records)?;
@@ -110,7 +111,7 @@ impl Receiver {
         let (records, lines) = decoded;
         self.ingestor.metrics.firehose_records.inc_by(records as u64);
 
-        self.ingestor.ingest(lines, "firehose", deadline).await.map_err(|e| match e {
+        self.ingestor.ingest_from(lines, "firehose", source_arn.as_deref(), deadline).await.map_err(|e| match e {
             IngestError::Deadline(budget, cause) => {
                 let cause = cause.map(|c| crate::telemetry::chain(&c)).unwrap_or_default();
                 tracing::warn!(request_id = %request_id, ?budget, cause, "delivery not durable in time; Firehose will retry");

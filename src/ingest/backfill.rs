@@ -16,7 +16,7 @@ use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use super::{Ingestor, Prepared, SourceLine, WriteReport, ids, prepare};
+use super::{Ingestor, Prepared, SourceLine, WriteReport, ids, prepare_with};
 
 /// Lines per batch unless the store asks for another size ([`LogStore::batch_hint`]): large enough for
 /// efficient bulk requests, small enough to keep memory flat.
@@ -97,6 +97,7 @@ async fn ingest_one(
     let source = if input == Path::new("-") { "stdin".to_owned() } else { input.display().to_string() };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<(u64, Prepared)>>(2);
     let enricher = ingestor.enricher.clone();
+    let format = ingestor.formats.default_format().cloned();
     let batch_lines = ingestor.store.batch_hint().unwrap_or(BATCH_LINES);
     let source_for_reader = source.clone();
     let reader_task = tokio::task::spawn_blocking(move || {
@@ -106,7 +107,7 @@ async fn ingest_one(
                 Ok(None) => return,
                 Ok(Some(lines)) => {
                     let count = lines.len() as u64;
-                    let prepared = prepare(lines, &enricher, &source_for_reader, Utc::now());
+                    let prepared = prepare_with(lines, format.as_deref(), &enricher, &source_for_reader, Utc::now());
                     if tx.blocking_send(Ok((count, prepared))).is_err() {
                         return; // the writer stopped on an error
                     }

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::document::FirehoseMeta;
 use crate::enrich::Enricher;
 use crate::metrics::{Metrics, SourceLabels};
+use crate::parse::{Formats, LogFormat};
 use crate::store::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError};
 use crate::tail::TailHub;
 use crate::worker::Pacing;
@@ -47,15 +48,26 @@ pub struct Prepared {
     pub dead: Vec<DeadLetter>,
 }
 
-/// Parses and enriches a batch. Pure: no I/O, no clock other than `now`.
+/// Parses (recognising each line's format) and enriches a batch. Pure: no I/O, no clock other than `now`.
 pub fn prepare(lines: Vec<SourceLine>, enricher: &Enricher, source: &str, now: DateTime<Utc>) -> Prepared {
+    prepare_with(lines, None, enricher, source, now)
+}
+
+/// [`prepare`] with the log format configured for the batch's source (`None`: recognised per line).
+pub fn prepare_with(
+    lines: Vec<SourceLine>,
+    format: Option<&LogFormat>,
+    enricher: &Enricher,
+    source: &str,
+    now: DateTime<Utc>,
+) -> Prepared {
     let mut prepared = Prepared { docs: Vec::with_capacity(lines.len()), dead: Vec::new() };
     for mut line in lines {
         if let Some(reason) = line.reject.take() {
             prepared.dead.push(dead_letter(line, reason, "decode", source, now));
             continue;
         }
-        match crate::line::document(std::mem::take(&mut line.text), line.fallback_time, enricher, now) {
+        match crate::line::document(std::mem::take(&mut line.text), line.fallback_time, format, enricher, now) {
             Ok(mut doc) => {
                 if let Some(meta) = &line.firehose {
                     doc.firehose = Some(FirehoseMeta::clone(meta));
@@ -117,6 +129,8 @@ pub struct Ingestor {
     pub pacing: Pacing,
     /// Where newly indexed documents go for live tails; none in one-shot commands.
     pub tail: Option<Arc<TailHub>>,
+    /// The configured log formats (`parse.log_format`, `parse.sources`); empty: recognised per line.
+    pub formats: Arc<Formats>,
 }
 
 impl Ingestor {
@@ -126,7 +140,13 @@ impl Ingestor {
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(5),
         };
-        Self { store, enricher, metrics, pacing, tail: None }
+        Self { store, enricher, metrics, pacing, tail: None, formats: Arc::new(Formats::default()) }
+    }
+
+    /// Parses with these log formats.
+    pub fn with_formats(mut self, formats: Formats) -> Self {
+        self.formats = Arc::new(formats);
+        self
     }
 
     /// Publishes every document this ingestor newly indexes to `hub`.
@@ -135,18 +155,34 @@ impl Ingestor {
         self
     }
 
-    /// Parses and enriches on a blocking thread (one unit per batch), then writes.
+    /// Parses (in the default log format) and enriches on a blocking thread (one unit per batch), then
+    /// writes.
     pub async fn ingest(
         &self,
         lines: Vec<SourceLine>,
         source: &str,
         deadline: Instant,
     ) -> Result<WriteReport, IngestError> {
+        self.ingest_from(lines, source, None, deadline).await
+    }
+
+    /// [`Ingestor::ingest`] of lines from `origin` (a Firehose delivery stream or Kinesis data stream,
+    /// by ARN or name), in the log format configured for it.
+    pub async fn ingest_from(
+        &self,
+        lines: Vec<SourceLine>,
+        source: &str,
+        origin: Option<&str>,
+        deadline: Instant,
+    ) -> Result<WriteReport, IngestError> {
         let enricher = self.enricher.clone();
         let source_owned = source.to_owned();
-        let prepared = tokio::task::spawn_blocking(move || prepare(lines, &enricher, &source_owned, Utc::now()))
-            .await
-            .expect("parse and enrich do not panic");
+        let format = self.formats.for_source(origin).cloned();
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare_with(lines, format.as_deref(), &enricher, &source_owned, Utc::now())
+        })
+        .await
+        .expect("parse and enrich do not panic");
         self.write(prepared, source, deadline).await
     }
 

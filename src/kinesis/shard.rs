@@ -171,7 +171,7 @@ impl ShardReader {
         loop {
             let lines = source_lines(&self.held, records);
             let deadline = Instant::now() + INGEST_DEADLINE;
-            match self.ingestor.ingest(lines, "kinesis", deadline).await {
+            match self.ingestor.ingest_from(lines, "kinesis", Some(&self.held.stream_arn), deadline).await {
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(shard = %self.held.shard_id, error = telemetry::chain(&e), "could not write a batch; retrying it");

@@ -18,7 +18,8 @@ use crate::config::S3Config;
 use crate::delivery_errors::recovered::{RecoveredCount, ReplayCounts};
 use crate::document::FirehoseMeta;
 use crate::enrich::Enricher;
-use crate::ingest::{Ingestor, Prepared, SourceLine, ids, prepare};
+use crate::ingest::{Ingestor, Prepared, SourceLine, ids, prepare_with};
+use crate::parse::LogFormat;
 use crate::store::FailedDelivery;
 
 /// Lines of an object per chunk, and their bytes: what one blocking unit decodes and parses.
@@ -100,6 +101,7 @@ impl ObjectJob<'_> {
                 object: object.clone(),
                 range: self.range,
                 enricher: self.ingestor.enricher.clone(),
+                format: self.ingestor.formats.for_source(self.name.stream.as_deref()).cloned(),
             };
             let (groups, skipped) =
                 tokio::task::spawn_blocking(move || context.chunk(chunk.lines)).await.expect("decoding does not panic");
@@ -227,6 +229,8 @@ struct Decode {
     object: Arc<String>,
     range: Range,
     enricher: Arc<Enricher>,
+    /// The log format configured for the object's delivery stream.
+    format: Option<Arc<LogFormat>>,
 }
 
 #[derive(Default)]
@@ -313,7 +317,7 @@ impl Decode {
             .into_iter()
             .map(|((code, minute_ms), p)| {
                 let lines = p.lines.len() as u64;
-                let mut prepared = prepare(p.lines, &self.enricher, "replay", now);
+                let mut prepared = prepare_with(p.lines, self.format.as_deref(), &self.enricher, "replay", now);
                 for dead in &mut prepared.dead {
                     dead.failed_delivery = p.origins.get(&dead.id).map(|o| FailedDelivery::clone(o));
                 }

@@ -353,3 +353,37 @@ async fn two_replicas_share_the_shards_and_one_takes_over_when_the_other_is_kill
     harness::drop_prefix(&os, &prefix).await;
     b.stop().await;
 }
+
+/// The consumer reads a stream in the format configured for it (`parse.sources` by stream name), over a
+/// default that would refuse its lines.
+#[tokio::test]
+async fn a_stream_is_read_in_its_configured_format() {
+    let moto = harness::require_moto().await;
+    let kinesis = client(&moto).await;
+    let stream = harness::unique("formats-");
+    create_stream(&kinesis, &stream, 1).await;
+    // NGINX's admin guide, "Configuring Logging": `log_format upstream_time`.
+    let format = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" rt=$request_time uct="$upstream_connect_time" uht="$upstream_header_time" urt="$upstream_response_time""#;
+    let lines: Vec<String> = (0..3)
+        .map(|i| format!(r#"203.0.113.{i} - - [10/Oct/2020:13:55:3{i} +0000] "GET /api/{i} HTTP/1.1" 200 512 "-" "curl/8.5.0" rt=0.05{i} uct="0.001" uht="0.040" urt="0.040""#))
+        .collect();
+    put_lines(&kinesis, &stream, &lines, 1).await;
+    let app = consumer(&moto, &stream)
+        .set("STORE", "embedded")
+        .set("PARSE__LOG_FORMAT", "combined")
+        .set(&format!("PARSE__SOURCES__{stream}"), format)
+        .spawn()
+        .await;
+    let path = "/v1/logs?from=2020-10-10T00:00:00Z&to=2020-10-11T00:00:00Z&order=asc";
+    let items = |app: &TestApp| {
+        let request = app.get(path);
+        async move {
+            let page: Value = request.send().await.unwrap().json().await.unwrap();
+            page["items"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    wait_for("documents", 3, Duration::from_secs(60), || async { items(&app).await.len() as u64 }).await;
+    let durations: Vec<u64> = items(&app).await.iter().map(|d| d["event"]["duration"].as_u64().unwrap()).collect();
+    assert_eq!(durations, [50_000_000, 51_000_000, 52_000_000]);
+    app.stop().await;
+}

@@ -14,6 +14,7 @@ mod harness;
 mod kinesis;
 mod lambda;
 mod layout;
+mod log_formats;
 mod migrate_store;
 mod pipeline;
 mod query_api;

@@ -110,7 +110,7 @@ fn opensearch_record(raw: &str, doc_id: &str, ending: DateTime<Utc>) -> String {
 /// A document as firesight's Lambda writes it, with its `event.id`.
 fn lambda_document(line: &str, event_id: &str) -> String {
     let enricher = firesight::enrich::Enricher::new(None, firesight::enrich::UserAgentParser::new().unwrap());
-    let mut doc = firesight::line::document(line.to_owned(), None, &enricher, Utc::now()).unwrap();
+    let mut doc = firesight::line::document(line.to_owned(), None, None, &enricher, Utc::now()).unwrap();
     doc.event.id = Some(event_id.to_owned());
     serde_json::to_string(&doc).unwrap()
 }

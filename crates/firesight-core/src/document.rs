@@ -33,6 +33,8 @@ pub struct LogDocument {
     pub http: Http,
     pub url: Url,
     pub user_agent: Option<UserAgent>,
+    /// The TLS protocol of the connection, from a configured log format (`$ssl_protocol`).
+    pub tls: Option<Tls>,
     pub firesight: Firesight,
     pub firehose: Option<FirehoseMeta>,
     /// Fields a user's Lambda added that firesight has no name for; kept as they came.
@@ -54,6 +56,9 @@ pub struct Event {
     pub ingested: Option<DateTime<Utc>>,
     /// `firesight.access`.
     pub dataset: Option<Cow<'static, str>>,
+    /// How long the server took to serve the request, in nanoseconds (ECS `event.duration`), from a
+    /// configured log format's `$request_time`, `%D` or `%T`.
+    pub duration: Option<u64>,
 }
 
 #[skip_serializing_none]
@@ -105,7 +110,8 @@ pub struct Organization {
     pub name: Option<String>,
 }
 
-/// The virtual host of a `vhost:port client ...` line.
+/// The virtual host of a `vhost:port client ...` line, or of a configured log format's `$host`,
+/// `$server_name`, `%v`, `%V` (and the port of `$server_port`, `%p`).
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Destination {
@@ -135,6 +141,8 @@ pub struct HttpRequest {
     pub method: Option<Cow<'static, str>>,
     /// The Referer header; absent when the line had `-`.
     pub referrer: Option<String>,
+    /// The whole request's size, line and headers included (`$request_length`, `%I`).
+    pub bytes: Option<u64>,
 }
 
 #[skip_serializing_none]
@@ -142,6 +150,8 @@ pub struct HttpRequest {
 pub struct HttpResponse {
     pub status_code: Option<u16>,
     pub body: ResponseBody,
+    /// The whole response's size, headers included (`$bytes_sent`, `%O`).
+    pub bytes: Option<u64>,
 }
 
 #[skip_serializing_none]
@@ -162,6 +172,16 @@ pub struct Url {
     pub query: Option<String>,
     /// File extension of the path's last segment, lower case, without the dot.
     pub extension: Option<Cow<'static, str>>,
+    /// `http` or `https` (`$scheme`).
+    pub scheme: Option<Cow<'static, str>>,
+}
+
+/// The connection's TLS protocol: `TLSv1.3` is `version_protocol: tls`, `version: 1.3`.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tls {
+    pub version: Option<String>,
+    pub version_protocol: Option<String>,
 }
 
 #[skip_serializing_none]
@@ -206,8 +226,25 @@ pub struct Firesight {
     /// The X-Forwarded-For list of the line, in order, when it had one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwarded_for: Vec<String>,
-    /// Which input shape the record had: `combined`, `common`, `kinesis_agent_json`, `json`.
+    /// Which input shape the record had: `combined`, `common`, `kinesis_agent_json`, `json`, or the
+    /// configured log format (a preset's name, `nginx_log_format` or `apache_log_format`).
     pub record_format: Option<Cow<'static, str>>,
+    /// The upstream (proxied) times of a configured nginx log format.
+    pub upstream: Option<Upstream>,
+}
+
+/// nginx's `$upstream_response_time`, `$upstream_connect_time` and `$upstream_header_time`, in
+/// nanoseconds. nginx writes one value per upstream server tried (`0.010, 0.020`, groups of internal
+/// redirects joined by ` : `); each duration here is the sum of the values written (`-` counts as
+/// none), so it is the time spent on upstreams in total.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Upstream {
+    pub response_duration: Option<u64>,
+    pub connect_duration: Option<u64>,
+    pub header_duration: Option<u64>,
+    /// Upstream servers tried: the entries of the longest upstream time list of the line, `-` included.
+    pub attempts: Option<u32>,
 }
 
 /// Where the record came from in a Firehose delivery.

@@ -8,16 +8,18 @@ use chrono::{DateTime, Utc};
 
 use crate::document::LogDocument;
 use crate::enrich::Enricher;
-use crate::parse::ParseError;
+use crate::parse::{LogFormat, ParseError};
 
-/// The document of `text`, or why it cannot be parsed (with the text back).
+/// The document of `text` (in `format`, or recognised when there is none), or why it cannot be
+/// parsed (with the text back).
 pub fn document(
     text: String,
     fallback_time: Option<DateTime<Utc>>,
+    format: Option<&LogFormat>,
     enricher: &Enricher,
     now: DateTime<Utc>,
 ) -> Result<LogDocument, (ParseError, String)> {
-    let mut doc = crate::parse::parse_owned(text)?;
+    let mut doc = crate::parse::parse_owned_with(text, format)?;
     if let Some(time) = fallback_time.filter(|_| has_no_time(&doc)) {
         doc.timestamp = time;
     }

@@ -24,8 +24,9 @@ pub struct Day {
     pub end_ms: i64,
     pub(super) index: Index,
     pub(super) reader: IndexReader,
-    /// How the partition stores whole documents (its schema's, fixed at creation).
-    pub(super) stored: schema::Stored,
+    /// How the partition stores whole documents and which fields it has (its schema's, fixed at
+    /// creation).
+    pub(super) layout: schema::Layout,
 }
 
 pub(super) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {

@@ -19,7 +19,8 @@ use tantivy::Term;
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
-use super::schema::{Fields, ip_key, tokens};
+use super::schema::{Fields, ip_key};
+use super::tokenizer::tokens;
 use crate::query::model::{Filters, StatusFilter};
 
 pub(crate) use crate::store::ceil_millis;

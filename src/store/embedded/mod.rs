@@ -32,14 +32,15 @@ mod scan;
 mod schema;
 mod search;
 mod state;
+mod tokenizer;
 mod wal;
 mod write;
 
 #[cfg(test)]
 mod tests;
 
-pub use schema::tokens;
 pub use state::{EmbeddedOptions, EmbeddedStore};
+pub use tokenizer::tokens;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -59,8 +60,8 @@ use crate::query::model::{
 };
 use day::{DAY_MS, Day, LOGS_DIR, TRASH_PREFIX, day_of_ms, day_start_ms, io_error, unavailable};
 use deadletter::DeadLetterLog;
-use schema::StandardTokenizer;
 use state::Writers;
+use tokenizer::StandardTokenizer;
 
 const DEAD_LETTER_FILE: &str = "deadletter.jsonl";
 const WAL_FILE: &str = "wal";
@@ -94,7 +95,8 @@ impl EmbeddedStore {
         let logs = dir.join(LOGS_DIR);
         fs::create_dir_all(&logs).map_err(|e| io_error(format!("create {}", logs.display()), e))?;
         let (schema, fields) = schema::schema();
-        let bytes_layout = schema::bytes_layout(&schema);
+        let untimed = schema::untimed_layout(&schema);
+        let layouts = [schema::bytes_layout(&schema), schema::bytes_layout(&untimed), untimed];
         let mut days = BTreeMap::new();
         let entries = fs::read_dir(&logs).map_err(|e| io_error(format!("read {}", logs.display()), e))?;
         for entry in entries {
@@ -112,7 +114,7 @@ impl EmbeddedStore {
                 continue;
             }
             let index = Index::open_in_dir(&path).map_err(unavailable)?;
-            if index.schema() != schema && index.schema() != bytes_layout {
+            if index.schema() != schema && !layouts.contains(&index.schema()) {
                 return Err(StoreError::Protocol(
                     format!("{} was written with another schema (another firesight version)", path.display()).into(),
                 ));
@@ -169,11 +171,11 @@ impl EmbeddedStore {
     }
 
     fn day(date: NaiveDate, index: Index) -> Result<Day, StoreError> {
-        index.tokenizers().register(schema::ANALYZER, TextAnalyzer::from(StandardTokenizer::default()));
+        index.tokenizers().register(tokenizer::ANALYZER, TextAnalyzer::from(StandardTokenizer::default()));
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(unavailable)?;
         let start_ms = day_start_ms(date);
-        let stored = schema::Stored::of(&index.schema());
-        Ok(Day { date, start_ms, end_ms: start_ms + DAY_MS, index, reader, stored })
+        let layout = schema::Layout::of(&index.schema());
+        Ok(Day { date, start_ms, end_ms: start_ms + DAY_MS, index, reader, layout })
     }
 
     /// The data directory.

@@ -9,20 +9,19 @@
 //! - `ts` is the timestamp in epoch milliseconds (floor), the precision of an OpenSearch `date`;
 //! - `client_ip` is the address as 32 hex digits of its IPv6 form (IPv4 mapped), so that the term
 //!   order is the address order (`ip` fields sort that way) and a CIDR block is a term range;
-//! - `text` holds `url.path`, `url.original` and `user_agent.original` through [`StandardTokenizer`], a
+//! - `text` holds `url.path`, `url.original` and `user_agent.original` through `tokenizer::StandardTokenizer`, a
 //!   close reading of the Unicode word-break rules of OpenSearch's `standard` analyser, so that free text
-//!   (`q`) matches what `multi_match` over the three `.text` sub-fields matches.
+//!   (`q`) matches what `multi_match` over the three `.text` sub-fields matches;
+//! - `duration` (`event.duration`, nanoseconds) and `vhost` (`destination.domain`) come last: partitions
+//!   created before them lack both ([`Layout::timing`]) and are written without them.
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use tantivy::TantivyDocument;
 use tantivy::schema::{Field, IndexRecordOption, NumericOptions, STORED, Schema, TextFieldIndexing, TextOptions};
-use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
+use super::tokenizer::ANALYZER;
 use crate::document::LogDocument;
-
-/// Name under which [`StandardTokenizer`] is registered on every index.
-pub const ANALYZER: &str = "firesight_standard";
 
 /// `ignore_above` of the OpenSearch mapping's keyword fields.
 const KEYWORD_LIMIT: usize = 1024;
@@ -51,6 +50,8 @@ pub mod name {
     pub const LON: &str = "lon";
     pub const TEXT: &str = "text";
     pub const DOC: &str = "doc";
+    pub const DURATION: &str = "duration";
+    pub const VHOST: &str = "vhost";
 }
 
 /// Handles of every field of [`schema`].
@@ -77,6 +78,8 @@ pub struct Fields {
     pub lon: Field,
     pub text: Field,
     pub doc: Field,
+    pub duration: Field,
+    pub vhost: Field,
 }
 
 /// A keyword only aggregated or sorted on: a fast column, no inverted index (its term dictionary is
@@ -134,6 +137,8 @@ pub fn schema() -> (Schema, Fields) {
         // Stored as text, not bytes: tantivy's document store writes and reads a bytes value one byte at
         // a time, a string in one copy (a fifth of the indexing thread's time went to the former).
         doc: b.add_text_field(name::DOC, STORED),
+        duration: b.add_u64_field(name::DURATION, fast()),
+        vhost: b.add_text_field(name::VHOST, keyword()),
     };
     (b.build(), fields)
 }
@@ -182,6 +187,30 @@ impl Stored {
     }
 }
 
+/// A partition's layout: how it stores the document, whether it has `duration` and `vhost`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub stored: Stored,
+    pub timing: bool,
+}
+
+impl Layout {
+    pub const CURRENT: Layout = Layout { stored: Stored::Text, timing: true };
+
+    pub fn of(schema: &Schema) -> Layout {
+        Layout { stored: Stored::of(schema), timing: schema.get_field(name::DURATION).is_ok() }
+    }
+}
+
+/// `schema` without `duration` and `vhost`: the schema of partitions created before them.
+pub fn untimed_layout(schema: &Schema) -> Schema {
+    let mut b = Schema::builder();
+    for (_, entry) in schema.fields().filter(|(_, e)| ![name::DURATION, name::VHOST].contains(&e.name())) {
+        b.add_field(entry.clone());
+    }
+    b.build()
+}
+
 /// `schema` with the whole document in a stored bytes field: the schema of partitions created before
 /// it was stored as text.
 pub fn bytes_layout(schema: &Schema) -> Schema {
@@ -203,9 +232,9 @@ pub fn stored_json<'a>(doc: &'a TantivyDocument, f: &Fields) -> Option<&'a [u8]>
     value.as_str().map(str::as_bytes).or_else(|| value.as_bytes())
 }
 
-/// The tantivy document of one canonical document, for a partition of layout `stored`. `json` is a
-/// scratch buffer.
-pub fn to_document(f: &Fields, id: &str, doc: &LogDocument, stored: Stored, json: &mut Vec<u8>) -> TantivyDocument {
+/// The tantivy document of one canonical document, for a partition of `layout`. `json` is a scratch
+/// buffer.
+pub fn to_document(f: &Fields, id: &str, doc: &LogDocument, layout: Layout, json: &mut Vec<u8>) -> TantivyDocument {
     // About 25 values per document (a larger capacity costs an allocation the size of a page, per document).
     let mut d = TantivyDocument::with_capacity(32);
     d.add_text(f.id, id);
@@ -241,6 +270,12 @@ pub fn to_document(f: &Fields, id: &str, doc: &LogDocument, stored: Stored, json
     keyword(f.browser, agent.and_then(|a| a.name.as_deref()), KEYWORD_LIMIT);
     keyword(f.os, agent.and_then(|a| a.os.as_ref()?.name.as_deref()), KEYWORD_LIMIT);
     keyword(f.device, agent.and_then(|a| a.device.as_ref()?.name.as_deref()), KEYWORD_LIMIT);
+    if layout.timing {
+        keyword(f.vhost, doc.destination.as_ref().and_then(|d| d.domain.as_deref()), KEYWORD_LIMIT);
+        if let Some(duration) = doc.event.duration {
+            d.add_u64(f.duration, duration);
+        }
+    }
     if let Some(location) = geo.and_then(|g| g.location) {
         d.add_f64(f.lat, location.lat);
         d.add_f64(f.lon, location.lon);
@@ -257,285 +292,16 @@ pub fn to_document(f: &Fields, id: &str, doc: &LogDocument, stored: Stored, json
     }
     json.clear();
     serde_json::to_writer(&mut *json, doc).expect("documents serialise");
-    match stored {
+    match layout.stored {
         Stored::Text => d.add_text(f.doc, std::str::from_utf8(json).expect("JSON is UTF-8")),
         Stored::Bytes => d.add_bytes(f.doc, json),
     }
     d
 }
 
-// ------------------------------------------------------------------------------------------------
-// Free-text analysis
-
-/// Lucene's `standard` tokenizer (Unicode UAX #29 word boundaries) for what access logs contain, plus
-/// its lower-case filter: letters, digits and `_` form words; `.` and `'` join letters to letters and
-/// digits to digits (`www.google.com`, `5.0`), `:` joins letters (`a:b`), `,` and `;` join digits
-/// (`1,000`); everything else separates. Tokens longer than 255 characters are cut, as Lucene does.
-#[derive(Clone, Default)]
-pub struct StandardTokenizer {
-    token: Token,
-}
-
-const MAX_TOKEN_CHARS: usize = 255;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Letter,
-    Digit,
-    /// `_`: joins anything word-like.
-    Extend,
-    /// `.` `'`: between two letters or two digits.
-    MidNumLet,
-    /// `:`: between two letters.
-    MidLetter,
-    /// `,` `;`: between two digits.
-    MidNum,
-    Other,
-}
-
-fn class(c: char) -> Class {
-    match c {
-        'a'..='z' | 'A'..='Z' => Class::Letter,
-        '0'..='9' => Class::Digit,
-        '_' => Class::Extend,
-        '.' | '\'' | '\u{2018}' | '\u{2019}' | '\u{2024}' | '\u{FE52}' | '\u{FF07}' | '\u{FF0E}' => Class::MidNumLet,
-        ':' | '\u{00B7}' | '\u{0387}' | '\u{05F4}' | '\u{2027}' | '\u{FE13}' | '\u{FE55}' | '\u{FF1A}' => {
-            Class::MidLetter
-        }
-        ',' | ';' | '\u{037E}' | '\u{0589}' | '\u{060C}' | '\u{060D}' | '\u{066C}' | '\u{07F8}' | '\u{2044}'
-        | '\u{FE10}' | '\u{FE14}' | '\u{FE50}' | '\u{FE54}' | '\u{FF0C}' | '\u{FF1B}' => Class::MidNum,
-        c if c.is_ascii() => Class::Other,
-        c if c.is_numeric() => Class::Digit,
-        c if c.is_alphabetic() => Class::Letter,
-        _ => Class::Other,
-    }
-}
-
-fn is_word(c: Class) -> bool {
-    matches!(c, Class::Letter | Class::Digit | Class::Extend)
-}
-
-/// Whether `mid` (between `prev` and `next`) keeps a word going.
-fn joins(prev: Class, mid: Class, next: Class) -> bool {
-    let letters = prev == Class::Letter && next == Class::Letter;
-    let digits = prev == Class::Digit && next == Class::Digit;
-    match mid {
-        Class::MidNumLet => letters || digits,
-        Class::MidLetter => letters,
-        Class::MidNum => digits,
-        _ => false,
-    }
-}
-
-fn char_at(text: &str, at: usize) -> Option<char> {
-    text.get(at..)?.chars().next()
-}
-
-/// The next word of `text` at or after byte `from`, as byte offsets `[start, end)`.
-fn next_word(text: &str, from: usize) -> Option<(usize, usize)> {
-    next_word_by(|at| char_at(text, at).map(|c| (class(c), c.len_utf8())), from)
-}
-
-/// [`class`] of every ASCII byte.
-const ASCII_CLASS: [Class; 128] = {
-    let mut table = [Class::Other; 128];
-    let mut b = 0;
-    while b < 128 {
-        table[b] = match b as u8 {
-            b'a'..=b'z' | b'A'..=b'Z' => Class::Letter,
-            b'0'..=b'9' => Class::Digit,
-            b'_' => Class::Extend,
-            b'.' | b'\'' => Class::MidNumLet,
-            b':' => Class::MidLetter,
-            b',' | b';' => Class::MidNum,
-            _ => Class::Other,
-        };
-        b += 1;
-    }
-    table
-};
-
-/// [`next_word`] for ASCII text (most of an access log): a byte at a time through [`ASCII_CLASS`].
-fn next_ascii_word(text: &[u8], from: usize) -> Option<(usize, usize)> {
-    next_word_by(|at| text.get(at).map(|b| (ASCII_CLASS[usize::from(*b & 0x7f)], 1)), from)
-}
-
-/// The word rules over `at`, which gives the class and byte length of the character at a byte offset
-/// (`None` past the end).
-#[inline(always)]
-fn next_word_by(at: impl Fn(usize) -> Option<(Class, usize)>, mut from: usize) -> Option<(usize, usize)> {
-    loop {
-        // Skip to the next word character.
-        let (first, width) = loop {
-            let (class, width) = at(from)?;
-            if is_word(class) {
-                break (class, width);
-            }
-            from += width;
-        };
-        let start = from;
-        let mut prev = first;
-        let mut alphanumeric = first != Class::Extend;
-        let mut end = from + width;
-        while let Some((class, width)) = at(end) {
-            if is_word(class) {
-                alphanumeric |= class != Class::Extend;
-                prev = class;
-                end += width;
-                continue;
-            }
-            let after = end + width;
-            match at(after) {
-                Some((next, _)) if is_word(next) && joins(prev, class, next) => end = after,
-                _ => break,
-            }
-        }
-        // A run of `_` alone is no word.
-        if alphanumeric {
-            return Some((start, end));
-        }
-        from = end;
-    }
-}
-
-/// The tokens of `text`, in order (duplicates kept).
-pub fn tokens(text: &str) -> Vec<String> {
-    let mut tokenizer = StandardTokenizer::default();
-    let mut stream = tokenizer.token_stream(text);
-    let mut out = Vec::new();
-    while stream.advance() {
-        out.push(stream.token().text.clone());
-    }
-    out
-}
-
-pub struct StandardTokenStream<'a> {
-    text: &'a str,
-    /// `text` is ASCII: words are found and lower-cased a byte at a time.
-    ascii: bool,
-    /// Where to look for the next word.
-    cursor: usize,
-    /// The rest of the current word (more than one token when it is longer than the limit).
-    word: (usize, usize),
-    token: &'a mut Token,
-}
-
-impl Tokenizer for StandardTokenizer {
-    type TokenStream<'a> = StandardTokenStream<'a>;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> StandardTokenStream<'a> {
-        self.token.reset();
-        StandardTokenStream { text, ascii: text.is_ascii(), cursor: 0, word: (0, 0), token: &mut self.token }
-    }
-}
-
-impl TokenStream for StandardTokenStream<'_> {
-    fn advance(&mut self) -> bool {
-        loop {
-            let (mut at, end) = self.word;
-            if at < end {
-                let token = &mut *self.token;
-                token.text.clear();
-                token.offset_from = at;
-                if self.ascii {
-                    let cut = end.min(at + MAX_TOKEN_CHARS);
-                    token.text.push_str(&self.text[at..cut]);
-                    token.text.make_ascii_lowercase();
-                    at = cut;
-                } else {
-                    for c in self.text[at..end].chars().take(MAX_TOKEN_CHARS) {
-                        if c.is_ascii() {
-                            token.text.push(c.to_ascii_lowercase());
-                        } else {
-                            token.text.extend(c.to_lowercase());
-                        }
-                        at += c.len_utf8();
-                    }
-                }
-                token.offset_to = at;
-                token.position = token.position.wrapping_add(1);
-                self.word.0 = at;
-                return true;
-            }
-            let word = if self.ascii {
-                next_ascii_word(self.text.as_bytes(), self.cursor)
-            } else {
-                next_word(self.text, self.cursor)
-            };
-            match word {
-                Some((start, end)) => {
-                    self.word = (start, end);
-                    self.cursor = end;
-                }
-                None => return false,
-            }
-        }
-    }
-
-    fn token(&self) -> &Token {
-        self.token
-    }
-
-    fn token_mut(&mut self) -> &mut Token {
-        self.token
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_follow_the_standard_analyser() {
-        assert_eq!(
-            tokens("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
-            ["mozilla", "5.0", "compatible", "googlebot", "2.1", "http", "www.google.com", "bot.html"]
-        );
-        assert_eq!(tokens("/blog/tags/puppet?flav=rss20"), ["blog", "tags", "puppet", "flav", "rss20"]);
-        assert_eq!(tokens("googlebot OR *:* AND -x"), ["googlebot", "or", "and", "x"]);
-        assert_eq!(
-            tokens("a.1 1.a v1.2 don't x86_64 __ 1,000 a,b a:b rv:27.0 en-US"),
-            ["a", "1", "1", "a", "v1.2", "don't", "x86_64", "1,000", "a", "b", "a:b", "rv", "27.0", "en", "us"]
-        );
-        assert_eq!(tokens("...trailing. Ünïcödé"), ["trailing", "ünïcödé"]);
-        assert!(tokens("").is_empty() && tokens("*:* -").is_empty());
-        let long = "a".repeat(300);
-        assert_eq!(tokens(&long), ["a".repeat(255), "a".repeat(45)]);
-    }
-
-    #[test]
-    fn ascii_text_splits_into_the_same_words_byte_by_byte() {
-        for b in 0u8..128 {
-            assert!(ASCII_CLASS[usize::from(b)] == class(char::from(b)), "byte {b}");
-        }
-        let log = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/access_logs/elastic_examples_apache_logs.log"
-        ))
-        .unwrap();
-        let mut texts: Vec<String> = log.lines().map(str::to_owned).collect();
-        texts.extend(
-            ["a.1 1.a v1.2 don't x86_64 __ 1,000 a,b a:b rv:27.0 en-US", "_a_ __ a__b .x. 1..2 a'' ;1;2; :a:b:", "x"]
-                .map(str::to_owned),
-        );
-        let words = |text: &str, next: &dyn Fn(usize) -> Option<(usize, usize)>| {
-            let mut out = Vec::new();
-            let mut from = 0;
-            while let Some((start, end)) = next(from) {
-                out.push(text[start..end].to_owned());
-                from = end;
-            }
-            out
-        };
-        for text in &texts {
-            assert!(text.is_ascii());
-            assert_eq!(
-                words(text, &|from| next_ascii_word(text.as_bytes(), from)),
-                words(text, &|from| next_word(text, from)),
-                "{text}"
-            );
-        }
-    }
 
     #[test]
     fn ip_keys_sort_in_address_order_and_round_trip() {
@@ -563,6 +329,20 @@ mod tests {
         // An IPv4-mapped IPv6 address is the IPv4 address, as in OpenSearch.
         let mapped: IpAddr = "::ffff:1.2.3.4".parse().unwrap();
         assert_eq!(ip_from_key(ip_key(mapped).as_bytes()).unwrap().to_string(), "1.2.3.4");
+    }
+
+    #[test]
+    fn duration_and_vhost_are_columns_where_the_partition_has_them() {
+        use tantivy::schema::Value as _;
+        let (_, f) = schema();
+        let mut doc = LogDocument::default();
+        doc.event.duration = Some(52_000_000);
+        doc.destination = Some(crate::document::Destination { domain: Some("shop.example".into()), port: Some(443) });
+        let d = to_document(&f, "x", &doc, Layout::CURRENT, &mut Vec::new());
+        assert_eq!(d.get_first(f.duration).and_then(|v| v.as_u64()), Some(52_000_000));
+        assert_eq!(d.get_first(f.vhost).and_then(|v| v.as_str()), Some("shop.example"));
+        let old = to_document(&f, "x", &doc, Layout { stored: Stored::Text, timing: false }, &mut Vec::new());
+        assert!(old.get_first(f.duration).is_none() && old.get_first(f.vhost).is_none());
     }
 
     #[test]

@@ -27,7 +27,7 @@
 //! [`EmbeddedOptions::commit_docs`]: super::EmbeddedOptions::commit_docs
 //! [`EmbeddedOptions::max_open_writers`]: super::EmbeddedOptions::max_open_writers
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
@@ -161,16 +161,17 @@ impl EmbeddedStore {
     /// already there adds nothing).
     fn build_documents(&self, docs: &[IndexDoc], log: bool) -> (Vec<Option<TantivyDocument>>, wal::Record) {
         let fields = self.fields;
-        // Partitions created before documents were stored as text keep their bytes field.
-        let bytes_days: HashSet<NaiveDate> = self
+        // Partitions created before documents were stored as text keep their bytes field, those created
+        // before `duration` and `vhost` go without them.
+        let old_days: HashMap<NaiveDate, schema::Layout> = self
             .days
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .filter(|d| d.stored == schema::Stored::Bytes)
-            .map(|d| d.date)
+            .filter(|d| d.layout != schema::Layout::CURRENT)
+            .map(|d| (d.date, d.layout))
             .collect();
-        let bytes_days = &bytes_days;
+        let old_days = &old_days;
         let build = move |chunk: &[IndexDoc]| {
             let mut json = Vec::with_capacity(2048);
             let mut record = wal::Record::default();
@@ -178,9 +179,8 @@ impl EmbeddedStore {
                 .iter()
                 .map(|item| {
                     day_of(&item.doc.timestamp).map(|date| {
-                        let stored =
-                            if bytes_days.contains(&date) { schema::Stored::Bytes } else { schema::Stored::Text };
-                        let doc = schema::to_document(&fields, &item.id, &item.doc, stored, &mut json);
+                        let layout = old_days.get(&date).copied().unwrap_or(schema::Layout::CURRENT);
+                        let doc = schema::to_document(&fields, &item.id, &item.doc, layout, &mut json);
                         if log {
                             record.push(&item.id, &json);
                         }

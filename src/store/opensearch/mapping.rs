@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 /// Bumped whenever the mapping changes, so a running cluster gets the new template at start.
-pub const TEMPLATE_VERSION: u64 = 2;
+pub const TEMPLATE_VERSION: u64 = 3;
 
 pub fn template_name(prefix: &str) -> String {
     format!("{prefix}-template")
@@ -45,7 +45,8 @@ pub fn index_template(prefix: &str, replicas: u32) -> Value {
                         "id": keyword(),
                         "ingested": { "type": "date" },
                         "dataset": keyword(),
-                        "outcome": keyword()
+                        "outcome": keyword(),
+                        "duration": { "type": "long" }
                     }},
                     "source": { "properties": {
                         "ip": { "type": "ip" },
@@ -68,18 +69,20 @@ pub fn index_template(prefix: &str, replicas: u32) -> Value {
                             "organization": { "properties": { "name": keyword() } }
                         }}
                     }},
-                    "destination": { "properties": { "domain": keyword() } },
+                    "destination": { "properties": { "domain": keyword(), "port": { "type": "integer" } } },
                     "network": { "properties": { "forwarded_ip": { "type": "ip" } } },
                     "user": { "properties": { "name": keyword() } },
                     "http": { "properties": {
                         "version": keyword(),
                         "request": { "properties": {
                             "method": keyword(),
-                            "referrer": keyword()
+                            "referrer": keyword(),
+                            "bytes": { "type": "long" }
                         }},
                         "response": { "properties": {
                             "status_code": { "type": "short" },
-                            "body": { "properties": { "bytes": { "type": "long" } } }
+                            "body": { "properties": { "bytes": { "type": "long" } } },
+                            "bytes": { "type": "long" }
                         }}
                     }},
                     "url": { "properties": {
@@ -92,7 +95,8 @@ pub fn index_template(prefix: &str, replicas: u32) -> Value {
                             "fields": { "text": { "type": "text" } }
                         },
                         "query": { "type": "keyword", "ignore_above": 4096 },
-                        "extension": keyword()
+                        "extension": keyword(),
+                        "scheme": keyword()
                     }},
                     "user_agent": { "properties": {
                         "original": {
@@ -108,13 +112,20 @@ pub fn index_template(prefix: &str, replicas: u32) -> Value {
                         }},
                         "device": { "properties": { "name": keyword() } }
                     }},
+                    "tls": { "properties": { "version": keyword(), "version_protocol": keyword() } },
                     "firesight": { "properties": {
                         "status_class": keyword(),
                         "referrer_host": keyword(),
                         "bot": { "type": "boolean" },
                         "visitor": keyword(),
                         "forwarded_for": keyword(),
-                        "record_format": keyword()
+                        "record_format": keyword(),
+                        "upstream": { "properties": {
+                            "response_duration": { "type": "long" },
+                            "connect_duration": { "type": "long" },
+                            "header_duration": { "type": "long" },
+                            "attempts": { "type": "integer" }
+                        }}
                     }},
                     "firehose": { "properties": {
                         "request_id": keyword(),
@@ -205,6 +216,9 @@ mod tests {
         assert_eq!(props["source"]["properties"]["ip"]["type"], "ip");
         assert_eq!(props["source"]["properties"]["geo"]["properties"]["location"]["type"], "geo_point");
         assert_eq!(props["http"]["properties"]["response"]["properties"]["status_code"]["type"], "short");
+        assert_eq!(props["event"]["properties"]["duration"]["type"], "long");
+        assert_eq!(props["destination"]["properties"]["domain"]["type"], "keyword");
+        assert_eq!(props["firesight"]["properties"]["upstream"]["properties"]["response_duration"]["type"], "long");
         assert_eq!(t["template"]["settings"]["index"]["number_of_replicas"], 0);
         let s = serverless(t);
         assert!(s["template"].get("settings").is_none());

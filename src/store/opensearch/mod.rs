@@ -231,6 +231,19 @@ impl LogStore for OpenSearchStore {
         let path = format!("/_index_template/{}", dead_letter_template_name(&self.index_prefix));
         let dead_letters = for_target(dead_letter_template(&self.index_prefix, self.replicas));
         self.call(Method::Put, &path, Some(dead_letters)).await?;
+        if self.serverless.is_none() {
+            // Daily indices created under an older template get the fields added since (a mapping only
+            // grows); Serverless does not offer the operation, its indices get them the next day.
+            let template = index_template(&self.index_prefix, self.replicas);
+            let mappings = template.pointer("/template/mappings").cloned();
+            let path = format!("/{}-*/_mapping?allow_no_indices=true&ignore_unavailable=true", self.index_prefix);
+            if let Err(e) = self.call(Method::Put, &path, mappings).await {
+                tracing::warn!(
+                    error = crate::telemetry::chain(&e),
+                    "could not add new fields to the existing daily indices"
+                );
+            }
+        }
         Ok(StoreStatus { kind: self.kind(), version: Some(version), schema_installed: true })
     }
 

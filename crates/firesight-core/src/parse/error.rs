@@ -26,6 +26,10 @@ pub enum ParseError {
     NoTimestamp,
     #[error("field '{field}' {problem}")]
     BadField { field: String, problem: &'static str },
+    /// The line is not written in the configured log format: `expected` is the format's text that
+    /// should come next, `found` the line's text there.
+    #[error("does not match the log format: expected '{expected}' at '{found}'")]
+    Mismatch { expected: String, found: String },
 }
 
 fn unterminated_text(field: &str) -> String {
@@ -45,6 +49,7 @@ impl ParseError {
             ParseError::BadBytes(_) => "bytes",
             ParseError::InvalidJson(_) => "json",
             ParseError::BadField { .. } => "field",
+            ParseError::Mismatch { .. } => "format",
         }
     }
 }

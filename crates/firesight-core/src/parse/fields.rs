@@ -117,6 +117,7 @@ pub(crate) fn url_parts(target: &str) -> Url {
         path: path.map(str::to_owned),
         query: query.filter(|q| !q.is_empty()).map(str::to_owned),
         extension: path.and_then(extension),
+        scheme: None,
     }
 }
 
@@ -212,10 +213,21 @@ pub(crate) fn client_part(part: &str) -> Client<'_> {
 /// client of an all-private proxy chain). Entries that are not IP addresses (`unknown`, host names)
 /// are never preferred over an address, unlike Filebeat, which would pick `unknown`.
 pub(crate) fn choose_client<'a>(vhost: Option<&'a str>, list: &'a str) -> Client<'a> {
+    choose_among(vhost, addresses(list))
+}
+
+/// The client of a line whose format logs the X-Forwarded-For header and the remote address apart
+/// (`"$http_x_forwarded_for"`, `%{X-Forwarded-For}i`): chosen as [`choose_client`] chooses among the
+/// list followed by the remote address.
+pub(crate) fn forwarded_client<'a>(forwarded: &'a str, remote: &'a str) -> Client<'a> {
+    choose_among(None, addresses(forwarded).chain(addresses(remote)))
+}
+
+fn choose_among<'a>(vhost: Option<&'a str>, entries: impl Iterator<Item = &'a str> + Clone) -> Client<'a> {
     let mut first: Option<(&str, Option<IpAddr>)> = None;
     let mut public: Option<(&str, IpAddr)> = None;
     let mut count = 0usize;
-    for entry in addresses(list) {
+    for entry in entries.clone() {
         count += 1;
         let ip = public.is_none().then(|| parse_ip(entry)).flatten();
         if first.is_none() {
@@ -232,10 +244,10 @@ pub(crate) fn choose_client<'a>(vhost: Option<&'a str>, list: &'a str) -> Client
         (None, Some((entry, ip))) => (Some(entry), ip),
         (None, None) => (None, None),
     };
-    Client { vhost, address, ip, chain: if count > 1 { addresses(list).collect() } else { Vec::new() } }
+    Client { vhost, address, ip, chain: if count > 1 { entries.collect() } else { Vec::new() } }
 }
 
-fn addresses(list: &str) -> impl Iterator<Item = &str> {
+fn addresses(list: &str) -> impl Iterator<Item = &str> + Clone {
     list.split([',', ' ', '\t', '"']).filter(|entry| !entry.is_empty() && *entry != "-")
 }
 

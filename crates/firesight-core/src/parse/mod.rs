@@ -4,6 +4,8 @@
 //! the `reason` of its dead-letter document.
 //!
 //! [`parse_line`] recognises the format by the first byte: `{` is JSON, anything else a text line.
+//! A configured log format ([`format`], `FIRESIGHT_PARSE__LOG_FORMAT`) replaces this recognition for
+//! the sources it applies to: [`parse_owned_with`] parses every line with it, and nothing else.
 //!
 //! # Text lines (`combined`, `common`)
 //!
@@ -60,6 +62,7 @@
 
 mod error;
 mod fields;
+pub mod format;
 mod json;
 mod record;
 mod text;
@@ -69,6 +72,7 @@ mod time;
 mod tests;
 
 pub use error::ParseError;
+pub use format::{FormatError, Formats, LogFormat};
 pub use json::parse_json_record;
 pub use text::parse_text_line;
 
@@ -114,6 +118,18 @@ pub fn parse_owned(mut line: String) -> Result<LogDocument, (ParseError, String)
         }
     };
     parsed.map_err(|e| (e, line))
+}
+
+/// [`parse_owned`] with a configured format, or auto-detection when there is none.
+///
+/// # Errors
+///
+/// As [`parse_owned`]; with a format, [`LogFormat::parse`]'s errors (no fallback to auto-detection).
+pub fn parse_owned_with(line: String, format: Option<&LogFormat>) -> Result<LogDocument, (ParseError, String)> {
+    match format {
+        Some(format) => format.parse_owned(line),
+        None => parse_owned(line),
+    }
 }
 
 /// [`parse_line`] for raw bytes; invalid UTF-8 is replaced (`event.original` is lossy UTF-8).

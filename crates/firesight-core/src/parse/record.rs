@@ -28,6 +28,11 @@ impl Record<'_> {
     /// Builds the document; `original` becomes `event.original`.
     pub(crate) fn into_document(self, original: String) -> LogDocument {
         let client = fields::client_part(self.client);
+        self.build(client, original)
+    }
+
+    /// Builds the document with the client already chosen (`self.client` is not read).
+    pub(crate) fn build(self, client: fields::Client<'_>, original: String) -> LogDocument {
         let request = self.request.map(fields::split_request).unwrap_or_default();
         let referrer = self.referrer.and_then(present);
         let user_agent = self.user_agent.and_then(present);
@@ -44,8 +49,12 @@ impl Record<'_> {
         doc.user = self.authuser.and_then(present).map(|name| User { name: Some(name.to_owned()) });
         doc.http = Http {
             version: request.version.map(fields::version),
-            request: HttpRequest { method: request.method.map(fields::method), referrer: referrer.map(str::to_owned) },
-            response: HttpResponse { status_code: self.status, body: ResponseBody { bytes: self.bytes } },
+            request: HttpRequest {
+                method: request.method.map(fields::method),
+                referrer: referrer.map(str::to_owned),
+                bytes: None,
+            },
+            response: HttpResponse { status_code: self.status, body: ResponseBody { bytes: self.bytes }, bytes: None },
         };
         if let Some(target) = request.target {
             doc.url = fields::url_parts(target);

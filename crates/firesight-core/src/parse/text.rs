@@ -142,7 +142,7 @@ fn quoted<'a>(line: &'a str, open: usize, field: &'static str) -> Result<(&'a st
 }
 
 /// A non-empty run of ASCII digits (no sign, unlike `str::parse`).
-fn digits(s: &str) -> Option<u64> {
+pub(crate) fn digits(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 19 {
         return None;
     }

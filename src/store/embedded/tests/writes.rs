@@ -171,7 +171,7 @@ async fn partitions_storing_documents_as_bytes_stay_readable_and_writable() {
     assert_eq!(outcomes, vec![ItemOutcome::Created; 8]);
     let stored = |date: &str| {
         let days = store.days.read().unwrap();
-        days[&date.parse::<NaiveDate>().unwrap()].stored
+        days[&date.parse::<NaiveDate>().unwrap()].layout.stored
     };
     assert_eq!(stored("2015-05-18"), schema::Stored::Bytes);
     assert_eq!(stored("2015-05-19"), schema::Stored::Text);
@@ -181,4 +181,31 @@ async fn partitions_storing_documents_as_bytes_stay_readable_and_writable() {
         .unwrap();
     let lines: Vec<&str> = page.items.iter().map(|i| i.doc.event.original.as_str()).collect();
     assert_eq!(lines, ["line a", "line b", "line c", "line d", "line e", "line f", "line g", "line h"]);
+}
+
+#[tokio::test]
+async fn partitions_created_before_duration_and_vhost_stay_readable_and_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let untimed = schema::untimed_layout(&schema::schema().0);
+    for (date, layout) in [("2015-05-18", untimed.clone()), ("2015-05-19", schema::bytes_layout(&untimed))] {
+        let day = dir.path().join(LOGS_DIR).join(date);
+        std::fs::create_dir_all(&day).unwrap();
+        tantivy::Index::builder().schema(layout).create_in_dir(&day).unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+    let mut docs = fixture();
+    for item in &mut docs {
+        item.doc.event.duration = Some(1_500_000);
+        item.doc.destination = Some(crate::document::Destination { domain: Some("example.org".into()), port: None });
+    }
+    assert_eq!(store.index(&docs).await.unwrap(), vec![ItemOutcome::Created; 8]);
+    let layout = |date: &str| store.days.read().unwrap()[&date.parse::<NaiveDate>().unwrap()].layout;
+    assert_eq!(layout("2015-05-18"), schema::Layout { stored: schema::Stored::Text, timing: false });
+    assert_eq!(layout("2015-05-19"), schema::Layout { stored: schema::Stored::Bytes, timing: false });
+    let page = store
+        .search(&SearchRequest { query: q(Filters::default()), order: Order::Asc, size: 100, cursor: None })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 8);
+    assert!(page.items.iter().all(|i| i.doc.event.duration == Some(1_500_000)), "kept in the stored document");
 }

@@ -1,7 +1,9 @@
 //! Parser tests against real logs (copied under `tests/fixtures/access_logs/`, see its README) and
 //! hand-written JSON records: the real Apache log line by line ([`real_log`]), the text-format edge
-//! cases and errors ([`text`]), Kinesis Agent and Lambda JSON records ([`json`]).
+//! cases and errors ([`text`]), Kinesis Agent and Lambda JSON records ([`json`]), configured log
+//! formats ([`format`]).
 
+mod format;
 mod json;
 mod real_log;
 mod text;

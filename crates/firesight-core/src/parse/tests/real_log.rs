@@ -60,10 +60,12 @@ fn first_line_of_the_real_log_field_by_field() {
             request: HttpRequest {
                 method: Some("GET".into()),
                 referrer: Some("http://semicomplete.com/presentations/logstash-monitorama-2013/".into()),
+                bytes: None,
             },
             response: HttpResponse {
                 status_code: Some(200),
                 body: ResponseBody { bytes: Some(203_023) },
+                bytes: None,
             },
         },
         url: Url {
@@ -71,6 +73,7 @@ fn first_line_of_the_real_log_field_by_field() {
             path: Some("/presentations/logstash-monitorama-2013/images/kibana-search.png".into()),
             query: None,
             extension: Some("png".into()),
+            scheme: None,
         },
         user_agent: Some(UserAgent {
             original: Some(
