@@ -78,13 +78,17 @@ mod tests {
         assert_eq!(e.records[0].kinesis_firehose_record_metadata.as_ref().unwrap().subsequence_number, 123_456);
         // A number stays a number.
         let e = decode(event(json!({"shardId": "s", "partitionKey": "k", "approximateArrivalTimestamp": 1,
-            "sequenceNumber": "1", "subsequenceNumber": 7}))).unwrap();
+            "sequenceNumber": "1", "subsequenceNumber": 7})))
+        .unwrap();
         assert_eq!(e.records[0].kinesis_firehose_record_metadata.as_ref().unwrap().subsequence_number, 7);
     }
 
     #[test]
     fn what_is_not_a_number_still_fails() {
-        assert!(decode(event(json!({"shardId": "s", "partitionKey": "k", "approximateArrivalTimestamp": 1,
-            "sequenceNumber": "1", "subsequenceNumber": "seven"}))).is_err());
+        assert!(
+            decode(event(json!({"shardId": "s", "partitionKey": "k", "approximateArrivalTimestamp": 1,
+            "sequenceNumber": "1", "subsequenceNumber": "seven"})))
+            .is_err()
+        );
     }
 }

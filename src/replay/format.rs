@@ -348,12 +348,21 @@ mod tests {
         let d = decode(p.as_bytes(), FailureKind::Other, ("o", 0)).unwrap();
         assert_eq!(d.kind, FailureKind::Processing);
         assert_eq!(d.lines.as_ref().unwrap().len(), 2);
-        assert_eq!(d.line_id(0, 2, "a"), decode(p.as_bytes(), FailureKind::Other, ("o", 0)).unwrap().line_id(0, 2, "a"));
+        assert_eq!(
+            d.line_id(0, 2, "a"),
+            decode(p.as_bytes(), FailureKind::Other, ("o", 0)).unwrap().line_id(0, 2, "a")
+        );
         // The same bytes arriving in the same millisecond are two records when they lie in two places.
-        assert_ne!(d.line_id(0, 1, "a"), decode(p.as_bytes(), FailureKind::Other, ("o", 1)).unwrap().line_id(0, 1, "a"));
+        assert_ne!(
+            d.line_id(0, 1, "a"),
+            decode(p.as_bytes(), FailureKind::Other, ("o", 1)).unwrap().line_id(0, 1, "a")
+        );
         assert!(matches!(decode(b"nope", FailureKind::Other, ("o", 0)), Err(RecordError::NotJson(_))));
         assert_eq!(decode(b"{}", FailureKind::Other, ("o", 0)).unwrap_err(), RecordError::NoRawData);
-        assert!(matches!(decode(br#"{"rawData":"***"}"#, FailureKind::Other, ("o", 0)), Err(RecordError::BadBase64(_))));
+        assert!(matches!(
+            decode(br#"{"rawData":"***"}"#, FailureKind::Other, ("o", 0)),
+            Err(RecordError::BadBase64(_))
+        ));
     }
 
     #[test]

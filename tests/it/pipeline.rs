@@ -39,7 +39,8 @@ async fn the_seed_pipeline_delivers_every_request_once_and_recovers_the_outage()
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let logs = |name: &str| std::fs::read_to_string(work.path().join("run/logs").join(name)).unwrap_or_default();
-    let tail = |s: String| s.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    let tail =
+        |s: String| s.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
     assert!(
         output.status.success(),
         "the pipeline failed ({}):\n{stdout}\n--- stderr\n{}\n--- firesight-a\n{}\n--- firesight-b\n{}",
@@ -65,10 +66,14 @@ async fn the_seed_pipeline_delivers_every_request_once_and_recovers_the_outage()
             "the outage is one incident covering every error",
             "the incident's records are all back",
         ] {
-            let check = checks.iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("mode {mode}: no check {name:?}"));
+            let check =
+                checks.iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("mode {mode}: no check {name:?}"));
             assert_eq!(check["ok"], true, "mode {mode}: {name}: {}", check["detail"]);
         }
-        assert!(m["stats"]["delivery_failed"].as_u64().unwrap() > 0, "mode {mode}: the outage lost nothing to S3: {stdout}");
+        assert!(
+            m["stats"]["delivery_failed"].as_u64().unwrap() > 0,
+            "mode {mode}: the outage lost nothing to S3: {stdout}"
+        );
         assert!(summary["latency_seconds"][mode]["median"].as_f64().is_some(), "mode {mode}: a probe never arrived");
     }
     // The lines that are not requests: through the SINGLELINE flow they failed in the Lambda and were kept
