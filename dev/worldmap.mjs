@@ -1,5 +1,26 @@
 // Converts Natural Earth country shapes (the npm package world-atlas, TopoJSON) into the dashboard's world
 // map: one SVG path per country, keyed by its ISO 3166-1 alpha-2 code, projected once here with the
+// A polygon whose rings cross the antimeridian (Fiji, Russia's Chukotka) made continuous in longitude, and
+// drawn twice, once on each side: the map clips both copies to the globe's outline (`sphere`).
+function wrapped(rings) {
+    let crosses = false;
+    const continuous = rings.map((r) => {
+        const out = [r[0]];
+        for (const [lon, lat] of r.slice(1)) {
+            const previous = out[out.length - 1][0];
+            let x = lon;
+            while (x - previous > 180) x -= 360;
+            while (previous - x > 180) x += 360;
+            if (x !== lon) crosses = true;
+            out.push([x, lat]);
+        }
+        return out;
+    });
+    if (!crosses) return [rings];
+    const shift = (d) => continuous.map((r) => r.map(([lon, lat]) => [lon + d, lat]));
+    return [continuous, shift(continuous.flat().some(([lon]) => lon > 180) ? -360 : 360)];
+}
+
 // Natural Earth I projection. Run through dev/worldmap.sh, which fetches the pinned packages.
 //
 // Usage: node dev/worldmap.mjs WORLD_ATLAS_DIR I18N_ISO_COUNTRIES_DIR OUT.js
@@ -60,8 +81,8 @@ const features = topology.objects.countries.geometries
         code: g.id === undefined ? null : alpha2.get(g.id) ?? null,
         id: g.id,
         name: g.properties?.name,
-        polygons: (g.type === 'Polygon' ? [g.arcs] : g.type === 'MultiPolygon' ? g.arcs : []).map((p) =>
-            p.map((r) => ring(r).map(naturalEarth)),
+        polygons: (g.type === 'Polygon' ? [g.arcs] : g.type === 'MultiPolygon' ? g.arcs : []).flatMap((p) =>
+            wrapped(p.map(ring)).map((rings) => rings.map((r) => r.map(naturalEarth))),
         ),
     }))
     .filter((f) => !SKIP.has(f.code));
@@ -117,6 +138,12 @@ function pathOf(polygons) {
     return d;
 }
 
+// The globe's outline, the edge that clips shapes drawn past the antimeridian.
+const edge = [];
+for (let lat = 90; lat >= -90; lat -= 2) edge.push([-180, lat]);
+for (let lat = -90; lat <= 90; lat += 2) edge.push([180, lat]);
+const sphere = pathOf([[edge.map(naturalEarth)]]);
+
 const countries = {};
 const unkeyed = [];
 for (const f of features.sort((a, b) => (a.code ?? '').localeCompare(b.code ?? ''))) {
@@ -141,6 +168,9 @@ const body = [
     'export const countries = {',
     ...Object.entries(countries).map(([code, d]) => `${code}:'${d}',`),
     '};',
+    '',
+    '// The globe\'s outline: shapes that cross the antimeridian are drawn on both sides and clipped to it.',
+    `export const sphere = '${sphere}';`,
     '',
     '// Land without an ISO 3166-1 code of its own.',
     'export const other = [',

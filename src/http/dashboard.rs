@@ -1,5 +1,5 @@
-//! The built-in dashboard: one page at `/` with its script, style sheet and icon, embedded in the binary
-//! from `assets/dashboard/`. The page is a client of the public `/v1` API like any other (it sends the
+//! The built-in dashboard: one page at `/` with its script modules, style sheet and icon, embedded in the
+//! binary from `assets/dashboard/` (the world map's shapes too, so nothing is fetched elsewhere). The page is a client of the public `/v1` API like any other (it sends the
 //! API key the user types in), so these routes need no key and stay out of the OpenAPI document.
 
 use std::sync::LazyLock;
@@ -22,7 +22,8 @@ struct Asset {
     body: &'static str,
 }
 
-const ASSETS: [Asset; 4] = [
+/// The page, its script (`app.js`, an ES module importing the other `.js` files), style sheet and icon.
+const ASSETS: [Asset; 9] = [
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",
@@ -32,6 +33,31 @@ const ASSETS: [Asset; 4] = [
         path: "/dashboard/app.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../assets/dashboard/app.js"),
+    },
+    Asset {
+        path: "/dashboard/format.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/dashboard/format.js"),
+    },
+    Asset {
+        path: "/dashboard/core.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/dashboard/core.js"),
+    },
+    Asset {
+        path: "/dashboard/logs.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/dashboard/logs.js"),
+    },
+    Asset {
+        path: "/dashboard/map.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/dashboard/map.js"),
+    },
+    Asset {
+        path: "/dashboard/worldmap.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/dashboard/worldmap.js"),
     },
     Asset {
         path: "/dashboard/app.css",
@@ -91,7 +117,8 @@ mod tests {
     fn the_page_loads_only_its_own_files() {
         let page = ASSETS[0].body;
         for asset in &ASSETS[1..] {
-            assert!(page.contains(asset.path), "index.html links {}", asset.path);
+            // Each module is preloaded by the page as well as imported, so none waits for another.
+            assert!(page.contains(&format!("\"{}\"", asset.path)), "index.html links {}", asset.path);
         }
         // CSP forbids inline code: every script and style comes from a file.
         assert!(!page.contains("<script>") && !page.contains("<style") && !page.contains(" style="));
@@ -99,6 +126,18 @@ mod tests {
         for asset in &ASSETS {
             let body = asset.body.replace(SVG_NAMESPACE, "");
             assert!(!body.contains("http://") && !body.contains("https://"), "{} links elsewhere", asset.path);
+        }
+    }
+
+    #[test]
+    fn every_module_import_is_served() {
+        let served: Vec<&str> = ASSETS.iter().map(|a| a.path).collect();
+        for asset in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
+            for line in asset.body.lines().filter(|l| l.starts_with("import ")) {
+                let from = line.rsplit_once("from '").map(|(_, f)| f.trim_end_matches("';")).expect("import ... from '...'");
+                let path = format!("/dashboard/{}", from.trim_start_matches("./"));
+                assert!(served.contains(&path.as_str()), "{} imports {from}, which is not served", asset.path);
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 // The built-in dashboard in headless Chromium, on a firesight serving the demo log (started by
 // tests/it/dashboard.rs): the API key prompt, the panels' numbers for the demo log, filtering by a
-// country, time ranges, the comparison, paging, a shared URL, CSV export, a phone-sized screen, and Live
-// (new requests, delivered through the Firehose endpoint, streamed into the table).
+// country (from its table and from the world map), time ranges, the comparison, paging, a shared URL,
+// CSV export, a phone-sized screen, and Live (new requests, delivered through the Firehose endpoint,
+// streamed into the table).
 //
 // Usage: FIRESIGHT_TEST_FIREHOSE_KEY=<key> node tests/browser/dashboard.mjs <base-url> <api-key> <artifact-dir>
 // The Firehose access key is the service's (FIRESIGHT_FIREHOSE__ACCESS_KEYS); its live tail sends at most
@@ -299,6 +300,39 @@ try {
     await act(page, () => page.goBack());
     assert.equal(await figure(page, 'requests'), DEMO.countries.US);
     await act(page, () => page.click('#filters .chip[data-dim="country"] .chip-remove'));
+  });
+
+  await step('the world map fills countries by requests; clicking one filters like the table', async () => {
+    const map = page.locator('#panel-countries svg.worldmap');
+    assert.ok((await map.locator('path.country').count()) > 150, 'a path per country');
+    // Germany: one compact shape, so a click on its box's centre lands on it.
+    const de = map.locator('path.country[data-key="DE"]');
+    const tableCount = await page.getAttribute('#panel-countries tbody tr[data-key="DE"]', 'data-count');
+    assert.equal(tableCount, String(DEMO.countries.DE));
+    assert.equal(await de.getAttribute('data-count'), tableCount);
+    assert.equal(await de.locator('title').textContent(), `Germany: ${Number(tableCount).toLocaleString('en-US')} requests`);
+    const fill = (locator) => locator.evaluate((node) => getComputedStyle(node).fill);
+    const neutral = await fill(map.locator('path.country[data-count="0"]').first());
+    assert.ok(Number(await de.getAttribute('data-step')) > 0);
+    assert.notEqual(await fill(de), neutral, 'Germany is filled');
+    // The busiest country takes the darkest step.
+    assert.equal(await map.locator('path.country[data-key="US"]').getAttribute('data-step'), '5');
+    assert.equal(await map.locator('path.country.active').count(), 0);
+    await act(page, () => de.click());
+    assert.match(page.url(), /[?&]country=DE/);
+    assert.match(await page.textContent('#filters .chip[data-dim="country"][data-value="DE"]'), /Country: Germany \(DE\)/);
+    assert.equal(await figure(page, 'requests'), DEMO.countries.DE);
+    assert.equal(await timelineTotal(page), DEMO.countries.DE);
+    for (const name of Object.keys(TOP_PANELS)) assert.equal(await topTotal(page, name), DEMO.countries.DE, `${name} total`);
+    const selected = page.locator('#panel-countries svg.worldmap path.country.active');
+    assert.equal(await selected.getAttribute('data-key'), 'DE');
+    assert.equal(await selected.getAttribute('aria-pressed'), 'true');
+    assert.notEqual(await selected.evaluate((node) => getComputedStyle(node).stroke), 'rgb(255, 255, 255)', 'outlined');
+    await shot(page, 'worldmap-filtered.png');
+    // Clicking it again removes the filter, as the table's button does.
+    await act(page, () => page.locator('#panel-countries svg.worldmap path.country[data-key="DE"]').click());
+    assert.doesNotMatch(page.url(), /country=/);
+    assert.equal(await figure(page, 'requests'), DEMO.requests);
   });
 
   await step('the last 15 minutes show fewer requests, consistently across panels', async () => {

@@ -1,8 +1,8 @@
 //! The built-in dashboard as a user meets it: the real binary serving the demo, the page driven in
 //! headless Chromium by `tests/browser/dashboard.mjs` (playwright-core). The script checks the panels
-//! against the demo log's numbers, filters by a country, changes the time range, pages, exports CSV,
-//! renders on a phone-sized screen, and turns Live on while it delivers new requests through the Firehose
-//! endpoint; its screenshots land in `target/dashboard-artifacts/`.
+//! against the demo log's numbers, filters by a country (from the table and the world map), changes the
+//! time range, pages, exports CSV, renders on a phone-sized screen, and turns Live on while it delivers
+//! new requests through the Firehose endpoint; its screenshots land in `target/dashboard-artifacts/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,6 +94,11 @@ async fn the_dashboard_shows_the_demo_in_a_real_browser() {
     assert!(page.text().await.unwrap().contains("/dashboard/app.js"));
     let script = http().get(format!("{}/dashboard/app.js", service.base)).send().await.unwrap();
     assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    // The world map's shapes are a module of the page's own: no map data from anywhere else.
+    let map = http().get(format!("{}/dashboard/worldmap.js", service.base)).send().await.unwrap();
+    assert_eq!(map.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(map.headers()["content-security-policy"].to_str().unwrap().contains("connect-src 'self'"));
+    assert!(map.text().await.unwrap().contains("FR:'m"), "the map has France's shape");
     assert_eq!(http().get(format!("{}/v1/info", service.base)).send().await.unwrap().status(), 401);
 
     let artifact_dir = artifacts();
