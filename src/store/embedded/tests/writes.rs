@@ -200,8 +200,8 @@ async fn partitions_created_before_duration_and_vhost_stay_readable_and_writable
     }
     assert_eq!(store.index(&docs).await.unwrap(), vec![ItemOutcome::Created; 8]);
     let layout = |date: &str| store.days.read().unwrap()[&date.parse::<NaiveDate>().unwrap()].layout;
-    assert_eq!(layout("2015-05-18"), schema::Layout { stored: schema::Stored::Text, timing: false });
-    assert_eq!(layout("2015-05-19"), schema::Layout { stored: schema::Stored::Bytes, timing: false });
+    assert_eq!(layout("2015-05-18"), schema::Layout { stored: schema::Stored::Text, timing: false, crawler: false });
+    assert_eq!(layout("2015-05-19"), schema::Layout { stored: schema::Stored::Bytes, timing: false, crawler: false });
     let page = store
         .search(&SearchRequest { query: q(Filters::default()), order: Order::Asc, size: 100, cursor: None })
         .await
