@@ -126,6 +126,7 @@ impl Crawlers {
         }
         let set = RegexSetBuilder::new(regexes.iter().map(Regex::as_str))
             .size_limit(64 << 20)
+            .dfa_size_limit(64 << 20)
             .build()
             .map_err(|e| format!("crawler patterns: {e}"))?;
         Ok(Crawlers { set, regexes, crawlers, skipped })
@@ -225,6 +226,31 @@ mod tests {
 
     #[test]
     fn patterns_compile_but_the_listed_few() {
+        let started = Instant::now();
+        let fresh = Crawlers::from_json(LIST_JSON, CATEGORIES_JSON).unwrap();
+        let compiled = started.elapsed();
+        let agents: Vec<String> = list().into_iter().flat_map(|e| e.instances).collect();
+        let started = Instant::now();
+        let found = agents.iter().filter(|ua| fresh.find(ua).is_some()).count();
+        let first = started.elapsed() / agents.len() as u32;
+        let started = Instant::now();
+        let matches: usize = agents.iter().map(|ua| fresh.set.matches(ua).iter().count()).sum();
+        let set_only = started.elapsed() / agents.len() as u32;
+        let started = Instant::now();
+        agents.iter().for_each(|ua| assert!(fresh.find(ua).is_some()));
+        let per_agent = started.elapsed() / agents.len() as u32;
+        eprintln!("first pass {first:?} per agent; set alone {set_only:?} ({matches} matches)");
+        let browser = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                       Chrome/120.0.0.0 Safari/537.36";
+        let started = Instant::now();
+        for _ in 0..1000 {
+            assert!(fresh.find(browser).is_none());
+        }
+        let per_browser = started.elapsed() / 1000;
+        eprintln!(
+            "compiled in {compiled:?}; {per_agent:?} per example agent ({found} of {}), {per_browser:?} per browser agent",
+            agents.len()
+        );
         let skipped = crawlers().skipped();
         let entries = list().len();
         eprintln!("{} of {entries} patterns compiled; skipped: {skipped:#?}", crawlers().len());
