@@ -43,7 +43,8 @@ pub fn parts(
     let mut out = Vec::with_capacity(days.len());
     for day in days {
         let mut day_clauses: Vec<Box<dyn tantivy::query::Query>> = clauses.iter().map(|c| c.box_clone()).collect();
-        if !day.layout.crawler && !(filters.crawler.is_empty() && filters.crawler_category.is_empty()) {
+        let wants_crawler = !filters.crawler.is_empty() || !filters.crawler_category.is_empty();
+        if wants_crawler && !day.layout.crawler {
             // Partitions created before the crawler fields have no document with a crawler.
             day_clauses = vec![Box::new(tantivy::query::EmptyQuery)];
         }

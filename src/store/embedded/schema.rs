@@ -370,8 +370,24 @@ mod tests {
         let d = to_document(&f, "x", &doc, Layout::CURRENT, &mut Vec::new());
         assert_eq!(d.get_first(f.duration).and_then(|v| v.as_u64()), Some(52_000_000));
         assert_eq!(d.get_first(f.vhost).and_then(|v| v.as_str()), Some("shop.example"));
-        let old = to_document(&f, "x", &doc, Layout { stored: Stored::Text, timing: false }, &mut Vec::new());
+        let old = Layout { stored: Stored::Text, timing: false, crawler: false };
+        let old = to_document(&f, "x", &doc, old, &mut Vec::new());
         assert!(old.get_first(f.duration).is_none() && old.get_first(f.vhost).is_none());
+    }
+
+    #[test]
+    fn crawler_fields_are_keywords_where_the_partition_has_them() {
+        use tantivy::schema::Value as _;
+        let (_, f) = schema();
+        let mut doc = LogDocument::default();
+        let crawler = crate::document::Crawler { name: Some("GPTBot".into()), category: Some("ai".into()) };
+        doc.firesight.crawler = Some(std::sync::Arc::new(crawler));
+        let d = to_document(&f, "x", &doc, Layout::CURRENT, &mut Vec::new());
+        assert_eq!(d.get_first(f.crawler).and_then(|v| v.as_str()), Some("GPTBot"));
+        assert_eq!(d.get_first(f.crawler_category).and_then(|v| v.as_str()), Some("ai"));
+        let old = to_document(&f, "x", &doc, Layout { crawler: false, ..Layout::CURRENT }, &mut Vec::new());
+        assert!(old.get_first(f.crawler).is_none() && old.get_first(f.crawler_category).is_none());
+        assert_eq!(Layout::of(&crawlerless_layout(&schema().0)), Layout { crawler: false, ..Layout::CURRENT });
     }
 
     #[test]
