@@ -287,4 +287,19 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_slice(&response.records[0].data).unwrap();
         assert!(doc["event"].get("duration").is_none());
     }
+
+    #[test]
+    fn crawlers_are_named_and_dropped_with_the_bots() {
+        let gptbot = r#"203.0.113.7 - - [10/Oct/2020:13:55:36 +0000] "GET /robots.txt HTTP/1.1" 200 64 "-" "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)""#;
+        let (response, counts) = transformer(None).transform(&event(&[gptbot]), Utc::now());
+        assert_eq!(counts.ok, 1);
+        let doc: serde_json::Value = serde_json::from_slice(&response.records[0].data).unwrap();
+        assert_eq!(doc["firesight"]["crawler"], serde_json::json!({ "name": "GPTBot", "category": "ai" }));
+        assert_eq!(doc["firesight"]["bot"], true);
+
+        let mut dropping = transformer(None);
+        dropping.settings.drop_bots = true;
+        let (response, _) = dropping.transform(&event(&[gptbot]), Utc::now());
+        assert_eq!(response.records[0].result.as_deref(), Some("Dropped"));
+    }
 }

@@ -84,6 +84,10 @@ pub struct FieldMapConfig {
     pub bot: Option<String>,
     /// Visitor key, keyword (`firesight.visitor`); without it unique visitors fall back to client IPs.
     pub visitor: Option<String>,
+    /// Crawler name, keyword (`firesight.crawler.name`).
+    pub crawler: Option<String>,
+    /// Crawler category, keyword (`firesight.crawler.category`).
+    pub crawler_category: Option<String>,
 }
 
 impl Default for OpenSearchConfig {

@@ -91,7 +91,7 @@ pub async fn export(
     Ok(response)
 }
 
-const CSV_COLUMNS: [&str; 17] = [
+const CSV_COLUMNS: [&str; 19] = [
     "id",
     "timestamp",
     "client_ip",
@@ -109,6 +109,8 @@ const CSV_COLUMNS: [&str; 17] = [
     "os",
     "device",
     "bot",
+    "crawler",
+    "crawler_category",
 ];
 
 fn csv_header() -> String {
@@ -135,7 +137,7 @@ fn encode(docs: &[StoredDoc], format: ExportFormat) -> Vec<u8> {
 fn csv_row(out: &mut Vec<u8>, id: &str, doc: &LogDocument) {
     let geo = doc.source.geo.as_ref();
     let ua = doc.user_agent.as_ref();
-    let fields: [String; 17] = [
+    let fields: [String; 19] = [
         id.to_owned(),
         doc.timestamp.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         doc.source.ip.map(|ip| ip.to_string()).or_else(|| doc.source.address.clone()).unwrap_or_default(),
@@ -153,6 +155,8 @@ fn csv_row(out: &mut Vec<u8>, id: &str, doc: &LogDocument) {
         ua.and_then(|u| u.os.as_ref()).and_then(|o| o.name.clone()).unwrap_or_default(),
         ua.and_then(|u| u.device.as_ref()).and_then(|d| d.name.clone()).unwrap_or_default(),
         doc.firesight.bot.map(|b| b.to_string()).unwrap_or_default(),
+        doc.firesight.crawler.as_ref().and_then(|c| c.name.clone()).unwrap_or_default(),
+        doc.firesight.crawler.as_ref().and_then(|c| c.category.clone()).unwrap_or_default(),
     ];
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {

@@ -83,7 +83,9 @@ fn matches_any(if_none_match: &str, etag: &str) -> bool {
 /// Buckets (most requests first, ties by key) with their count and share of all matching requests,
 /// plus `other` (requests with a value beyond the returned buckets) and `missing` (requests without a
 /// value, e.g. no geolocation). Dimensions: `country`, `city`, `browser`, `os`, `device`, `path`,
-/// `referrer_host`, `status`, `method`, `client_ip`.
+/// `referrer_host`, `status`, `method`, `client_ip`, `crawler` (the bot's name, e.g. `Googlebot`) and
+/// `crawler_category` (`search`, `ai`, `monitor`, `seo`, `scanner`, `other`); requests from agents that
+/// are no known crawler count as `missing` there.
 #[utoipa::path(get, path = "/v1/stats/top/{dimension}", tag = "stats", security(("api_key" = [])),
     params(
         ("dimension" = Dimension, Path, description = "What to group by"),

@@ -58,6 +58,10 @@ pub struct Filters {
     /// Device families (`user_agent.device.name`).
     pub device: Vec<String>,
     pub bot: Option<bool>,
+    /// Crawler names (`firesight.crawler.name`).
+    pub crawler: Vec<String>,
+    /// Crawler categories (`firesight.crawler.category`): `search`, `ai`, `monitor`, `seo`, `scanner`, `other`.
+    pub crawler_category: Vec<String>,
     /// Addresses or CIDR blocks (a single address is a /32 or /128).
     pub client_ip: Vec<IpNet>,
     /// Lower-case referrer hosts.
@@ -81,6 +85,8 @@ impl Filters {
         tidy(&mut self.browser);
         tidy(&mut self.os);
         tidy(&mut self.device);
+        tidy(&mut self.crawler);
+        tidy(&mut self.crawler_category);
         tidy(&mut self.client_ip);
         tidy(&mut self.referrer_host);
     }
@@ -113,10 +119,12 @@ pub enum Dimension {
     Status,
     Method,
     ClientIp,
+    Crawler,
+    CrawlerCategory,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 10] = [
+    pub const ALL: [Dimension; 12] = [
         Dimension::Country,
         Dimension::City,
         Dimension::Browser,
@@ -127,6 +135,8 @@ impl Dimension {
         Dimension::Status,
         Dimension::Method,
         Dimension::ClientIp,
+        Dimension::Crawler,
+        Dimension::CrawlerCategory,
     ];
 
     pub fn name(self) -> &'static str {
@@ -141,6 +151,8 @@ impl Dimension {
             Dimension::Status => "status",
             Dimension::Method => "method",
             Dimension::ClientIp => "client_ip",
+            Dimension::Crawler => "crawler",
+            Dimension::CrawlerCategory => "crawler_category",
         }
     }
 
@@ -161,6 +173,8 @@ impl Dimension {
             Dimension::Status => "http.response.status_code",
             Dimension::Method => "http.request.method",
             Dimension::ClientIp => "source.ip",
+            Dimension::Crawler => "firesight.crawler.name",
+            Dimension::CrawlerCategory => "firesight.crawler.category",
         }
     }
 }

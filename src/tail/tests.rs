@@ -273,7 +273,13 @@ fn rich() -> LogDocument {
         name: Some("Googlebot".into()),
         ..UserAgent::default()
     });
-    doc.firesight = Firesight { referrer_host: Some("www.google.com".into()), bot: Some(true), ..Firesight::default() };
+    let crawler = crate::document::Crawler { name: Some("Googlebot".into()), category: Some("search".into()) };
+    doc.firesight = Firesight {
+        referrer_host: Some("www.google.com".into()),
+        bot: Some(true),
+        crawler: Some(std::sync::Arc::new(crawler)),
+        ..Firesight::default()
+    };
     doc
 }
 
@@ -307,6 +313,10 @@ fn the_matcher_reads_filters_as_the_stores_do() {
         (Filters { client_ip: vec![ip("66.250.0.0/16"), ip("2001:db8::/32")], ..f() }, false),
         (Filters { bot: Some(true), ..f() }, true),
         (Filters { bot: Some(false), ..f() }, false),
+        (Filters { crawler: vec!["GPTBot".into(), "Googlebot".into()], ..f() }, true),
+        (Filters { crawler: vec!["googlebot".into()], ..f() }, false),
+        (Filters { crawler_category: vec!["search".into()], ..f() }, true),
+        (Filters { crawler_category: vec!["ai".into()], ..f() }, false),
         (Filters { q: Some("googlebot".into()), ..f() }, true),
         (Filters { q: Some("PUPPET rss20 www.google.com".into()), ..f() }, true),
         (Filters { q: Some("puppet chrome".into()), ..f() }, false),

@@ -137,6 +137,8 @@ fn value(d: &LogDocument, dimension: Dimension) -> Option<String> {
         Dimension::Status => d.http.response.status_code.map(|s| s.to_string()),
         Dimension::Method => d.http.request.method.as_deref().map(str::to_owned),
         Dimension::ClientIp => d.source.ip.map(|ip| ip.to_string()),
+        Dimension::Crawler => d.firesight.crawler.as_ref()?.name.clone(),
+        Dimension::CrawlerCategory => d.firesight.crawler.as_ref()?.category.clone(),
     }
 }
 

@@ -447,6 +447,12 @@ async fn geo(store: &OpenSearchStore, all: &[&LogDocument]) {
     }
 }
 
+/// A document's crawler name and category.
+fn crawler(d: &LogDocument) -> (Option<&str>, Option<&str>) {
+    let c = d.firesight.crawler.as_deref();
+    (c.and_then(|c| c.name.as_deref()), c.and_then(|c| c.category.as_deref()))
+}
+
 async fn filters(store: &OpenSearchStore, all: &[&LogDocument]) {
     let ip = |s: &str| s.parse::<ipnet::IpNet>().unwrap();
     let top_ip: IpAddr = ranked(all.iter().copied(), client_ip)[0].key.parse().unwrap();
@@ -516,6 +522,16 @@ async fn filters(store: &OpenSearchStore, all: &[&LogDocument]) {
         ),
         ("bot", Filters { bot: Some(true), ..Default::default() }, Box::new(|d| d.firesight.bot == Some(true))),
         ("not bot", Filters { bot: Some(false), ..Default::default() }, Box::new(|d| d.firesight.bot != Some(true))),
+        (
+            "crawler",
+            Filters { crawler: vec!["Googlebot".into(), "msnbot".into()], ..Default::default() },
+            Box::new(|d| matches!(crawler(d).0, Some("Googlebot" | "msnbot"))),
+        ),
+        (
+            "crawler category",
+            Filters { crawler_category: vec!["seo".into(), "scanner".into()], ..Default::default() },
+            Box::new(|d| matches!(crawler(d).1, Some("seo" | "scanner"))),
+        ),
         (
             "client ip",
             Filters { client_ip: vec![ip(&format!("{top_ip}/32"))], ..Default::default() },
@@ -805,6 +821,8 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
         user_agent: Some("agent".into()),
         bot: absent(),
         visitor: absent(),
+        crawler: absent(),
+        crawler_category: absent(),
     };
     let store = OpenSearchStore::new(&cfg).unwrap();
     let range = TimeRange { from: day, to: day + chrono::Duration::days(1) };

@@ -449,7 +449,7 @@ async fn streams_beyond_the_limit_are_refused_and_bad_requests_named() {
 /// while the log is delivered sends exactly the documents `/v1/logs` then finds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tail_filters_as_the_store_does() {
-    const FILTERS: [&str; 17] = [
+    const FILTERS: [&str; 19] = [
         "status=404",
         "status=3xx&status=500",
         "method=HEAD",
@@ -461,6 +461,8 @@ async fn the_tail_filters_as_the_store_does() {
         "device=Spider",
         "bot=true",
         "bot=false&status=200",
+        "crawler=Googlebot&crawler=msnbot",
+        "crawler_category=seo",
         "client_ip=66.249.0.0/16",
         "client_ip=::ffff:83.149.9.0/120",
         "referrer_host=www.google.com",

@@ -219,8 +219,10 @@ pub struct Firesight {
     pub status_class: Option<Cow<'static, str>>,
     /// Host of the referrer URL, lower case.
     pub referrer_host: Option<String>,
-    /// The user agent is a known bot, crawler or spider.
+    /// The user agent is a known bot, crawler or spider (always so when `crawler` is set).
     pub bot: Option<bool>,
+    /// The crawler the user agent names, from the `crawler-user-agents` list; absent for other agents.
+    pub crawler: Option<Arc<Crawler>>,
     /// Visitor key: client IP and user agent (hashed); with the day it defines a unique visitor.
     pub visitor: Option<String>,
     /// The X-Forwarded-For list of the line, in order, when it had one.
@@ -231,6 +233,16 @@ pub struct Firesight {
     pub record_format: Option<Cow<'static, str>>,
     /// The upstream (proxied) times of a configured nginx log format.
     pub upstream: Option<Upstream>,
+}
+
+/// A known crawler (`firesight.crawler`).
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Crawler {
+    /// The bot's name, e.g. `Googlebot`, `GPTBot`.
+    pub name: Option<String>,
+    /// `search`, `ai`, `monitor`, `seo`, `scanner` or `other`.
+    pub category: Option<String>,
 }
 
 /// nginx's `$upstream_response_time`, `$upstream_connect_time` and `$upstream_header_time`, in

@@ -56,8 +56,16 @@ pub struct FilterParams {
     #[serde(default)]
     #[param(max_items = 100, max_length = 1024)]
     pub device: Vec<String>,
-    /// Only bots (`true`) or only non-bots (`false`).
+    /// Only bots (`true`) or only non-bots (`false`). Every known crawler is a bot.
     pub bot: Option<bool>,
+    /// Crawler name (e.g. `Googlebot`, `GPTBot`), from the `crawler-user-agents` list; repeatable.
+    #[serde(default)]
+    #[param(max_items = 100, max_length = 1024)]
+    pub crawler: Vec<String>,
+    /// Crawler category; repeatable.
+    #[serde(default)]
+    #[param(schema_with = forms::crawler_categories)]
+    pub crawler_category: Vec<String>,
     /// Client address or CIDR block; repeatable.
     #[serde(default)]
     #[param(schema_with = forms::client_ips)]
@@ -88,6 +96,8 @@ impl FilterParams {
             os: self.os,
             device: self.device,
             bot: self.bot,
+            crawler: self.crawler,
+            crawler_category: self.crawler_category,
             client_ip: self.client_ip.iter().map(|v| values::client_ip("client_ip", v)).collect::<Result<_, _>>()?,
             referrer_host: self.referrer_host.iter().map(|h| h.to_ascii_lowercase()).collect(),
             q: self.q,

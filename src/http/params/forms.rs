@@ -18,8 +18,14 @@ pub const METHOD: Form = Form { pattern: "^[A-Za-z]{1,16}$", message: "must be a
 /// An ISO 3166-1 alpha-2 country code.
 pub const COUNTRY: Form = Form { pattern: "^[A-Za-z]{2}$", message: "must be an ISO 3166-1 alpha-2 code such as DE" };
 
+/// A crawler category (`firesight.crawler.category`).
+pub const CRAWLER_CATEGORY: Form = Form {
+    pattern: "^(search|ai|monitor|seo|scanner|other)$",
+    message: "must be a crawler category: search, ai, monitor, seo, scanner or other",
+};
+
 /// Patterns with a message of their own; others are named in the message.
-const NAMED: [Form; 5] = [TIME, CLIENT_IP, STATUS, METHOD, COUNTRY];
+const NAMED: [Form; 6] = [TIME, CLIENT_IP, STATUS, METHOD, COUNTRY, CRAWLER_CATEGORY];
 
 /// What a refusal of a value that does not match `pattern` says.
 pub fn message(pattern: &str) -> String {
@@ -60,6 +66,10 @@ pub fn methods() -> Array {
 
 pub fn countries() -> Array {
     list(COUNTRY)
+}
+
+pub fn crawler_categories() -> Array {
+    list(CRAWLER_CATEGORY)
 }
 
 /// A timeline width: `auto` or 1 second up to 366 days.

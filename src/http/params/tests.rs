@@ -52,6 +52,7 @@ fn bad_values_name_the_parameter_and_what_it_accepts() {
         ("country=Germany", "country", "alpha-2"),
         ("client_ip=10.0.0.300", "client_ip", "CIDR"),
         ("bot=maybe", "bot", "true, false"),
+        ("crawler_category=robots", "crawler_category", "search, ai, monitor, seo, scanner or other"),
         ("compare=last_year", "compare", "previous_period"),
         ("statuss=404", "statuss", "accepts: "),
         ("from=now-1h&from=now-2h", "from", "once"),
@@ -65,7 +66,19 @@ fn bad_values_name_the_parameter_and_what_it_accepts() {
     let many = (0..101).map(|i| format!("path=/{i}")).collect::<Vec<_>>().join("&");
     assert_eq!(query(&many).unwrap_err().reason, "at most 100 values");
     let e = query("statuss=404").unwrap_err();
-    assert!(e.reason.ends_with("this endpoint accepts: bot, browser, city, client_ip, compare, country, device, from, method, os, path, path_prefix, q, referrer_host, status, to"), "{}", e.reason);
+    assert!(e.reason.ends_with("this endpoint accepts: bot, browser, city, client_ip, compare, country, crawler, crawler_category, device, from, method, os, path, path_prefix, q, referrer_host, status, to"), "{}", e.reason);
+}
+
+#[test]
+fn crawler_filters_are_repeatable_and_categories_are_the_enricher_s() {
+    let q = query("crawler=GPTBot&crawler=Googlebot&crawler_category=ai&crawler_category=search").unwrap();
+    assert_eq!(q.filters.crawler, ["GPTBot", "Googlebot"]);
+    assert_eq!(q.filters.crawler_category, ["ai", "search"]);
+    for category in crate::enrich::CRAWLER_CATEGORIES {
+        assert!(query(&format!("crawler_category={category}")).is_ok(), "{category}");
+    }
+    let pattern = forms::CRAWLER_CATEGORY.pattern;
+    assert_eq!(pattern, format!("^({})$", crate::enrich::CRAWLER_CATEGORIES.join("|")));
 }
 
 #[test]

@@ -38,6 +38,8 @@ pub fn filter_clauses(filters: &Filters, f: &Fields) -> Vec<Box<dyn Query>> {
         os,
         device,
         bot,
+        crawler,
+        crawler_category,
         client_ip,
         referrer_host,
         q,
@@ -55,6 +57,8 @@ pub fn filter_clauses(filters: &Filters, f: &Fields) -> Vec<Box<dyn Query>> {
         (f.os, os),
         (f.device, device),
         (f.referrer_host, referrer_host),
+        (f.crawler, crawler),
+        (f.crawler_category, crawler_category),
     ] {
         if !values.is_empty() {
             out.push(Box::new(TermSetQuery::new(values.iter().map(|v| Term::from_field_text(field, v)))));

@@ -96,7 +96,14 @@ impl EmbeddedStore {
         fs::create_dir_all(&logs).map_err(|e| io_error(format!("create {}", logs.display()), e))?;
         let (schema, fields) = schema::schema();
         let untimed = schema::untimed_layout(&schema);
-        let layouts = [schema::bytes_layout(&schema), schema::bytes_layout(&untimed), untimed];
+        let crawlerless = schema::crawlerless_layout(&schema);
+        let layouts = [
+            schema::bytes_layout(&schema),
+            schema::bytes_layout(&untimed),
+            untimed,
+            schema::bytes_layout(&crawlerless),
+            crawlerless,
+        ];
         let mut days = BTreeMap::new();
         let entries = fs::read_dir(&logs).map_err(|e| io_error(format!("read {}", logs.display()), e))?;
         for entry in entries {

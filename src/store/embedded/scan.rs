@@ -43,6 +43,11 @@ pub fn parts(
     let mut out = Vec::with_capacity(days.len());
     for day in days {
         let mut day_clauses: Vec<Box<dyn tantivy::query::Query>> = clauses.iter().map(|c| c.box_clone()).collect();
+        let wants_crawler = !filters.crawler.is_empty() || !filters.crawler_category.is_empty();
+        if wants_crawler && !day.layout.crawler {
+            // Partitions created before the crawler fields have no document with a crawler.
+            day_clauses = vec![Box::new(tantivy::query::EmptyQuery)];
+        }
         if from > day.start_ms || to < day.end_ms {
             day_clauses.push(time_clause(f.ts, from, to));
         }

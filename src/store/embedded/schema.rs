@@ -12,8 +12,10 @@
 //! - `text` holds `url.path`, `url.original` and `user_agent.original` through `tokenizer::StandardTokenizer`, a
 //!   close reading of the Unicode word-break rules of OpenSearch's `standard` analyser, so that free text
 //!   (`q`) matches what `multi_match` over the three `.text` sub-fields matches;
-//! - `duration` (`event.duration`, nanoseconds) and `vhost` (`destination.domain`) come last: partitions
-//!   created before them lack both ([`Layout::timing`]) and are written without them.
+//! - `duration` (`event.duration`, nanoseconds) and `vhost` (`destination.domain`) come next: partitions
+//!   created before them lack both ([`Layout::timing`]) and are written without them;
+//! - `crawler` and `crawler_category` (`firesight.crawler.*`) come last: partitions created before
+//!   them lack both ([`Layout::crawler`]); a crawler filter matches nothing there.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -52,6 +54,8 @@ pub mod name {
     pub const DOC: &str = "doc";
     pub const DURATION: &str = "duration";
     pub const VHOST: &str = "vhost";
+    pub const CRAWLER: &str = "crawler";
+    pub const CRAWLER_CATEGORY: &str = "crawler_category";
 }
 
 /// Handles of every field of [`schema`].
@@ -80,6 +84,8 @@ pub struct Fields {
     pub doc: Field,
     pub duration: Field,
     pub vhost: Field,
+    pub crawler: Field,
+    pub crawler_category: Field,
 }
 
 /// A keyword only aggregated or sorted on: a fast column, no inverted index (its term dictionary is
@@ -139,6 +145,8 @@ pub fn schema() -> (Schema, Fields) {
         doc: b.add_text_field(name::DOC, STORED),
         duration: b.add_u64_field(name::DURATION, fast()),
         vhost: b.add_text_field(name::VHOST, keyword()),
+        crawler: b.add_text_field(name::CRAWLER, keyword()),
+        crawler_category: b.add_text_field(name::CRAWLER_CATEGORY, keyword()),
     };
     (b.build(), fields)
 }
@@ -187,25 +195,41 @@ impl Stored {
     }
 }
 
-/// A partition's layout: how it stores the document, whether it has `duration` and `vhost`.
+/// A partition's layout: how it stores the document, whether it has `duration` and `vhost`, whether
+/// it has `crawler` and `crawler_category`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
     pub stored: Stored,
     pub timing: bool,
+    pub crawler: bool,
 }
 
 impl Layout {
-    pub const CURRENT: Layout = Layout { stored: Stored::Text, timing: true };
+    pub const CURRENT: Layout = Layout { stored: Stored::Text, timing: true, crawler: true };
 
     pub fn of(schema: &Schema) -> Layout {
-        Layout { stored: Stored::of(schema), timing: schema.get_field(name::DURATION).is_ok() }
+        Layout {
+            stored: Stored::of(schema),
+            timing: schema.get_field(name::DURATION).is_ok(),
+            crawler: schema.get_field(name::CRAWLER).is_ok(),
+        }
     }
 }
 
-/// `schema` without `duration` and `vhost`: the schema of partitions created before them.
+/// `schema` without `duration`, `vhost` and the crawler fields: the schema of partitions created
+/// before them.
 pub fn untimed_layout(schema: &Schema) -> Schema {
+    without(schema, &[name::DURATION, name::VHOST, name::CRAWLER, name::CRAWLER_CATEGORY])
+}
+
+/// `schema` without the crawler fields: the schema of partitions created before them.
+pub fn crawlerless_layout(schema: &Schema) -> Schema {
+    without(schema, &[name::CRAWLER, name::CRAWLER_CATEGORY])
+}
+
+fn without(schema: &Schema, names: &[&str]) -> Schema {
     let mut b = Schema::builder();
-    for (_, entry) in schema.fields().filter(|(_, e)| ![name::DURATION, name::VHOST].contains(&e.name())) {
+    for (_, entry) in schema.fields().filter(|(_, e)| !names.contains(&e.name())) {
         b.add_field(entry.clone());
     }
     b.build()
@@ -270,6 +294,11 @@ pub fn to_document(f: &Fields, id: &str, doc: &LogDocument, layout: Layout, json
     keyword(f.browser, agent.and_then(|a| a.name.as_deref()), KEYWORD_LIMIT);
     keyword(f.os, agent.and_then(|a| a.os.as_ref()?.name.as_deref()), KEYWORD_LIMIT);
     keyword(f.device, agent.and_then(|a| a.device.as_ref()?.name.as_deref()), KEYWORD_LIMIT);
+    if layout.crawler {
+        let crawler = doc.firesight.crawler.as_deref();
+        keyword(f.crawler, crawler.and_then(|c| c.name.as_deref()), KEYWORD_LIMIT);
+        keyword(f.crawler_category, crawler.and_then(|c| c.category.as_deref()), KEYWORD_LIMIT);
+    }
     if layout.timing {
         keyword(f.vhost, doc.destination.as_ref().and_then(|d| d.domain.as_deref()), KEYWORD_LIMIT);
         if let Some(duration) = doc.event.duration {
@@ -341,8 +370,24 @@ mod tests {
         let d = to_document(&f, "x", &doc, Layout::CURRENT, &mut Vec::new());
         assert_eq!(d.get_first(f.duration).and_then(|v| v.as_u64()), Some(52_000_000));
         assert_eq!(d.get_first(f.vhost).and_then(|v| v.as_str()), Some("shop.example"));
-        let old = to_document(&f, "x", &doc, Layout { stored: Stored::Text, timing: false }, &mut Vec::new());
+        let old = Layout { stored: Stored::Text, timing: false, crawler: false };
+        let old = to_document(&f, "x", &doc, old, &mut Vec::new());
         assert!(old.get_first(f.duration).is_none() && old.get_first(f.vhost).is_none());
+    }
+
+    #[test]
+    fn crawler_fields_are_keywords_where_the_partition_has_them() {
+        use tantivy::schema::Value as _;
+        let (_, f) = schema();
+        let mut doc = LogDocument::default();
+        let crawler = crate::document::Crawler { name: Some("GPTBot".into()), category: Some("ai".into()) };
+        doc.firesight.crawler = Some(std::sync::Arc::new(crawler));
+        let d = to_document(&f, "x", &doc, Layout::CURRENT, &mut Vec::new());
+        assert_eq!(d.get_first(f.crawler).and_then(|v| v.as_str()), Some("GPTBot"));
+        assert_eq!(d.get_first(f.crawler_category).and_then(|v| v.as_str()), Some("ai"));
+        let old = to_document(&f, "x", &doc, Layout { crawler: false, ..Layout::CURRENT }, &mut Vec::new());
+        assert!(old.get_first(f.crawler).is_none() && old.get_first(f.crawler_category).is_none());
+        assert_eq!(Layout::of(&crawlerless_layout(&schema().0)), Layout { crawler: false, ..Layout::CURRENT });
     }
 
     #[test]

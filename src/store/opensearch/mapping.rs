@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 /// Bumped whenever the mapping changes, so a running cluster gets the new template at start.
-pub const TEMPLATE_VERSION: u64 = 3;
+pub const TEMPLATE_VERSION: u64 = 4;
 
 pub fn template_name(prefix: &str) -> String {
     format!("{prefix}-template")
@@ -117,6 +117,7 @@ pub fn index_template(prefix: &str, replicas: u32) -> Value {
                         "status_class": keyword(),
                         "referrer_host": keyword(),
                         "bot": { "type": "boolean" },
+                        "crawler": { "properties": { "name": keyword(), "category": keyword() } },
                         "visitor": keyword(),
                         "forwarded_for": keyword(),
                         "record_format": keyword(),
@@ -219,6 +220,8 @@ mod tests {
         assert_eq!(props["event"]["properties"]["duration"]["type"], "long");
         assert_eq!(props["destination"]["properties"]["domain"]["type"], "keyword");
         assert_eq!(props["firesight"]["properties"]["upstream"]["properties"]["response_duration"]["type"], "long");
+        assert_eq!(props["firesight"]["properties"]["crawler"]["properties"]["name"]["type"], "keyword");
+        assert_eq!(props["firesight"]["properties"]["crawler"]["properties"]["category"]["type"], "keyword");
         assert_eq!(t["template"]["settings"]["index"]["number_of_replicas"], 0);
         let s = serverless(t);
         assert!(s["template"].get("settings").is_none());

@@ -5,6 +5,8 @@
 //!   Country database and optionally an ASN database, paths from the configuration.
 //! - `user_agent.{name,version,os,device}` from uap-core's `regexes.yaml`, embedded in the binary
 //!   ([`UserAgentParser`]).
+//! - `firesight.crawler.{name,category}` from the `crawler-user-agents` list, embedded in the binary
+//!   ([`Crawlers`]), cached with the user agent's parse.
 //! - `firesight.bot` and `firesight.visitor`, derived from both.
 //!
 //! Input is a document from the line parser (`source.ip`, `user_agent.original`); output goes to
@@ -14,6 +16,7 @@
 //! to the document.
 
 mod cache;
+mod crawler;
 mod geoip;
 mod user_agent;
 
@@ -27,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::document::LogDocument;
 
+pub use crawler::{CATEGORIES as CRAWLER_CATEGORIES, Crawlers};
 pub use geoip::GeoIp;
 pub use user_agent::{DEFAULT_CACHE_BYTES, UaInfo, UserAgentParser};
 
@@ -50,6 +54,8 @@ pub enum EnrichError {
     },
     #[error("cannot compile the embedded user-agent regexes: {0}")]
     UserAgentRegexes(String),
+    #[error("cannot load the embedded crawler list: {0}")]
+    CrawlerList(String),
 }
 
 /// Fills the enrichment fields of documents. Shared between threads (`Arc<Enricher>`).
@@ -75,8 +81,8 @@ impl Enricher {
         &self.user_agents
     }
 
-    /// Fills `source.geo`, `source.as`, `user_agent.{name,version,os,device}`, `firesight.bot`
-    /// and `firesight.visitor`. Values the document already has are kept: a record a user's
+    /// Fills `source.geo`, `source.as`, `user_agent.{name,version,os,device}`, `firesight.crawler`,
+    /// `firesight.bot` and `firesight.visitor`. Values the document already has are kept: a record a user's
     /// Lambda enriched upstream keeps that enrichment, and nothing is looked up for it.
     pub fn enrich(&self, doc: &mut LogDocument) {
         let client = doc.source.ip.map(|ip| ip.to_canonical());
@@ -104,6 +110,9 @@ impl Enricher {
             Some(info)
         });
 
+        if doc.firesight.crawler.is_none() {
+            doc.firesight.crawler = agent.as_ref().and_then(|info| info.crawler.clone());
+        }
         // No user agent is no evidence of a bot; `false` keeps the field present for aggregations.
         doc.firesight.bot.get_or_insert(agent.as_ref().is_some_and(|info| info.bot));
 

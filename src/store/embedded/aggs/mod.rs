@@ -55,6 +55,8 @@ fn kind(dimension: Dimension) -> Kind {
         Dimension::Path => Kind::Keyword(name::PATH),
         Dimension::ReferrerHost => Kind::Keyword(name::REFERRER_HOST),
         Dimension::Method => Kind::Keyword(name::METHOD),
+        Dimension::Crawler => Kind::Keyword(name::CRAWLER),
+        Dimension::CrawlerCategory => Kind::Keyword(name::CRAWLER_CATEGORY),
         Dimension::ClientIp => Kind::Ip,
         Dimension::Status => Kind::Status,
     }

@@ -200,12 +200,21 @@ async fn partitions_created_before_duration_and_vhost_stay_readable_and_writable
     }
     assert_eq!(store.index(&docs).await.unwrap(), vec![ItemOutcome::Created; 8]);
     let layout = |date: &str| store.days.read().unwrap()[&date.parse::<NaiveDate>().unwrap()].layout;
-    assert_eq!(layout("2015-05-18"), schema::Layout { stored: schema::Stored::Text, timing: false });
-    assert_eq!(layout("2015-05-19"), schema::Layout { stored: schema::Stored::Bytes, timing: false });
+    assert_eq!(layout("2015-05-18"), schema::Layout { stored: schema::Stored::Text, timing: false, crawler: false });
+    assert_eq!(layout("2015-05-19"), schema::Layout { stored: schema::Stored::Bytes, timing: false, crawler: false });
     let page = store
         .search(&SearchRequest { query: q(Filters::default()), order: Order::Asc, size: 100, cursor: None })
         .await
         .unwrap();
     assert_eq!(page.items.len(), 8);
     assert!(page.items.iter().all(|i| i.doc.event.duration == Some(1_500_000)), "kept in the stored document");
+
+    // Nor have they the crawler fields: a crawler filter finds nothing there, the dimension is missing.
+    let bots = Filters { crawler_category: vec!["search".into()], ..Default::default() };
+    let page =
+        store.search(&SearchRequest { query: q(bots), order: Order::Asc, size: 100, cursor: None }).await.unwrap();
+    assert!(page.items.is_empty());
+    let top =
+        store.top(&TopRequest { query: q(Filters::default()), dimension: Dimension::Crawler, limit: 5 }).await.unwrap();
+    assert_eq!((top.total, top.missing, top.buckets.len()), (8, 8, 0));
 }

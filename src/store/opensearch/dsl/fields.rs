@@ -27,10 +27,12 @@ pub enum Field {
     UserAgent,
     Bot,
     Visitor,
+    Crawler,
+    CrawlerCategory,
 }
 
 impl Field {
-    pub const ALL: [Field; 17] = [
+    pub const ALL: [Field; 19] = [
         Field::Timestamp,
         Field::ClientIp,
         Field::Status,
@@ -48,6 +50,8 @@ impl Field {
         Field::UserAgent,
         Field::Bot,
         Field::Visitor,
+        Field::Crawler,
+        Field::CrawlerCategory,
     ];
 
     /// The configuration key (`opensearch.fields.<key>`).
@@ -70,6 +74,8 @@ impl Field {
             Field::UserAgent => "user_agent",
             Field::Bot => "bot",
             Field::Visitor => "visitor",
+            Field::Crawler => "crawler",
+            Field::CrawlerCategory => "crawler_category",
         }
     }
 
@@ -93,6 +99,8 @@ impl Field {
             Field::UserAgent => "user_agent.original",
             Field::Bot => "firesight.bot",
             Field::Visitor => "firesight.visitor",
+            Field::Crawler => "firesight.crawler.name",
+            Field::CrawlerCategory => "firesight.crawler.category",
         }
     }
 
@@ -108,6 +116,8 @@ impl Field {
             Dimension::Status => Field::Status,
             Dimension::Method => Field::Method,
             Dimension::ClientIp => Field::ClientIp,
+            Dimension::Crawler => Field::Crawler,
+            Dimension::CrawlerCategory => Field::CrawlerCategory,
         }
     }
 
@@ -166,6 +176,8 @@ impl FieldMap {
             user_agent,
             bot,
             visitor,
+            crawler,
+            crawler_category,
         } = config;
         let mut map = Self::ecs();
         for (field, configured) in [
@@ -186,6 +198,8 @@ impl FieldMap {
             (Field::UserAgent, user_agent),
             (Field::Bot, bot),
             (Field::Visitor, visitor),
+            (Field::Crawler, crawler),
+            (Field::CrawlerCategory, crawler_category),
         ] {
             if let Some(name) = configured {
                 map = map.with(field, Some(name.trim()).filter(|n| !n.is_empty()));

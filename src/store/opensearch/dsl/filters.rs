@@ -59,6 +59,8 @@ fn filter_clauses(filters: &Filters, fields: &FieldMap) -> Result<Vec<Value>, St
         os,
         device,
         bot,
+        crawler,
+        crawler_category,
         client_ip,
         referrer_host,
         q,
@@ -82,6 +84,8 @@ fn filter_clauses(filters: &Filters, fields: &FieldMap) -> Result<Vec<Value>, St
         (Field::Os, os),
         (Field::Device, device),
         (Field::ReferrerHost, referrer_host),
+        (Field::Crawler, crawler),
+        (Field::CrawlerCategory, crawler_category),
     ] {
         if !values.is_empty() {
             out.push(json!({ "terms": { fields.require(field)?: values } }));

@@ -44,6 +44,8 @@ fn agent_fields() -> FieldMap {
         user_agent: Some("agent".into()),
         bot: Some(String::new()),
         visitor: Some(String::new()),
+        crawler: Some(String::new()),
+        crawler_category: Some(String::new()),
     })
 }
 
@@ -59,6 +61,8 @@ fn every_filter() -> Filters {
         os: vec!["Windows".into()],
         device: vec!["iPhone".into()],
         bot: Some(false),
+        crawler: vec!["GPTBot".into(), "Googlebot".into()],
+        crawler_category: vec!["ai".into()],
         client_ip: vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::1/128".parse().unwrap()],
         referrer_host: vec!["www.google.com".into()],
         q: Some("kibana \"OR\" *:* -x".into()),
