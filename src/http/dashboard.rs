@@ -134,7 +134,8 @@ mod tests {
         let served: Vec<&str> = ASSETS.iter().map(|a| a.path).collect();
         for asset in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
             for line in asset.body.lines().filter(|l| l.starts_with("import ")) {
-                let from = line.rsplit_once("from '").map(|(_, f)| f.trim_end_matches("';")).expect("import ... from '...'");
+                let from =
+                    line.rsplit_once("from '").map(|(_, f)| f.trim_end_matches("';")).expect("import ... from '...'");
                 let path = format!("/dashboard/{}", from.trim_start_matches("./"));
                 assert!(served.contains(&path.as_str()), "{} imports {from}, which is not served", asset.path);
             }
