@@ -84,6 +84,10 @@ pub struct FieldMapConfig {
     pub bot: Option<String>,
     /// Visitor key, keyword (`firesight.visitor`); without it unique visitors fall back to client IPs.
     pub visitor: Option<String>,
+    /// Virtual host, keyword (`destination.domain`).
+    pub vhost: Option<String>,
+    /// Request duration in nanoseconds, numeric (`event.duration`).
+    pub duration: Option<String>,
 }
 
 impl Default for OpenSearchConfig {

@@ -62,6 +62,8 @@ pub struct Filters {
     pub client_ip: Vec<IpNet>,
     /// Lower-case referrer hosts.
     pub referrer_host: Vec<String>,
+    /// Virtual hosts (`destination.domain`), exact.
+    pub vhost: Vec<String>,
     /// Free text over the path and the user agent.
     pub q: Option<String>,
 }
@@ -83,6 +85,7 @@ impl Filters {
         tidy(&mut self.device);
         tidy(&mut self.client_ip);
         tidy(&mut self.referrer_host);
+        tidy(&mut self.vhost);
     }
 }
 
@@ -113,10 +116,11 @@ pub enum Dimension {
     Status,
     Method,
     ClientIp,
+    Vhost,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 10] = [
+    pub const ALL: [Dimension; 11] = [
         Dimension::Country,
         Dimension::City,
         Dimension::Browser,
@@ -127,6 +131,7 @@ impl Dimension {
         Dimension::Status,
         Dimension::Method,
         Dimension::ClientIp,
+        Dimension::Vhost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -141,6 +146,7 @@ impl Dimension {
             Dimension::Status => "status",
             Dimension::Method => "method",
             Dimension::ClientIp => "client_ip",
+            Dimension::Vhost => "vhost",
         }
     }
 
@@ -161,6 +167,7 @@ impl Dimension {
             Dimension::Status => "http.response.status_code",
             Dimension::Method => "http.request.method",
             Dimension::ClientIp => "source.ip",
+            Dimension::Vhost => "destination.domain",
         }
     }
 }

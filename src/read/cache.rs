@@ -55,6 +55,7 @@ fn filter_bytes(f: &Filters) -> usize {
         + strings(&f.os)
         + strings(&f.device)
         + strings(&f.referrer_host)
+        + strings(&f.vhost)
         + f.path_prefix.as_ref().map_or(0, String::len)
         + f.q.as_ref().map_or(0, String::len)
         + f.status.len() * std::mem::size_of::<StatusFilter>()

@@ -65,7 +65,7 @@ fn bad_values_name_the_parameter_and_what_it_accepts() {
     let many = (0..101).map(|i| format!("path=/{i}")).collect::<Vec<_>>().join("&");
     assert_eq!(query(&many).unwrap_err().reason, "at most 100 values");
     let e = query("statuss=404").unwrap_err();
-    assert!(e.reason.ends_with("this endpoint accepts: bot, browser, city, client_ip, compare, country, device, from, method, os, path, path_prefix, q, referrer_host, status, to"), "{}", e.reason);
+    assert!(e.reason.ends_with("this endpoint accepts: bot, browser, city, client_ip, compare, country, device, from, method, os, path, path_prefix, q, referrer_host, status, to, vhost"), "{}", e.reason);
 }
 
 #[test]

@@ -40,6 +40,7 @@ pub fn filter_clauses(filters: &Filters, f: &Fields) -> Vec<Box<dyn Query>> {
         bot,
         client_ip,
         referrer_host,
+        vhost,
         q,
     } = filters;
     let mut out: Vec<Box<dyn Query>> = Vec::new();
@@ -55,6 +56,7 @@ pub fn filter_clauses(filters: &Filters, f: &Fields) -> Vec<Box<dyn Query>> {
         (f.os, os),
         (f.device, device),
         (f.referrer_host, referrer_host),
+        (f.vhost, vhost),
     ] {
         if !values.is_empty() {
             out.push(Box::new(TermSetQuery::new(values.iter().map(|v| Term::from_field_text(field, v)))));

@@ -54,6 +54,7 @@ fn kind(dimension: Dimension) -> Kind {
         Dimension::Device => Kind::Keyword(name::DEVICE),
         Dimension::Path => Kind::Keyword(name::PATH),
         Dimension::ReferrerHost => Kind::Keyword(name::REFERRER_HOST),
+        Dimension::Vhost => Kind::Keyword(name::VHOST),
         Dimension::Method => Kind::Keyword(name::METHOD),
         Dimension::ClientIp => Kind::Ip,
         Dimension::Status => Kind::Status,

@@ -27,10 +27,12 @@ pub enum Field {
     UserAgent,
     Bot,
     Visitor,
+    Vhost,
+    Duration,
 }
 
 impl Field {
-    pub const ALL: [Field; 17] = [
+    pub const ALL: [Field; 19] = [
         Field::Timestamp,
         Field::ClientIp,
         Field::Status,
@@ -48,6 +50,8 @@ impl Field {
         Field::UserAgent,
         Field::Bot,
         Field::Visitor,
+        Field::Vhost,
+        Field::Duration,
     ];
 
     /// The configuration key (`opensearch.fields.<key>`).
@@ -70,6 +74,8 @@ impl Field {
             Field::UserAgent => "user_agent",
             Field::Bot => "bot",
             Field::Visitor => "visitor",
+            Field::Vhost => "vhost",
+            Field::Duration => "duration",
         }
     }
 
@@ -93,6 +99,8 @@ impl Field {
             Field::UserAgent => "user_agent.original",
             Field::Bot => "firesight.bot",
             Field::Visitor => "firesight.visitor",
+            Field::Vhost => "destination.domain",
+            Field::Duration => "event.duration",
         }
     }
 
@@ -108,6 +116,7 @@ impl Field {
             Dimension::Status => Field::Status,
             Dimension::Method => Field::Method,
             Dimension::ClientIp => Field::ClientIp,
+            Dimension::Vhost => Field::Vhost,
         }
     }
 
@@ -166,6 +175,8 @@ impl FieldMap {
             user_agent,
             bot,
             visitor,
+            vhost,
+            duration,
         } = config;
         let mut map = Self::ecs();
         for (field, configured) in [
@@ -186,6 +197,8 @@ impl FieldMap {
             (Field::UserAgent, user_agent),
             (Field::Bot, bot),
             (Field::Visitor, visitor),
+            (Field::Vhost, vhost),
+            (Field::Duration, duration),
         ] {
             if let Some(name) = configured {
                 map = map.with(field, Some(name.trim()).filter(|n| !n.is_empty()));

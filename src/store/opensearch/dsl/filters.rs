@@ -61,6 +61,7 @@ fn filter_clauses(filters: &Filters, fields: &FieldMap) -> Result<Vec<Value>, St
         bot,
         client_ip,
         referrer_host,
+        vhost,
         q,
     } = filters;
     let mut out = Vec::new();
@@ -82,6 +83,7 @@ fn filter_clauses(filters: &Filters, fields: &FieldMap) -> Result<Vec<Value>, St
         (Field::Os, os),
         (Field::Device, device),
         (Field::ReferrerHost, referrer_host),
+        (Field::Vhost, vhost),
     ] {
         if !values.is_empty() {
             out.push(json!({ "terms": { fields.require(field)?: values } }));
