@@ -14,12 +14,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::params::Params;
 use super::params::filters::FilterParams;
 use super::params::stats::{Compare, GeoParams, SummaryParams, TimelineParams, TopParams, VisitTimesParams};
+use super::params::{Params, err};
 use super::problem::{ApiError, BadRequestResponse, NotModifiedResponse, UnauthorizedResponse, UnavailableResponse};
 use crate::query::model::{
-    Dimension, GeoRequest, MAX_TIMELINE_BUCKETS, TimelineRequest, TopRequest, VisitTimesRequest,
+    Dimension, GeoRequest, MAX_TIMELINE_BUCKETS, SlowestRequest, TimelineRequest, TopRequest, VisitTimesRequest,
 };
 use crate::query::params::{self as values, Resolve};
 use crate::read::cache::CachedBody;
@@ -102,7 +102,19 @@ pub async fn top(
     let dimension = values::dimension("dimension", &dimension)?;
     let query = filters.query(&resolve(&query_service))?;
     let limit = params.limit.unwrap_or(10);
-    let body = query_service.top(TopRequest { query, dimension, limit }, compare(params.compare)).await?;
+    let body = match params.rank_by.unwrap_or_default().duration() {
+        None => query_service.top(TopRequest { query, dimension, limit }, compare(params.compare)).await?,
+        Some(rank_by) => {
+            if dimension != Dimension::Path {
+                return Err(err("rank_by", "duration rankings apply to the path dimension only").into());
+            }
+            if params.compare.is_some() {
+                return Err(err("compare", "is not available with a duration rank_by").into());
+            }
+            let min_requests = params.min_requests.unwrap_or(1);
+            query_service.slowest(SlowestRequest { query, rank_by, limit, min_requests }).await?
+        }
+    };
     Ok(answer(body, if_none_match.as_ref()))
 }
 

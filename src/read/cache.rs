@@ -18,13 +18,16 @@ use moka::notification::RemovalCause;
 use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
-use crate::query::model::{Filters, GeoRequest, Query, StatusFilter, TimelineRequest, TopRequest, VisitTimesRequest};
+use crate::query::model::{
+    Filters, GeoRequest, Query, SlowestRequest, StatusFilter, TimelineRequest, TopRequest, VisitTimesRequest,
+};
 
 /// What an aggregate answer is cached under: the endpoint, its normalised request and whether it
 /// compares with the previous period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CacheKey {
     Top(TopRequest, bool),
+    Slowest(SlowestRequest),
     Timeline(TimelineRequest, bool),
     Summary(Query, bool),
     VisitTimes(VisitTimesRequest, bool),
@@ -36,6 +39,7 @@ impl CacheKey {
     fn weight(&self) -> usize {
         let (query, extra) = match self {
             CacheKey::Top(r, _) => (&r.query, 0),
+            CacheKey::Slowest(r) => (&r.query, 0),
             CacheKey::Timeline(r, _) => (&r.query, 0),
             CacheKey::Summary(q, _) => (q, 0),
             CacheKey::VisitTimes(r, _) => (&r.query, r.time_zone.len()),

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::document::LogDocument;
 use crate::query::model::{
-    Dimension, GeoResult, KeyCount, SummaryResult, TimeRange, TimelineBucket, TimelineResult, TopResult,
+    Dimension, GeoResult, KeyCount, SlowestResult, SummaryResult, TimeRange, TimelineBucket, TimelineResult, TopResult,
     VisitTimesResult,
 };
 
@@ -80,6 +80,13 @@ pub struct TopBucket {
     /// With `compare`: relative change from the previous count (absent when it was 0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<f64>,
+    /// With a duration `rank_by`: the p95 of the path's request durations in milliseconds (nearest
+    /// rank; exact on the embedded store, within 0.1% on OpenSearch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_p95_ms: Option<f64>,
+    /// With a duration `rank_by`: the sum of the path's request durations in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_total_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -93,6 +100,36 @@ pub struct TopPrevious {
 }
 
 impl TopResponse {
+    /// "Slowest endpoints": paths ranked by duration; `total` counts the requests with a duration.
+    pub fn slowest(range: TimeRange, result: SlowestResult) -> Self {
+        let shown: u64 = result.buckets.iter().map(|b| b.count).sum();
+        let buckets = result
+            .buckets
+            .into_iter()
+            .map(|b| TopBucket {
+                share: share(b.count, result.total),
+                key: b.key,
+                count: b.count,
+                previous_count: None,
+                change: None,
+                duration_p95_ms: Some(b.duration_p95_ms),
+                duration_total_ms: Some(b.duration_total_ms),
+            })
+            .collect();
+        TopResponse {
+            from: range.from,
+            to: range.to,
+            dimension: Dimension::Path,
+            total: result.total,
+            buckets,
+            other: result.total.saturating_sub(result.missing + shown),
+            missing: result.missing,
+            distinct: None,
+            count_error_bound: 0,
+            previous: None,
+        }
+    }
+
     pub fn build(
         range: TimeRange,
         dimension: Dimension,
@@ -112,6 +149,8 @@ impl TopResponse {
                     share: share(*count, current.total),
                     previous_count,
                     change: previous_count.and_then(|p| change(*count as f64, p as f64)),
+                    duration_p95_ms: None,
+                    duration_total_ms: None,
                 }
             })
             .collect();
@@ -239,6 +278,13 @@ pub struct SummaryFigures {
     pub bytes_p95: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_p99: Option<f64>,
+    /// Request-duration percentiles in milliseconds (nearest rank; within 0.1% on OpenSearch, exact on
+    /// the embedded store); `null` when no request of the selection has a duration.
+    pub duration_p50_ms: Option<f64>,
+    pub duration_p95_ms: Option<f64>,
+    pub duration_p99_ms: Option<f64>,
+    /// The longest request duration in milliseconds (exact), `null` without durations.
+    pub duration_max_ms: Option<f64>,
     /// The UTC hour with the most requests (its start) and its count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub busiest_hour: Option<BusiestHour>,
@@ -268,6 +314,10 @@ impl From<SummaryResult> for SummaryFigures {
             bytes_p50: s.bytes_p50,
             bytes_p95: s.bytes_p95,
             bytes_p99: s.bytes_p99,
+            duration_p50_ms: s.duration_p50_ms,
+            duration_p95_ms: s.duration_p95_ms,
+            duration_p99_ms: s.duration_p99_ms,
+            duration_max_ms: s.duration_max_ms,
             busiest_hour: s.busiest_hour.map(|h| BusiestHour { start: h.start, requests: h.count }),
         }
     }

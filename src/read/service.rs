@@ -97,6 +97,15 @@ impl QueryService {
         .await
     }
 
+    /// `top/path` ranked by request duration ("slowest endpoints").
+    pub async fn slowest(&self, request: SlowestRequest) -> Result<Arc<CachedBody>, QueryError> {
+        let range = request.query.range;
+        self.cached(CacheKey::Slowest(request.clone()), &range, async {
+            Ok(TopResponse::slowest(range, self.store.slowest(&request).await?))
+        })
+        .await
+    }
+
     pub async fn timeline(&self, request: TimelineRequest, compare: bool) -> Result<Arc<CachedBody>, QueryError> {
         let range = request.query.range;
         self.cached(CacheKey::Timeline(request.clone(), compare), &range, async {

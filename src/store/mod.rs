@@ -20,8 +20,8 @@ use serde::Serialize;
 
 use crate::document::LogDocument;
 use crate::query::model::{
-    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
-    TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SlowestRequest, SlowestResult, SummaryResult,
+    TimelineRequest, TimelineResult, TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
 };
 
 /// What a store reports about itself for readiness and `/v1/info`.
@@ -146,6 +146,11 @@ pub trait LogStore: Send + Sync + 'static {
 
     async fn timeline(&self, _request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
         Err(StoreError::Unsupported("timeline"))
+    }
+
+    /// Paths ranked by request duration ("slowest endpoints").
+    async fn slowest(&self, _request: &SlowestRequest) -> Result<SlowestResult, StoreError> {
+        Err(StoreError::Unsupported("slowest"))
     }
 
     async fn summary(&self, _query: &Query) -> Result<SummaryResult, StoreError> {

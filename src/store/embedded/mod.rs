@@ -55,8 +55,8 @@ use tantivy::{Index, ReloadPolicy};
 
 use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
 use crate::query::model::{
-    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
-    TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SlowestRequest, SlowestResult, SummaryResult,
+    TimelineRequest, TimelineResult, TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
 };
 use day::{DAY_MS, Day, LOGS_DIR, TRASH_PREFIX, day_of_ms, day_start_ms, io_error, unavailable};
 use deadletter::DeadLetterLog;
@@ -296,6 +296,10 @@ impl LogStore for EmbeddedStore {
 
     async fn timeline(&self, request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
         blocking(|| self.commit_logged().and_then(|()| self.read_timeline(request)))
+    }
+
+    async fn slowest(&self, request: &SlowestRequest) -> Result<SlowestResult, StoreError> {
+        blocking(|| self.commit_logged().and_then(|()| self.read_slowest(request)))
     }
 
     async fn summary(&self, query: &Query) -> Result<SummaryResult, StoreError> {

@@ -20,6 +20,7 @@
 //! [`scan`]: super::scan
 
 mod geo;
+mod slowest;
 mod summary;
 mod timeline;
 mod top;
