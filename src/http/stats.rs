@@ -15,7 +15,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::params::filters::FilterParams;
-use super::params::stats::{Compare, GeoParams, SummaryParams, TimelineParams, TopParams, VisitTimesParams};
+use super::params::stats::{
+    Compare, GeoParams, SummaryParams, TimelineMetric, TimelineParams, TopParams, VisitTimesParams,
+};
 use super::params::{Params, err};
 use super::problem::{ApiError, BadRequestResponse, NotModifiedResponse, UnauthorizedResponse, UnavailableResponse};
 use crate::query::model::{
@@ -83,7 +85,8 @@ fn matches_any(if_none_match: &str, etag: &str) -> bool {
 /// Buckets (most requests first, ties by key) with their count and share of all matching requests,
 /// plus `other` (requests with a value beyond the returned buckets) and `missing` (requests without a
 /// value, e.g. no geolocation). Dimensions: `country`, `city`, `browser`, `os`, `device`, `path`,
-/// `referrer_host`, `status`, `method`, `client_ip`.
+/// `referrer_host`, `status`, `method`, `client_ip`, `vhost`. `rank_by=duration_p95|duration_total`
+/// ranks paths by their request durations instead ("slowest endpoints", `path` only).
 #[utoipa::path(get, path = "/v1/stats/top/{dimension}", tag = "stats", security(("api_key" = [])),
     params(
         ("dimension" = Dimension, Path, description = "What to group by"),
@@ -123,6 +126,9 @@ pub async fn top(
 /// Request counts and response bytes per interval, every interval of the range included (empty ones
 /// as 0). `split=status_class` splits each interval by `2xx`..`5xx`; `split=<dimension>` by the top
 /// `split_limit` values of that dimension over the whole range, with the rest as `other`.
+/// `metric=duration` adds request-duration percentiles (`duration_p50_ms`, `duration_p95_ms`,
+/// `duration_p99_ms`, `null` in buckets without durations) to each bucket; it takes no `split` and
+/// no `compare` (400).
 #[utoipa::path(get, path = "/v1/stats/timeline", tag = "stats", security(("api_key" = [])),
     params(
         FilterParams, TimelineParams,
@@ -139,7 +145,18 @@ pub async fn timeline(
     let query = filters.query(&resolve(&query_service))?;
     let interval_secs = values::interval(params.interval.as_deref(), &query.range, 100, MAX_TIMELINE_BUCKETS)?;
     let request = TimelineRequest { query, interval_secs, split: params.split() };
-    let body = query_service.timeline(request, compare(params.compare)).await?;
+    let body = match params.metric.unwrap_or_default() {
+        TimelineMetric::Requests => query_service.timeline(request, compare(params.compare)).await?,
+        TimelineMetric::Duration => {
+            if params.split.is_some() {
+                return Err(err("split", "is not available with metric=duration").into());
+            }
+            if params.compare.is_some() {
+                return Err(err("compare", "is not available with metric=duration").into());
+            }
+            query_service.duration_timeline(request).await?
+        }
+    };
     Ok(answer(body, if_none_match.as_ref()))
 }
 

@@ -269,6 +269,29 @@ pub struct TimelineRequest {
     pub split: Split,
 }
 
+/// Request-duration percentiles per timeline interval (`metric=duration`), on the grid of [`TimelineRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DurationTimelineRequest {
+    pub query: Query,
+    pub interval_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DurationTimelineResult {
+    /// Every interval of the grid, in order.
+    pub buckets: Vec<DurationBucket>,
+}
+
+/// Nearest-rank percentiles of one interval's request durations in milliseconds, `None` without
+/// durations: exact on the embedded store, within 0.1% on OpenSearch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DurationBucket {
+    pub start: DateTime<Utc>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
 /// Most buckets a timeline may have.
 pub const MAX_TIMELINE_BUCKETS: u64 = 2000;
 /// Widest timeline bucket, in seconds (366 days).

@@ -29,6 +29,8 @@ pub enum CacheKey {
     Top(TopRequest, bool),
     Slowest(SlowestRequest),
     Timeline(TimelineRequest, bool),
+    /// `metric=duration` (neither split nor compared).
+    DurationTimeline(TimelineRequest),
     Summary(Query, bool),
     VisitTimes(VisitTimesRequest, bool),
     Geo(GeoRequest, bool),
@@ -40,7 +42,7 @@ impl CacheKey {
         let (query, extra) = match self {
             CacheKey::Top(r, _) => (&r.query, 0),
             CacheKey::Slowest(r) => (&r.query, 0),
-            CacheKey::Timeline(r, _) => (&r.query, 0),
+            CacheKey::Timeline(r, _) | CacheKey::DurationTimeline(r) => (&r.query, 0),
             CacheKey::Summary(q, _) => (q, 0),
             CacheKey::VisitTimes(r, _) => (&r.query, r.time_zone.len()),
             CacheKey::Geo(r, _) => (&r.query, 0),

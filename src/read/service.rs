@@ -128,6 +128,21 @@ impl QueryService {
         .await
     }
 
+    /// A timeline with request-duration percentiles per bucket (`metric=duration`, no split).
+    pub async fn duration_timeline(&self, request: TimelineRequest) -> Result<Arc<CachedBody>, QueryError> {
+        let range = request.query.range;
+        self.cached(CacheKey::DurationTimeline(request.clone()), &range, async {
+            let durations =
+                DurationTimelineRequest { query: request.query.clone(), interval_secs: request.interval_secs };
+            let (counts, durations) =
+                tokio::join!(self.store.timeline(&request), self.store.duration_timeline(&durations));
+            let mut response = TimelineResponse::build(range, request.interval_secs, None, counts?, None);
+            response.add_durations(durations?);
+            Ok(response)
+        })
+        .await
+    }
+
     pub async fn summary(&self, query: Query, compare: bool) -> Result<Arc<CachedBody>, QueryError> {
         let range = query.range;
         self.cached(CacheKey::Summary(query.clone(), compare), &range, async {

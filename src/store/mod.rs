@@ -20,8 +20,9 @@ use serde::Serialize;
 
 use crate::document::LogDocument;
 use crate::query::model::{
-    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SlowestRequest, SlowestResult, SummaryResult,
-    TimelineRequest, TimelineResult, TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+    DurationTimelineRequest, DurationTimelineResult, GeoRequest, GeoResult, Query, SearchPage, SearchRequest,
+    SlowestRequest, SlowestResult, SummaryResult, TimelineRequest, TimelineResult, TopRequest, TopResult,
+    VisitTimesRequest, VisitTimesResult,
 };
 
 /// What a store reports about itself for readiness and `/v1/info`.
@@ -149,6 +150,14 @@ pub trait LogStore: Send + Sync + 'static {
     }
 
     /// Paths ranked by request duration ("slowest endpoints").
+    /// Request-duration percentiles per timeline interval.
+    async fn duration_timeline(
+        &self,
+        _request: &DurationTimelineRequest,
+    ) -> Result<DurationTimelineResult, StoreError> {
+        Err(StoreError::Unsupported("duration_timeline"))
+    }
+
     async fn slowest(&self, _request: &SlowestRequest) -> Result<SlowestResult, StoreError> {
         Err(StoreError::Unsupported("slowest"))
     }

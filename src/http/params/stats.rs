@@ -64,6 +64,15 @@ pub struct TopParams {
     pub compare: Option<Compare>,
 }
 
+/// `metric`: what a timeline plots beside the request counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineMetric {
+    #[default]
+    Requests,
+    Duration,
+}
+
 /// `/v1/stats/timeline`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -77,6 +86,11 @@ pub struct TimelineParams {
     /// With a dimension split: values to keep (default 5).
     #[param(minimum = 1, maximum = 20)]
     pub split_limit: Option<u32>,
+    /// `requests` (default) or `duration`: each bucket also gains `duration_p50_ms`, `duration_p95_ms`
+    /// and `duration_p99_ms` (request-duration percentiles in milliseconds, `null` in buckets without
+    /// durations). `duration` takes neither `split` nor `compare` (400).
+    #[param(inline)]
+    pub metric: Option<TimelineMetric>,
     /// `previous_period`: also answer for the period of the same length just before, with the change.
     #[param(inline)]
     pub compare: Option<Compare>,

@@ -19,8 +19,8 @@
 //! [`LogStore`]: crate::store::LogStore
 //! [`scan`]: super::scan
 
+mod durations;
 mod geo;
-mod slowest;
 mod summary;
 mod timeline;
 mod top;

@@ -108,7 +108,7 @@ pub fn key_text(bucket: &Value) -> Option<String> {
     }
 }
 
-fn key_millis(bucket: &Value) -> Option<i64> {
+pub fn key_millis(bucket: &Value) -> Option<i64> {
     let key = bucket.get("key")?;
     key.as_i64().or_else(|| key.as_f64().map(|f| f as i64)).or_else(|| key.as_str()?.parse().ok())
 }
@@ -117,7 +117,7 @@ fn key_counts(agg: Option<&Value>) -> Vec<KeyCount> {
     buckets(agg).iter().filter_map(|b| Some(KeyCount { key: key_text(b)?, count: doc_count(b) })).collect()
 }
 
-fn millis_to_utc(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub fn millis_to_utc(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Protocol(format!("bucket key {ms} is not a valid time").into()))
 }

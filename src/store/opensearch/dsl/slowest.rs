@@ -1,3 +1,7 @@
+//! Request durations beyond the summary. Request-duration percentiles per timeline interval
+//! ([`DurationTimelineRequest`]): the timeline's `date_histogram` with HDR percentiles of the duration
+//! in each bucket.
+//!
 //! "Slowest endpoints" ([`SlowestRequest`]): a `terms` aggregation over the path, ordered by a
 //! sub-aggregation of the request durations (the HDR p95, or their sum), then by path; requests without
 //! a duration are left out, as are paths with fewer than `min_requests` timed requests
@@ -10,8 +14,10 @@ use super::aggs::{
     aggregation, as_count, buckets, doc_count, hdr_percentiles, key_text, ns_to_ms, percentile_value, shard_size,
     total_hits,
 };
+use super::aggs::{key_millis, millis_to_utc};
 use super::fields::{Field, FieldMap};
 use super::filters::filter_dsl;
+use crate::query::model::{DurationBucket, DurationTimelineRequest, DurationTimelineResult};
 use crate::query::model::{
     DurationRank, MAX_MIN_REQUESTS, MAX_TOP_LIMIT, PathDurations, SlowestRequest, SlowestResult,
 };
@@ -73,4 +79,42 @@ pub fn parse_slowest(answer: &Value) -> SlowestResult {
         missing: as_count(aggregation(answer, "missing").and_then(|m| m.get("doc_count"))),
         buckets,
     }
+}
+
+pub fn duration_timeline_dsl(
+    request: &DurationTimelineRequest,
+    starts: &[i64],
+    fields: &FieldMap,
+) -> Result<Value, StoreError> {
+    let ts = fields.require(Field::Timestamp)?;
+    let duration = fields.require(Field::Duration)?;
+    let (Some(first), Some(last)) = (starts.first(), starts.last()) else {
+        return Err(StoreError::BadRequest("the time range is empty".into()));
+    };
+    Ok(json!({
+        "size": 0,
+        "query": filter_dsl(&request.query, fields)?,
+        "aggs": { "timeline": {
+            "date_histogram": {
+                "field": ts,
+                "fixed_interval": format!("{}s", request.interval_secs),
+                "min_doc_count": 0,
+                "extended_bounds": { "min": first, "max": last },
+                "format": "epoch_millis"
+            },
+            "aggs": { "durations": hdr_percentiles(duration, &[50.0, 95.0, 99.0]) }
+        }}
+    }))
+}
+
+pub fn parse_duration_timeline(answer: &Value, starts: &[i64]) -> Result<DurationTimelineResult, StoreError> {
+    let found: std::collections::BTreeMap<i64, &Value> =
+        buckets(aggregation(answer, "timeline")).iter().filter_map(|b| Some((key_millis(b)?, b))).collect();
+    let mut out = Vec::with_capacity(starts.len());
+    for &start in starts {
+        let agg = found.get(&start).and_then(|b| b.get("durations"));
+        let p = |q: f64| percentile_value(agg, q).map(ns_to_ms);
+        out.push(DurationBucket { start: millis_to_utc(start)?, p50_ms: p(50.0), p95_ms: p(95.0), p99_ms: p(99.0) });
+    }
+    Ok(DurationTimelineResult { buckets: out })
 }

@@ -1,3 +1,6 @@
+//! Request durations beyond the summary. Percentiles per timeline interval ([`DurationTimelineRequest`]):
+//! the durations of each interval of the timeline grid gathered, then exact nearest-rank p50, p95, p99.
+//!
 //! "Slowest endpoints" ([`SlowestRequest`]): the matching documents that have a duration, grouped by
 //! path; per path the request count, the exact nearest-rank p95 and the sum of the durations. Paths
 //! with fewer than `min_requests` such requests are left out; the rest rank by the chosen value,
@@ -5,10 +8,13 @@
 
 use std::collections::HashMap;
 
+use super::{Slicer, utc};
+use crate::query::model::{DurationBucket, DurationTimelineRequest, DurationTimelineResult};
 use crate::query::model::{
     DurationRank, MAX_MIN_REQUESTS, MAX_TOP_LIMIT, PathDurations, SlowestRequest, SlowestResult,
 };
 use crate::store::StoreError;
+use crate::store::bucket_grid;
 use crate::store::embedded::scan::{Fetch, Ords, fold_segments, u64_column};
 use crate::store::embedded::schema::name;
 use crate::store::embedded::state::EmbeddedStore;
@@ -28,6 +34,50 @@ fn nearest_rank(values: &mut [u64], p: f64) -> u64 {
 }
 
 impl EmbeddedStore {
+    pub(in crate::store::embedded) fn read_duration_timeline(
+        &self,
+        request: &DurationTimelineRequest,
+    ) -> Result<DurationTimelineResult, StoreError> {
+        let (first, interval, n) = bucket_grid(&request.query.range, request.interval_secs)?;
+        if n == 0 {
+            return Ok(DurationTimelineResult { buckets: Vec::new() });
+        }
+        let parts = self.parts(&request.query)?;
+        let init = || vec![Vec::<u64>::new(); n];
+        let partial = fold_segments(&parts, self.threads(), init, |acc, p, seg| {
+            let ts = u64_column(seg, name::TS)?;
+            let duration = u64_column(seg, name::DURATION)?;
+            let (mut f_ts, mut f_duration, mut times, mut durations) =
+                (Fetch::default(), Fetch::default(), Vec::new(), Vec::new());
+            let mut slicer = Slicer::new(first, interval, n);
+            parts[p].for_each_block(seg, |block| {
+                f_duration.aligned(&duration, block, &mut durations);
+                if durations.iter().all(Option::is_none) {
+                    return;
+                }
+                f_ts.aligned(&ts, block, &mut times);
+                for (t, d) in times.iter().zip(&durations) {
+                    if let (Some(t), Some(d)) = (t, d)
+                        && let Some(at) = slicer.slice(tantivy::u64_to_i64(*t))
+                    {
+                        acc[at].push(*d);
+                    }
+                }
+            })
+        })?;
+        let mut all = init();
+        for part in partial {
+            all.iter_mut().zip(part).for_each(|(x, y)| x.extend(y));
+        }
+        let mut buckets = Vec::with_capacity(n);
+        for (i, mut values) in all.into_iter().enumerate() {
+            let mut p = |q: f64| (!values.is_empty()).then(|| nearest_rank(&mut values, q) as f64 / 1e6);
+            let (p50_ms, p95_ms, p99_ms) = (p(50.0), p(95.0), p(99.0));
+            buckets.push(DurationBucket { start: utc(first + i as i64 * interval)?, p50_ms, p95_ms, p99_ms });
+        }
+        Ok(DurationTimelineResult { buckets })
+    }
+
     pub(in crate::store::embedded) fn read_slowest(
         &self,
         request: &SlowestRequest,
