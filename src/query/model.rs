@@ -339,6 +339,10 @@ pub struct SummaryResult {
     pub duration_p95_ms: Option<f64>,
     pub duration_p99_ms: Option<f64>,
     pub duration_max_ms: Option<f64>,
+    /// The 90th percentile (same precision), for `latency` alert rules.
+    pub duration_p90_ms: Option<f64>,
+    /// Matching requests that have a duration.
+    pub timed_requests: u64,
     /// The UTC hour with the most requests.
     pub busiest_hour: Option<HourCount>,
 }

@@ -286,7 +286,7 @@ impl EmbeddedStore {
         };
         const PERCENTS: [f64; 3] = [50.0, 95.0, 99.0];
         let p = self.exact_percentiles(&parts, &all.sizes, name::BYTES, &PERCENTS)?;
-        let d = self.exact_percentiles(&parts, &all.durations, name::DURATION, &PERCENTS)?;
+        let d = self.exact_percentiles(&parts, &all.durations, name::DURATION, &[50.0, 90.0, 95.0, 99.0])?;
         let ms = |ns: Option<f64>| ns.map(|v| v / 1e6);
         Ok(SummaryResult {
             requests: all.requests,
@@ -302,8 +302,10 @@ impl EmbeddedStore {
             bytes_p95: p[1],
             bytes_p99: p[2],
             duration_p50_ms: ms(d[0]),
-            duration_p95_ms: ms(d[1]),
-            duration_p99_ms: ms(d[2]),
+            duration_p90_ms: ms(d[1]),
+            duration_p95_ms: ms(d[2]),
+            duration_p99_ms: ms(d[3]),
+            timed_requests: all.durations.histogram.iter().map(|c| u64::from(*c)).sum(),
             duration_max_ms: ms(all.duration_max.map(|m| m as f64)),
             busiest_hour,
         })

@@ -308,8 +308,9 @@ pub fn summary_dsl(query: &Query, fields: &FieldMap) -> Result<Value, StoreError
         aggs.insert("bytes_percentiles".into(), hdr_percentiles(bytes, &[50.0, 95.0, 99.0]));
     }
     if let Some(duration) = fields.get(Field::Duration) {
-        aggs.insert("duration_percentiles".into(), hdr_percentiles(duration, &[50.0, 95.0, 99.0]));
+        aggs.insert("duration_percentiles".into(), hdr_percentiles(duration, &[50.0, 90.0, 95.0, 99.0]));
         aggs.insert("duration_max".into(), json!({ "max": { "field": duration } }));
+        aggs.insert("duration_count".into(), json!({ "value_count": { "field": duration } }));
     }
     if let Some(ip) = fields.get(Field::ClientIp) {
         aggs.insert(
@@ -380,7 +381,9 @@ pub fn parse_summary(answer: &Value) -> Result<SummaryResult, StoreError> {
         bytes_p95: percentile(95.0),
         bytes_p99: percentile(99.0),
         duration_p50_ms: duration(50.0),
+        duration_p90_ms: duration(90.0),
         duration_p95_ms: duration(95.0),
+        timed_requests: as_count(aggregation(answer, "duration_count").and_then(|v| v.get("value"))),
         duration_p99_ms: duration(99.0),
         duration_max_ms: aggregation(answer, "duration_max").and_then(|m| m.get("value")?.as_f64()).map(ns_to_ms),
         busiest_hour,
