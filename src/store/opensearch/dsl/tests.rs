@@ -44,6 +44,8 @@ fn agent_fields() -> FieldMap {
         user_agent: Some("agent".into()),
         bot: Some(String::new()),
         visitor: Some(String::new()),
+        vhost: Some(String::new()),
+        duration: Some(String::new()),
     })
 }
 
@@ -61,6 +63,7 @@ fn every_filter() -> Filters {
         bot: Some(false),
         client_ip: vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::1/128".parse().unwrap()],
         referrer_host: vec!["www.google.com".into()],
+        vhost: vec!["shop.example".into()],
         q: Some("kibana \"OR\" *:* -x".into()),
     };
     f.normalise();
