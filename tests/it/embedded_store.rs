@@ -137,6 +137,7 @@ fn value(d: &LogDocument, dimension: Dimension) -> Option<String> {
         Dimension::Status => d.http.response.status_code.map(|s| s.to_string()),
         Dimension::Method => d.http.request.method.as_deref().map(str::to_owned),
         Dimension::ClientIp => d.source.ip.map(|ip| ip.to_string()),
+        Dimension::Vhost => d.destination.as_ref()?.domain.clone(),
     }
 }
 

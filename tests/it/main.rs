@@ -20,6 +20,7 @@ mod pipeline;
 mod query_api;
 mod replay;
 mod scenarios;
+mod scenarios_durations;
 mod schemathesis;
 mod secrets;
 mod sigv4;
