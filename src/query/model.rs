@@ -244,7 +244,7 @@ pub struct PathDurations {
     pub key: String,
     /// Requests for the path that have a duration.
     pub count: u64,
-    /// Nearest-rank p95 of the path's durations, ms: exact on the embedded store, within 0.1% on
+    /// Nearest-rank p95 of the path's durations, ms: exact on the embedded store, within 1% on
     /// OpenSearch.
     pub duration_p95_ms: f64,
     /// Sum of the path's durations, ms.

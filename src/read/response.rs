@@ -81,7 +81,7 @@ pub struct TopBucket {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<f64>,
     /// With a duration `rank_by`: the p95 of the path's request durations in milliseconds (nearest
-    /// rank; exact on the embedded store, within 0.1% on OpenSearch).
+    /// rank; exact on the embedded store, within 1% on OpenSearch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_p95_ms: Option<f64>,
     /// With a duration `rank_by`: the sum of the path's request durations in milliseconds.

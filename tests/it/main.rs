@@ -2,6 +2,7 @@
 //! against the real local services that `dev/services.sh up` starts.
 
 mod alerts;
+mod alerts_latency;
 mod dashboard;
 mod dataset;
 mod delivery_errors;
