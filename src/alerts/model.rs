@@ -303,11 +303,12 @@ pub struct CodeCount {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Findings {
     pub window: Window,
-    /// The value compared with the threshold: errors, records, or the 5xx percentage.
+    /// The value compared with the threshold: errors, records, the 5xx percentage, or the request-duration
+    /// percentile in milliseconds.
     pub value: f64,
     pub threshold: f64,
     /// The counts read: `delivery_errors`; `records` and `baseline_records` (the 6 windows before);
-    /// `requests` and `errors_5xx`.
+    /// `requests` and `errors_5xx`; `requests` and `timed_requests` (those with a duration, `latency`).
     pub counts: BTreeMap<String, u64>,
     /// Most frequent error codes in the window: delivery-error codes, or HTTP status codes of 5xx
     /// responses for `error_rate`.
