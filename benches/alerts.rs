@@ -72,6 +72,8 @@ async fn run(label: &str, db: StateDb, n: usize) {
                 codes: Vec::new(),
                 families: Vec::new(),
                 min_requests: None,
+                percentile: None,
+                threshold_ms: None,
                 last_fired_at: None,
                 created_at: now,
                 updated_at: now,

@@ -20,7 +20,7 @@ use crate::store::{LogStore, StoreError};
 
 /// Codes listed in an event.
 const TOP_CODES: usize = 5;
-/// Default for `error_rate` rules without `min_requests`.
+/// Default for `error_rate` and `latency` rules without `min_requests`.
 pub const DEFAULT_MIN_REQUESTS: u64 = 10;
 
 #[derive(Debug, thiserror::Error)]
@@ -245,6 +245,21 @@ impl Evaluator {
                 self.link(&mut findings, "logs", format!("/v1/logs?{span}&status=5xx"));
                 self.link(&mut findings, "top_paths", format!("/v1/stats/top/path?{span}&status=5xx"));
                 Counts::ErrorRate { requests: top.total, errors_5xx }
+            }
+            RuleKind::Latency => {
+                let summary = self.store.summary(&Query { range, filters: Filters::default() }).await?;
+                let percentile_ms = match stored.rule.percentile {
+                    Some(50) => summary.duration_p50_ms,
+                    Some(90) => summary.duration_p90_ms,
+                    Some(95) => summary.duration_p95_ms,
+                    _ => summary.duration_p99_ms,
+                };
+                findings.counts.insert("requests".into(), summary.requests);
+                findings.counts.insert("timed_requests".into(), summary.timed_requests);
+                self.link(&mut findings, "summary", format!("/v1/stats/summary?{span}"));
+                self.link(&mut findings, "timeline", format!("/v1/stats/timeline?{span}&metric=duration"));
+                self.link(&mut findings, "slowest_paths", format!("/v1/stats/top/path?{span}&rank_by=duration_p95"));
+                Counts::Latency { timed_requests: summary.timed_requests, percentile_ms }
             }
         };
         Ok((counts, findings))

@@ -238,11 +238,20 @@ impl Alerts {
         }
         let window_secs = check_span("window", &input.window, MIN_WINDOW_SECS)?;
         let cooldown_secs = check_span("cooldown", &input.cooldown, 0)?;
+        let threshold = match (input.kind, input.threshold, input.threshold_ms) {
+            (RuleKind::Latency, None, Some(ms)) => ms,
+            (RuleKind::Latency, _, _) => {
+                return Err(invalid("threshold_ms", "latency rules take threshold_ms (and no threshold)"));
+            }
+            (_, Some(t), None) => t,
+            (_, _, Some(_)) => return Err(invalid("threshold_ms", "applies to latency rules only")),
+            (_, None, None) => return Err(invalid("threshold", "is required")),
+        };
         let rule = Rule {
             id: new_id("rule"),
             name: check_name(input.name)?,
             kind: input.kind,
-            threshold: input.threshold,
+            threshold,
             window: format_duration(window_secs),
             cooldown: format_duration(cooldown_secs),
             enabled: input.enabled,
@@ -250,6 +259,8 @@ impl Alerts {
             codes: check_values("codes", input.codes.unwrap_or_default())?,
             families: check_families(input.families.unwrap_or_default())?,
             min_requests: input.min_requests,
+            percentile: input.percentile,
+            threshold_ms: (input.kind == RuleKind::Latency).then_some(threshold),
             last_fired_at: None,
             created_at: now,
             updated_at: now,
@@ -306,6 +317,19 @@ impl Alerts {
         }
         if input.min_requests.is_some() {
             rule.min_requests = input.min_requests;
+        }
+        if let Some(ms) = input.threshold_ms {
+            if rule.kind != RuleKind::Latency {
+                return Err(AlertError::into_conflict(invalid("threshold_ms", "applies to latency rules only")));
+            }
+            rule.threshold = ms;
+            rule.threshold_ms = Some(ms);
+        }
+        if let Some(threshold) = input.threshold.filter(|_| rule.kind == RuleKind::Latency) {
+            rule.threshold_ms = Some(threshold);
+        }
+        if input.percentile.is_some() {
+            rule.percentile = input.percentile;
         }
         rule.updated_at = Utc::now();
         // What the body may say depends on the rule it changes: a conflict with its kind, not a malformed body.

@@ -146,8 +146,15 @@ pub struct RuleCreate {
     pub kind: RuleKind,
     /// `delivery_errors`: errors in the window at or above this count. `ingest_silence`: fewer records
     /// than this in the window (1 means none) while the 6 windows before averaged at least this many.
-    /// `error_rate`: percentage of 5xx responses above this.
-    pub threshold: f64,
+    /// `error_rate`: percentage of 5xx responses above this. Not for `latency` (its `threshold_ms`).
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// `latency` only (required there): the percentile's milliseconds above which it fires.
+    #[serde(default)]
+    pub threshold_ms: Option<f64>,
+    /// `latency` only (required there): the request-duration percentile watched, 50, 90, 95 or 99.
+    #[serde(default)]
+    pub percentile: Option<u8>,
     /// The window the condition looks back over: `30s`, `5m`, `1h`, `1d` (10 seconds to 7 days).
     pub window: String,
     /// After an incident opens, the rule opens no other one until this has passed (default `10m`; `0s`
@@ -165,7 +172,8 @@ pub struct RuleCreate {
     /// `delivery_errors` only: error families such as `http_endpoint`, `lambda`, `opensearch`.
     #[serde(default)]
     pub families: Option<Vec<String>>,
-    /// `error_rate` only: fewer requests than this in the window never fire (default 10).
+    /// `error_rate` and `latency` only: fewer requests (with a duration, for `latency`) than this in
+    /// the window never fire (default 10).
     #[serde(default, deserialize_with = "whole_number")]
     pub min_requests: Option<u64>,
 }
@@ -211,10 +219,16 @@ pub struct RuleUpdate {
     /// `delivery_errors` rules only (409 for another kind, unless empty).
     #[schema(schema_with = super::schema::rule_families_update)]
     pub families: Option<Vec<String>>,
-    /// `error_rate` rules only (409 for another kind).
+    /// `error_rate` and `latency` rules only (409 for another kind).
     #[schema(schema_with = super::schema::rule_min_requests_update)]
     #[serde(default, deserialize_with = "whole_number")]
     pub min_requests: Option<u64>,
+    /// `latency` rules only (409 for another kind): milliseconds, 0 to 86400000.
+    #[schema(schema_with = super::schema::rule_threshold_ms_update)]
+    pub threshold_ms: Option<f64>,
+    /// `latency` rules only (409 for another kind): 50, 90, 95 or 99.
+    #[schema(schema_with = super::schema::rule_percentile_update)]
+    pub percentile: Option<u8>,
 }
 
 /// An alert rule.
@@ -233,6 +247,12 @@ pub struct Rule {
     pub families: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_requests: Option<u64>,
+    /// `latency` rules: the watched request-duration percentile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<u8>,
+    /// `latency` rules: the threshold in milliseconds (also `threshold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold_ms: Option<f64>,
     /// When the rule last opened an incident.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_fired_at: Option<DateTime<Utc>>,
@@ -283,11 +303,12 @@ pub struct CodeCount {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Findings {
     pub window: Window,
-    /// The value compared with the threshold: errors, records, or the 5xx percentage.
+    /// The value compared with the threshold: errors, records, the 5xx percentage, or the request-duration
+    /// percentile in milliseconds.
     pub value: f64,
     pub threshold: f64,
     /// The counts read: `delivery_errors`; `records` and `baseline_records` (the 6 windows before);
-    /// `requests` and `errors_5xx`.
+    /// `requests` and `errors_5xx`; `requests` and `timed_requests` (those with a duration, `latency`).
     pub counts: BTreeMap<String, u64>,
     /// Most frequent error codes in the window: delivery-error codes, or HTTP status codes of 5xx
     /// responses for `error_rate`.

@@ -62,6 +62,7 @@ pub fn slack_text(event: &AlertEvent) -> String {
         RuleKind::DeliveryErrors => format!("{} delivery errors (threshold {})", f.value, f.threshold),
         RuleKind::IngestSilence => format!("{} records ingested (expected at least {})", f.value, f.threshold),
         RuleKind::ErrorRate => format!("{:.2}% of responses were 5xx (threshold {}%)", f.value, f.threshold),
+        RuleKind::Latency => format!("request-duration percentile {:.1} ms (threshold {} ms)", f.value, f.threshold),
     };
     let mut text = format!(
         "{headline}\n{measure} in the {} window {} – {}",

@@ -1,8 +1,11 @@
-//! What a rule means, without any I/O: the three kinds of rule, and the decision an evaluation makes
+//! What a rule means, without any I/O: the four kinds of rule, and the decision an evaluation makes
 //! from the counts it read. Rules write their windows as [`crate::duration`]s.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+/// Largest `threshold_ms` of a `latency` rule: one day.
+pub const MAX_THRESHOLD_MS: f64 = 86_400_000.0;
 
 /// Windows before the current one that tell whether a stream "normally has traffic" (ingest silence).
 pub const SILENCE_BASELINE_WINDOWS: u32 = 6;
@@ -18,16 +21,23 @@ pub enum RuleKind {
     IngestSilence,
     /// The share of 5xx responses in the access logs above `threshold` percent over the window.
     ErrorRate,
+    /// The `percentile` of the request durations over the window above `threshold_ms` milliseconds.
+    Latency,
 }
 
+/// The percentiles a `latency` rule may watch.
+pub const LATENCY_PERCENTILES: [u8; 4] = [50, 90, 95, 99];
+
 impl RuleKind {
-    pub const ALL: [RuleKind; 3] = [RuleKind::DeliveryErrors, RuleKind::IngestSilence, RuleKind::ErrorRate];
+    pub const ALL: [RuleKind; 4] =
+        [RuleKind::DeliveryErrors, RuleKind::IngestSilence, RuleKind::ErrorRate, RuleKind::Latency];
 
     pub fn as_str(self) -> &'static str {
         match self {
             RuleKind::DeliveryErrors => "delivery_errors",
             RuleKind::IngestSilence => "ingest_silence",
             RuleKind::ErrorRate => "error_rate",
+            RuleKind::Latency => "latency",
         }
     }
 
@@ -39,9 +49,22 @@ impl RuleKind {
 /// The counts one evaluation read for one rule.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Counts {
-    DeliveryErrors { errors: u64 },
-    IngestSilence { records: u64, baseline_records: u64 },
-    ErrorRate { requests: u64, errors_5xx: u64 },
+    DeliveryErrors {
+        errors: u64,
+    },
+    IngestSilence {
+        records: u64,
+        baseline_records: u64,
+    },
+    ErrorRate {
+        requests: u64,
+        errors_5xx: u64,
+    },
+    /// Requests with a duration in the window and the watched percentile of their durations (ms).
+    Latency {
+        timed_requests: u64,
+        percentile_ms: Option<f64>,
+    },
 }
 
 /// The decision for one rule at one evaluation.
@@ -68,6 +91,10 @@ pub fn judge(threshold: f64, min_requests: u64, counts: &Counts, open: bool) -> 
             let percent = if requests == 0 { 0.0 } else { errors_5xx as f64 * 100.0 / requests as f64 };
             Verdict { breached: requests >= min_requests.max(1) && percent > threshold, value: percent }
         }
+        Counts::Latency { timed_requests, percentile_ms } => {
+            let value = percentile_ms.unwrap_or(0.0);
+            Verdict { breached: timed_requests >= min_requests.max(1) && value > threshold, value }
+        }
     }
 }
 
@@ -81,6 +108,9 @@ pub fn check_threshold(kind: RuleKind, threshold: f64) -> Result<(), &'static st
             Err("must be a count from 1 to 1000000000")
         }
         RuleKind::ErrorRate if !(0.0..100.0).contains(&threshold) => Err("must be a percentage from 0 to below 100"),
+        RuleKind::Latency if !(0.0..=MAX_THRESHOLD_MS).contains(&threshold) => {
+            Err("must be milliseconds from 0 to 86400000")
+        }
         _ => Ok(()),
     }
 }
@@ -118,6 +148,20 @@ mod tests {
         assert!(!judge(10.0, 10, &c, false).breached, "above, not at");
         assert!(!judge(5.0, 500, &c, false).breached, "too few requests to judge");
         assert!(!judge(5.0, 0, &Counts::ErrorRate { requests: 0, errors_5xx: 0 }, false).breached);
+    }
+
+    #[test]
+    fn latency_fires_above_the_threshold_with_enough_timed_requests() {
+        let c = Counts::Latency { timed_requests: 50, percentile_ms: Some(750.0) };
+        let v = judge(500.0, 20, &c, false);
+        assert!(v.breached);
+        assert_eq!(v.value, 750.0);
+        assert!(!judge(750.0, 20, &c, false).breached, "above, not at");
+        assert!(!judge(500.0, 51, &c, false).breached, "too few requests to judge");
+        assert!(!judge(0.0, 0, &Counts::Latency { timed_requests: 0, percentile_ms: None }, false).breached);
+        assert!(check_threshold(RuleKind::Latency, 250.5).is_ok());
+        assert!(check_threshold(RuleKind::Latency, -1.0).is_err());
+        assert!(check_threshold(RuleKind::Latency, 86_400_001.0).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::bounds::{
     MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_MIN_REQUESTS, MAX_NAME, MAX_SPAN_SECS, MAX_THRESHOLD, MIN_WINDOW_SECS,
     SUBSCRIBABLE,
 };
+use super::rules::{LATENCY_PERCENTILES, MAX_THRESHOLD_MS};
 use super::target::MAX_URL_LEN;
 use crate::delivery_errors::event::Family;
 use crate::duration::UP_TO_DAYS;
@@ -103,8 +104,32 @@ pub fn rule_threshold_update() -> RefOr<Schema> {
     schema(json!({"type": ["number", "null"], "minimum": 0, "maximum": MAX_THRESHOLD}))
 }
 
+pub fn rule_threshold_ms_update() -> RefOr<Schema> {
+    schema(json!({"type": ["number", "null"], "minimum": 0, "maximum": MAX_THRESHOLD_MS}))
+}
+
+pub fn rule_percentile_update() -> RefOr<Schema> {
+    schema(json!({"type": ["integer", "null"], "enum": [50, 90, 95, 99, null]}))
+}
+
 pub fn rule_min_requests_update() -> RefOr<Schema> {
     schema(json!({"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MIN_REQUESTS}))
+}
+
+/// A new `latency` rule: `threshold_ms` and `percentile` instead of `threshold`.
+fn latency() -> Value {
+    json!({"type": "object", "title": "latency", "description": "The `percentile` (50, 90, 95 or 99) of the request     durations in the window above `threshold_ms` milliseconds; windows with fewer than `min_requests` requests with a     duration (default 10) never fire.",
+        "properties": {
+            "kind": {"type": "string", "enum": ["latency"]},
+            "name": name(),
+            "percentile": {"type": "integer", "enum": LATENCY_PERCENTILES},
+            "threshold_ms": {"type": "number", "minimum": 0, "maximum": MAX_THRESHOLD_MS},
+            "window": window(),
+            "cooldown": cooldown(),
+            "enabled": {"type": "boolean"},
+            "min_requests": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MIN_REQUESTS},
+        },
+        "required": ["kind", "name", "percentile", "threshold_ms", "window"], "additionalProperties": false})
 }
 
 /// A new rule: one shape per kind.
@@ -138,6 +163,7 @@ pub fn rule_create() -> RefOr<Schema> {
     fewer than `min_requests` requests (default 10) never fire.",
                 json!({"type": "number", "minimum": 0, "exclusiveMaximum": 100}),
                 json!({"min_requests": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MIN_REQUESTS}})),
+            latency(),
         ],
         "discriminator": {"propertyName": "kind"},
         "example": {"name": "weblogs delivery failing", "kind": "delivery_errors", "threshold": 5, "window": "5m",

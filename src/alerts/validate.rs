@@ -5,7 +5,7 @@
 
 use super::error::{AlertError, invalid};
 use super::model::*;
-use super::rules::{RuleKind, check_threshold};
+use super::rules::{LATENCY_PERCENTILES, RuleKind, check_threshold};
 use crate::delivery_errors::event::Family;
 use crate::duration::format as format_duration;
 
@@ -86,13 +86,20 @@ pub(super) fn check_families(families: Vec<String>) -> Result<Vec<String>, Alert
 
 /// The checks that depend on the kind.
 pub(super) fn check_rule(rule: &Rule) -> Result<(), AlertError> {
-    check_threshold(rule.kind, rule.threshold).map_err(|reason| invalid("threshold", reason))?;
+    let threshold_field = if rule.kind == RuleKind::Latency { "threshold_ms" } else { "threshold" };
+    check_threshold(rule.kind, rule.threshold).map_err(|reason| invalid(threshold_field, reason))?;
     let filtered = !(rule.streams.is_empty() && rule.codes.is_empty() && rule.families.is_empty());
     if rule.kind != RuleKind::DeliveryErrors && filtered {
         return Err(invalid("streams", "streams, codes and families apply to delivery_errors rules only"));
     }
-    if rule.kind != RuleKind::ErrorRate && rule.min_requests.is_some() {
-        return Err(invalid("min_requests", "applies to error_rate rules only"));
+    if !matches!(rule.kind, RuleKind::ErrorRate | RuleKind::Latency) && rule.min_requests.is_some() {
+        return Err(invalid("min_requests", "applies to error_rate and latency rules only"));
+    }
+    match (rule.kind, rule.percentile) {
+        (RuleKind::Latency, Some(p)) if LATENCY_PERCENTILES.contains(&p) => {}
+        (RuleKind::Latency, _) => return Err(invalid("percentile", "must be one of 50, 90, 95, 99")),
+        (_, Some(_)) => return Err(invalid("percentile", "applies to latency rules only")),
+        (_, None) => {}
     }
     if rule.min_requests.is_some_and(|m| m > MAX_MIN_REQUESTS) {
         return Err(invalid("min_requests", format!("must be at most {MAX_MIN_REQUESTS}")));

@@ -88,6 +88,10 @@ pub struct FieldMapConfig {
     pub crawler: Option<String>,
     /// Crawler category, keyword (`firesight.crawler.category`).
     pub crawler_category: Option<String>,
+    /// Virtual host, keyword (`destination.domain`).
+    pub vhost: Option<String>,
+    /// Request duration in nanoseconds, numeric (`event.duration`).
+    pub duration: Option<String>,
 }
 
 impl Default for OpenSearchConfig {

@@ -14,12 +14,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::params::Params;
 use super::params::filters::FilterParams;
-use super::params::stats::{Compare, GeoParams, SummaryParams, TimelineParams, TopParams, VisitTimesParams};
+use super::params::stats::{
+    Compare, GeoParams, SummaryParams, TimelineMetric, TimelineParams, TopParams, VisitTimesParams,
+};
+use super::params::{Params, err};
 use super::problem::{ApiError, BadRequestResponse, NotModifiedResponse, UnauthorizedResponse, UnavailableResponse};
 use crate::query::model::{
-    Dimension, GeoRequest, MAX_TIMELINE_BUCKETS, TimelineRequest, TopRequest, VisitTimesRequest,
+    Dimension, GeoRequest, MAX_TIMELINE_BUCKETS, SlowestRequest, TimelineRequest, TopRequest, VisitTimesRequest,
 };
 use crate::query::params::{self as values, Resolve};
 use crate::read::cache::CachedBody;
@@ -83,9 +85,10 @@ fn matches_any(if_none_match: &str, etag: &str) -> bool {
 /// Buckets (most requests first, ties by key) with their count and share of all matching requests,
 /// plus `other` (requests with a value beyond the returned buckets) and `missing` (requests without a
 /// value, e.g. no geolocation). Dimensions: `country`, `city`, `browser`, `os`, `device`, `path`,
-/// `referrer_host`, `status`, `method`, `client_ip`, `crawler` (the bot's name, e.g. `Googlebot`) and
+/// `referrer_host`, `status`, `method`, `client_ip`, `vhost`, `crawler` (the bot's name, e.g. `Googlebot`) and
 /// `crawler_category` (`search`, `ai`, `monitor`, `seo`, `scanner`, `other`); requests from agents that
-/// are no known crawler count as `missing` there.
+/// are no known crawler count as `missing` there. `rank_by=duration_p95|duration_total` ranks paths by
+/// their request durations instead ("slowest endpoints", `path` only).
 #[utoipa::path(get, path = "/v1/stats/top/{dimension}", tag = "stats", security(("api_key" = [])),
     params(
         ("dimension" = Dimension, Path, description = "What to group by"),
@@ -104,7 +107,19 @@ pub async fn top(
     let dimension = values::dimension("dimension", &dimension)?;
     let query = filters.query(&resolve(&query_service))?;
     let limit = params.limit.unwrap_or(10);
-    let body = query_service.top(TopRequest { query, dimension, limit }, compare(params.compare)).await?;
+    let body = match params.rank_by.unwrap_or_default().duration() {
+        None => query_service.top(TopRequest { query, dimension, limit }, compare(params.compare)).await?,
+        Some(rank_by) => {
+            if dimension != Dimension::Path {
+                return Err(err("rank_by", "duration rankings apply to the path dimension only").into());
+            }
+            if params.compare.is_some() {
+                return Err(err("compare", "is not available with a duration rank_by").into());
+            }
+            let min_requests = params.min_requests.unwrap_or(1);
+            query_service.slowest(SlowestRequest { query, rank_by, limit, min_requests }).await?
+        }
+    };
     Ok(answer(body, if_none_match.as_ref()))
 }
 
@@ -113,6 +128,9 @@ pub async fn top(
 /// Request counts and response bytes per interval, every interval of the range included (empty ones
 /// as 0). `split=status_class` splits each interval by `2xx`..`5xx`; `split=<dimension>` by the top
 /// `split_limit` values of that dimension over the whole range, with the rest as `other`.
+/// `metric=duration` adds request-duration percentiles (`duration_p50_ms`, `duration_p95_ms`,
+/// `duration_p99_ms`, `null` in buckets without durations) to each bucket; it takes no `split` and
+/// no `compare` (400).
 #[utoipa::path(get, path = "/v1/stats/timeline", tag = "stats", security(("api_key" = [])),
     params(
         FilterParams, TimelineParams,
@@ -129,7 +147,18 @@ pub async fn timeline(
     let query = filters.query(&resolve(&query_service))?;
     let interval_secs = values::interval(params.interval.as_deref(), &query.range, 100, MAX_TIMELINE_BUCKETS)?;
     let request = TimelineRequest { query, interval_secs, split: params.split() };
-    let body = query_service.timeline(request, compare(params.compare)).await?;
+    let body = match params.metric.unwrap_or_default() {
+        TimelineMetric::Requests => query_service.timeline(request, compare(params.compare)).await?,
+        TimelineMetric::Duration => {
+            if params.split.is_some() {
+                return Err(err("split", "is not available with metric=duration").into());
+            }
+            if params.compare.is_some() {
+                return Err(err("compare", "is not available with metric=duration").into());
+            }
+            query_service.duration_timeline(request).await?
+        }
+    };
     Ok(answer(body, if_none_match.as_ref()))
 }
 

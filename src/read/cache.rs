@@ -18,14 +18,19 @@ use moka::notification::RemovalCause;
 use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
-use crate::query::model::{Filters, GeoRequest, Query, StatusFilter, TimelineRequest, TopRequest, VisitTimesRequest};
+use crate::query::model::{
+    Filters, GeoRequest, Query, SlowestRequest, StatusFilter, TimelineRequest, TopRequest, VisitTimesRequest,
+};
 
 /// What an aggregate answer is cached under: the endpoint, its normalised request and whether it
 /// compares with the previous period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CacheKey {
     Top(TopRequest, bool),
+    Slowest(SlowestRequest),
     Timeline(TimelineRequest, bool),
+    /// `metric=duration` (neither split nor compared).
+    DurationTimeline(TimelineRequest),
     Summary(Query, bool),
     VisitTimes(VisitTimesRequest, bool),
     Geo(GeoRequest, bool),
@@ -36,7 +41,8 @@ impl CacheKey {
     fn weight(&self) -> usize {
         let (query, extra) = match self {
             CacheKey::Top(r, _) => (&r.query, 0),
-            CacheKey::Timeline(r, _) => (&r.query, 0),
+            CacheKey::Slowest(r) => (&r.query, 0),
+            CacheKey::Timeline(r, _) | CacheKey::DurationTimeline(r) => (&r.query, 0),
             CacheKey::Summary(q, _) => (q, 0),
             CacheKey::VisitTimes(r, _) => (&r.query, r.time_zone.len()),
             CacheKey::Geo(r, _) => (&r.query, 0),
@@ -57,6 +63,7 @@ fn filter_bytes(f: &Filters) -> usize {
         + strings(&f.referrer_host)
         + strings(&f.crawler)
         + strings(&f.crawler_category)
+        + strings(&f.vhost)
         + f.path_prefix.as_ref().map_or(0, String::len)
         + f.q.as_ref().map_or(0, String::len)
         + f.status.len() * std::mem::size_of::<StatusFilter>()

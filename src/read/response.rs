@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 
 use crate::document::LogDocument;
 use crate::query::model::{
-    Dimension, GeoResult, KeyCount, SummaryResult, TimeRange, TimelineBucket, TimelineResult, TopResult,
-    VisitTimesResult,
+    Dimension, DurationTimelineResult, GeoResult, KeyCount, SlowestResult, SummaryResult, TimeRange, TimelineBucket,
+    TimelineResult, TopResult, VisitTimesResult,
 };
 
 /// Relative change from `previous` to `current` (0.25 = +25%); absent when the previous value is 0.
@@ -80,6 +80,13 @@ pub struct TopBucket {
     /// With `compare`: relative change from the previous count (absent when it was 0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<f64>,
+    /// With a duration `rank_by`: the p95 of the path's request durations in milliseconds (nearest
+    /// rank; exact on the embedded store, within 1% on OpenSearch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_p95_ms: Option<f64>,
+    /// With a duration `rank_by`: the sum of the path's request durations in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_total_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -93,6 +100,36 @@ pub struct TopPrevious {
 }
 
 impl TopResponse {
+    /// "Slowest endpoints": paths ranked by duration; `total` counts the requests with a duration.
+    pub fn slowest(range: TimeRange, result: SlowestResult) -> Self {
+        let shown: u64 = result.buckets.iter().map(|b| b.count).sum();
+        let buckets = result
+            .buckets
+            .into_iter()
+            .map(|b| TopBucket {
+                share: share(b.count, result.total),
+                key: b.key,
+                count: b.count,
+                previous_count: None,
+                change: None,
+                duration_p95_ms: Some(b.duration_p95_ms),
+                duration_total_ms: Some(b.duration_total_ms),
+            })
+            .collect();
+        TopResponse {
+            from: range.from,
+            to: range.to,
+            dimension: Dimension::Path,
+            total: result.total,
+            buckets,
+            other: result.total.saturating_sub(result.missing + shown),
+            missing: result.missing,
+            distinct: None,
+            count_error_bound: 0,
+            previous: None,
+        }
+    }
+
     pub fn build(
         range: TimeRange,
         dimension: Dimension,
@@ -112,6 +149,8 @@ impl TopResponse {
                     share: share(*count, current.total),
                     previous_count,
                     change: previous_count.and_then(|p| change(*count as f64, p as f64)),
+                    duration_p95_ms: None,
+                    duration_total_ms: None,
                 }
             })
             .collect();
@@ -161,6 +200,18 @@ pub struct TimelineBucketOut {
     /// Per split key (`2xx`.. or dimension values plus `other`), when split.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub split: BTreeMap<String, u64>,
+    /// With `metric=duration`: the bucket's request-duration percentiles.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub durations: Option<BucketDurations>,
+}
+
+/// Request-duration percentiles of a timeline bucket in milliseconds (nearest rank; exact on the
+/// embedded store, within 0.1% on OpenSearch), `null` in a bucket without durations.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BucketDurations {
+    pub duration_p50_ms: Option<f64>,
+    pub duration_p95_ms: Option<f64>,
+    pub duration_p99_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -177,11 +228,30 @@ fn buckets_out(result: TimelineResult) -> Vec<TimelineBucketOut> {
     result
         .buckets
         .into_iter()
-        .map(|TimelineBucket { start, count, bytes, split }| TimelineBucketOut { start, count, bytes, split })
+        .map(|TimelineBucket { start, count, bytes, split }| TimelineBucketOut {
+            start,
+            count,
+            bytes,
+            split,
+            durations: None,
+        })
         .collect()
 }
 
 impl TimelineResponse {
+    /// Gives each bucket its duration percentiles (the same grid: buckets match by start).
+    pub fn add_durations(&mut self, durations: DurationTimelineResult) {
+        let by_start: BTreeMap<_, _> = durations.buckets.into_iter().map(|b| (b.start, b)).collect();
+        for bucket in &mut self.buckets {
+            let d = by_start.get(&bucket.start);
+            bucket.durations = Some(BucketDurations {
+                duration_p50_ms: d.and_then(|d| d.p50_ms),
+                duration_p95_ms: d.and_then(|d| d.p95_ms),
+                duration_p99_ms: d.and_then(|d| d.p99_ms),
+            });
+        }
+    }
+
     pub fn build(
         range: TimeRange,
         interval_secs: u64,
@@ -239,6 +309,13 @@ pub struct SummaryFigures {
     pub bytes_p95: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_p99: Option<f64>,
+    /// Request-duration percentiles in milliseconds (nearest rank; within 0.1% on OpenSearch, exact on
+    /// the embedded store); `null` when no request of the selection has a duration.
+    pub duration_p50_ms: Option<f64>,
+    pub duration_p95_ms: Option<f64>,
+    pub duration_p99_ms: Option<f64>,
+    /// The longest request duration in milliseconds (exact), `null` without durations.
+    pub duration_max_ms: Option<f64>,
     /// The UTC hour with the most requests (its start) and its count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub busiest_hour: Option<BusiestHour>,
@@ -268,6 +345,10 @@ impl From<SummaryResult> for SummaryFigures {
             bytes_p50: s.bytes_p50,
             bytes_p95: s.bytes_p95,
             bytes_p99: s.bytes_p99,
+            duration_p50_ms: s.duration_p50_ms,
+            duration_p95_ms: s.duration_p95_ms,
+            duration_p99_ms: s.duration_p99_ms,
+            duration_max_ms: s.duration_max_ms,
             busiest_hour: s.busiest_hour.map(|h| BusiestHour { start: h.start, requests: h.count }),
         }
     }

@@ -97,6 +97,15 @@ impl QueryService {
         .await
     }
 
+    /// `top/path` ranked by request duration ("slowest endpoints").
+    pub async fn slowest(&self, request: SlowestRequest) -> Result<Arc<CachedBody>, QueryError> {
+        let range = request.query.range;
+        self.cached(CacheKey::Slowest(request.clone()), &range, async {
+            Ok(TopResponse::slowest(range, self.store.slowest(&request).await?))
+        })
+        .await
+    }
+
     pub async fn timeline(&self, request: TimelineRequest, compare: bool) -> Result<Arc<CachedBody>, QueryError> {
         let range = request.query.range;
         self.cached(CacheKey::Timeline(request.clone(), compare), &range, async {
@@ -115,6 +124,21 @@ impl QueryService {
                 Split::Dimension(d, _) => Some(d.name().to_owned()),
             };
             Ok(TimelineResponse::build(range, request.interval_secs, split, current?, previous))
+        })
+        .await
+    }
+
+    /// A timeline with request-duration percentiles per bucket (`metric=duration`, no split).
+    pub async fn duration_timeline(&self, request: TimelineRequest) -> Result<Arc<CachedBody>, QueryError> {
+        let range = request.query.range;
+        self.cached(CacheKey::DurationTimeline(request.clone()), &range, async {
+            let durations =
+                DurationTimelineRequest { query: request.query.clone(), interval_secs: request.interval_secs };
+            let (counts, durations) =
+                tokio::join!(self.store.timeline(&request), self.store.duration_timeline(&durations));
+            let mut response = TimelineResponse::build(range, request.interval_secs, None, counts?, None);
+            response.add_durations(durations?);
+            Ok(response)
         })
         .await
     }

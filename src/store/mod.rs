@@ -20,8 +20,9 @@ use serde::Serialize;
 
 use crate::document::LogDocument;
 use crate::query::model::{
-    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
-    TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+    DurationTimelineRequest, DurationTimelineResult, GeoRequest, GeoResult, Query, SearchPage, SearchRequest,
+    SlowestRequest, SlowestResult, SummaryResult, TimelineRequest, TimelineResult, TopRequest, TopResult,
+    VisitTimesRequest, VisitTimesResult,
 };
 
 /// What a store reports about itself for readiness and `/v1/info`.
@@ -146,6 +147,19 @@ pub trait LogStore: Send + Sync + 'static {
 
     async fn timeline(&self, _request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
         Err(StoreError::Unsupported("timeline"))
+    }
+
+    /// Paths ranked by request duration ("slowest endpoints").
+    /// Request-duration percentiles per timeline interval.
+    async fn duration_timeline(
+        &self,
+        _request: &DurationTimelineRequest,
+    ) -> Result<DurationTimelineResult, StoreError> {
+        Err(StoreError::Unsupported("duration_timeline"))
+    }
+
+    async fn slowest(&self, _request: &SlowestRequest) -> Result<SlowestResult, StoreError> {
+        Err(StoreError::Unsupported("slowest"))
     }
 
     async fn summary(&self, _query: &Query) -> Result<SummaryResult, StoreError> {

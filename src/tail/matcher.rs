@@ -3,7 +3,7 @@
 //! fields are ANDed, and each field compares as the store's index does:
 //!
 //! - status codes exactly, classes as `[c00, c00 + 100)`;
-//! - method, path, country, city, browser, OS, device, referrer host, crawler and crawler category as exact keywords, which the
+//! - method, path, country, city, browser, OS, device, referrer host, virtual host, crawler and crawler category as exact keywords, which the
 //!   stores do not index above 1,024 characters (4,096 for the path), so a longer value never matches;
 //! - the path prefix on the raw bytes of a path the store indexed;
 //! - client blocks as ranges of the 128-bit address (IPv4 as IPv4-mapped IPv6), first to last address;
@@ -74,6 +74,7 @@ impl Matcher {
             crawler_category,
             client_ip: _, // `self.blocks`
             referrer_host,
+            vhost,
             q: _, // `self.words`
         } = &self.filters;
         let ms = doc.timestamp.timestamp_millis();
@@ -93,7 +94,7 @@ impl Matcher {
         let geo = doc.source.geo.as_deref();
         let agent = doc.user_agent.as_ref();
         let bot_name = doc.firesight.crawler.as_deref();
-        let keywords: [(&[String], Option<&str>, usize); 10] = [
+        let keywords: [(&[String], Option<&str>, usize); 11] = [
             (method, doc.http.request.method.as_deref(), KEYWORD_LIMIT),
             (path, doc.url.path.as_deref(), PATH_LIMIT),
             (country, geo.and_then(|g| g.country_iso_code.as_deref()), KEYWORD_LIMIT),
@@ -102,6 +103,7 @@ impl Matcher {
             (os, agent.and_then(|a| a.os.as_ref()?.name.as_deref()), KEYWORD_LIMIT),
             (device, agent.and_then(|a| a.device.as_ref()?.name.as_deref()), KEYWORD_LIMIT),
             (referrer_host, doc.firesight.referrer_host.as_deref(), KEYWORD_LIMIT),
+            (vhost, doc.destination.as_ref().and_then(|d| d.domain.as_deref()), KEYWORD_LIMIT),
             (crawler, bot_name.and_then(|c| c.name.as_deref()), KEYWORD_LIMIT),
             (crawler_category, bot_name.and_then(|c| c.category.as_deref()), KEYWORD_LIMIT),
         ];

@@ -280,6 +280,7 @@ fn rich() -> LogDocument {
         crawler: Some(std::sync::Arc::new(crawler)),
         ..Firesight::default()
     };
+    doc.destination = Some(crate::document::Destination { domain: Some("shop.example".into()), port: None });
     doc
 }
 
@@ -306,6 +307,8 @@ fn the_matcher_reads_filters_as_the_stores_do() {
         (Filters { os: vec!["Linux".into()], ..f() }, false),
         (Filters { device: vec!["Spider".into()], ..f() }, false),
         (Filters { referrer_host: vec!["www.google.com".into()], ..f() }, true),
+        (Filters { vhost: vec!["a.example".into(), "shop.example".into()], ..f() }, true),
+        (Filters { vhost: vec!["Shop.example".into()], ..f() }, false),
         (Filters { client_ip: vec![ip("66.249.0.0/16")], ..f() }, true),
         (Filters { client_ip: vec![ip("66.249.73.135")], ..f() }, true),
         (Filters { client_ip: vec![ip("::ffff:66.249.73.0/120")], ..f() }, true),

@@ -192,18 +192,18 @@ async fn call(base: &str, method: reqwest::Method, path: &str, body: Option<Valu
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
     call(base, reqwest::Method::POST, path, Some(body)).await
 }
 
-async fn get(base: &str, path: &str) -> Value {
+pub(crate) async fn get(base: &str, path: &str) -> Value {
     let (status, body) = call(base, reqwest::Method::GET, path, None).await;
     assert_eq!(status, 200, "GET {path}: {body}");
     body
 }
 
 /// Creates a hook for `path` on the receiver and registers its secret there.
-async fn hook(base: &str, receiver: &Receiver, path: &str, format: &str) -> String {
+pub(crate) async fn hook(base: &str, receiver: &Receiver, path: &str, format: &str) -> String {
     let (status, created) = post(
         base,
         "/v1/alerts/webhooks",
@@ -217,14 +217,14 @@ async fn hook(base: &str, receiver: &Receiver, path: &str, format: &str) -> Stri
     created["id"].as_str().unwrap().to_owned()
 }
 
-async fn rule(base: &str, body: Value) -> String {
+pub(crate) async fn rule(base: &str, body: Value) -> String {
     let (status, created) = post(base, "/v1/alerts/rules", body).await;
     assert_eq!(status, 201, "{created}");
     created["id"].as_str().unwrap().to_owned()
 }
 
 /// Events of a type, in either format (Slack messages name it in their headline).
-fn of_type<'a>(got: &'a [Received], kind: &str) -> Vec<&'a Received> {
+pub(crate) fn of_type<'a>(got: &'a [Received], kind: &str) -> Vec<&'a Received> {
     let headline = if kind == "alert.firing" { "*Firing*" } else { "*Resolved*" };
     got.iter()
         .filter(|r| r.body["type"] == kind || r.body["text"].as_str().is_some_and(|t| t.contains(headline)))

@@ -139,6 +139,7 @@ fn value(d: &LogDocument, dimension: Dimension) -> Option<String> {
         Dimension::ClientIp => d.source.ip.map(|ip| ip.to_string()),
         Dimension::Crawler => d.firesight.crawler.as_ref()?.name.clone(),
         Dimension::CrawlerCategory => d.firesight.crawler.as_ref()?.category.clone(),
+        Dimension::Vhost => d.destination.as_ref()?.domain.clone(),
     }
 }
 

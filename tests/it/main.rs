@@ -2,6 +2,7 @@
 //! against the real local services that `dev/services.sh up` starts.
 
 mod alerts;
+mod alerts_latency;
 mod dashboard;
 mod dataset;
 mod delivery_errors;
@@ -20,6 +21,7 @@ mod pipeline;
 mod query_api;
 mod replay;
 mod scenarios;
+mod scenarios_durations;
 mod schemathesis;
 mod secrets;
 mod sigv4;

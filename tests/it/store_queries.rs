@@ -823,6 +823,8 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
         visitor: absent(),
         crawler: absent(),
         crawler_category: absent(),
+        vhost: absent(),
+        duration: absent(),
     };
     let store = OpenSearchStore::new(&cfg).unwrap();
     let range = TimeRange { from: day, to: day + chrono::Duration::days(1) };

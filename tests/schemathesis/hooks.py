@@ -6,10 +6,13 @@ state them, and the server answers 400 when they are broken:
 - `from` must be before `to`, and the range may span at most FIRESIGHT_QUERY__MAX_RANGE_DAYS;
 - a timeline `interval` may give at most 2,000 buckets over the range;
 - a `cursor` is the `next_cursor` of a previous page of the same list (an opaque token);
+- a duration `rank_by` (`duration_p95`, `duration_total`) applies to `top/path` only and not with
+  `compare`; a timeline's `metric=duration` takes neither `split` nor `compare`;
 - a Firehose delivery's body `requestId` is its `X-Amz-Firehose-Request-Id` header, its
   `X-Amz-Firehose-Common-Attributes` header is JSON, and a gzip `Content-Encoding` means a gzip body.
 Cases generated as valid are adjusted to keep those rules (a broken range gets `from` one hour before
-`to`, a too-fine interval becomes `auto`, a cursor the service did not issue is dropped); a Firehose delivery gets its header's request id in its body, JSON common attributes and no gzip
+`to`, a too-fine interval becomes `auto`, a cursor the service did not issue is dropped, a duration
+ranking or metric drops what it does not take); a Firehose delivery gets its header's request id in its body, JSON common attributes and no gzip
 claim (the fuzzer sends bodies as they are); cases generated as invalid are left alone, so every
 refusal is still tested.
 
@@ -96,6 +99,19 @@ def before_call(ctx, case, kwargs):
         _keep_interval(query, _keep_range(query))
     if "cursor" in query and query["cursor"] not in ISSUED_CURSORS:
         del query["cursor"]
+    _keep_durations(case, query)
+
+
+def _keep_durations(case, query):
+    if query.get("rank_by") in ("duration_p95", "duration_total"):
+        if not case.operation.path.startswith("/v1/stats/top/") or (case.path_parameters or {}).get("dimension") != "path":
+            query["rank_by"] = "count"
+        else:
+            query.pop("compare", None)
+    if query.get("metric") == "duration":
+        query.pop("split", None)
+        query.pop("split_limit", None)
+        query.pop("compare", None)
 
 
 @schemathesis.hook

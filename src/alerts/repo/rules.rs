@@ -23,18 +23,22 @@ struct RuleFilters {
     families: Vec<String>,
     #[serde(default)]
     min_requests: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    percentile: Option<u8>,
 }
 
 fn rule_row(row: &AnyRow) -> StoredRule {
     let filters: RuleFilters = serde_json::from_str(&row.get::<String, _>(6)).unwrap_or_default();
     let window_secs = row.get::<i64, _>(4) as u64;
     let cooldown_secs = row.get::<i64, _>(5) as u64;
+    let kind = RuleKind::parse(&row.get::<String, _>(2)).unwrap_or(RuleKind::DeliveryErrors);
+    let threshold: f64 = row.get(3);
     StoredRule {
         rule: Rule {
             id: row.get(0),
             name: row.get(1),
-            kind: RuleKind::parse(&row.get::<String, _>(2)).unwrap_or(RuleKind::DeliveryErrors),
-            threshold: row.get(3),
+            kind,
+            threshold,
             window: format_duration(window_secs),
             cooldown: format_duration(cooldown_secs),
             enabled: row.get::<i64, _>(7) != 0,
@@ -42,6 +46,8 @@ fn rule_row(row: &AnyRow) -> StoredRule {
             codes: filters.codes,
             families: filters.families,
             min_requests: filters.min_requests,
+            percentile: filters.percentile,
+            threshold_ms: (kind == RuleKind::Latency).then_some(threshold),
             last_fired_at: row.get::<Option<i64>, _>(8).map(ms_time),
             created_at: ms_time(row.get(9)),
             updated_at: ms_time(row.get(10)),
@@ -57,6 +63,7 @@ fn filters_json(r: &Rule) -> String {
         codes: r.codes.clone(),
         families: r.families.clone(),
         min_requests: r.min_requests,
+        percentile: r.percentile,
     })
 }
 

@@ -74,6 +74,10 @@ pub struct FilterParams {
     #[serde(default)]
     #[param(max_items = 100, max_length = 1024)]
     pub referrer_host: Vec<String>,
+    /// Virtual host the request was served for (`destination.domain`, e.g. `shop.example`); repeatable.
+    #[serde(default)]
+    #[param(max_items = 100, max_length = 1024)]
+    pub vhost: Vec<String>,
     /// Free text over the path and the user agent.
     #[param(max_length = 256)]
     pub q: Option<String>,
@@ -100,6 +104,7 @@ impl FilterParams {
             crawler_category: self.crawler_category,
             client_ip: self.client_ip.iter().map(|v| values::client_ip("client_ip", v)).collect::<Result<_, _>>()?,
             referrer_host: self.referrer_host.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            vhost: self.vhost,
             q: self.q,
         };
         if self.method.iter().any(|v| !v.chars().all(|c| c.is_ascii_alphabetic())) {

@@ -66,7 +66,7 @@ fn bad_values_name_the_parameter_and_what_it_accepts() {
     let many = (0..101).map(|i| format!("path=/{i}")).collect::<Vec<_>>().join("&");
     assert_eq!(query(&many).unwrap_err().reason, "at most 100 values");
     let e = query("statuss=404").unwrap_err();
-    assert!(e.reason.ends_with("this endpoint accepts: bot, browser, city, client_ip, compare, country, crawler, crawler_category, device, from, method, os, path, path_prefix, q, referrer_host, status, to"), "{}", e.reason);
+    assert!(e.reason.ends_with("this endpoint accepts: bot, browser, city, client_ip, compare, country, crawler, crawler_category, device, from, method, os, path, path_prefix, q, referrer_host, status, to, vhost"), "{}", e.reason);
 }
 
 #[test]
@@ -195,4 +195,24 @@ fn parse_for(path: &str, method: &str, qs: &str) -> Result<(), ParamError> {
         (_, p) if p.starts_with("/v1/alerts/") => parse::<ListParams>(q).map(drop),
         (m, p) => panic!("no parameter set known for {m} {p}: add it here"),
     }
+}
+
+#[test]
+fn durations_and_virtual_hosts_parse_and_refuse_as_documented() {
+    use super::stats::{RankBy, TimelineMetric};
+    use crate::query::model::DurationRank;
+    let q = query("vhost=shop.example&vhost=a.example&vhost=shop.example").unwrap();
+    assert_eq!(q.filters.vhost, ["a.example", "shop.example"], "sorted and deduplicated");
+    let top: TopParams = parse(Some("rank_by=duration_p95&min_requests=20")).unwrap();
+    assert_eq!((top.rank_by.unwrap().duration(), top.min_requests), (Some(DurationRank::P95), Some(20)));
+    let top: TopParams = parse(Some("rank_by=duration_total")).unwrap();
+    assert_eq!(top.rank_by, Some(RankBy::DurationTotal));
+    assert_eq!(TopParams::default().rank_by.unwrap_or_default().duration(), None, "count by default");
+    for bad in ["rank_by=p95", "min_requests=0", "min_requests=1000001"] {
+        let e = parse::<TopParams>(Some(bad)).unwrap_err();
+        assert_eq!(e.param, bad.split('=').next().unwrap(), "{bad}");
+    }
+    let timeline: TimelineParams = parse(Some("metric=duration")).unwrap();
+    assert_eq!(timeline.metric, Some(TimelineMetric::Duration));
+    assert_eq!(parse::<TimelineParams>(Some("metric=latency")).unwrap_err().param, "metric");
 }

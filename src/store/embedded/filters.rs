@@ -42,6 +42,7 @@ pub fn filter_clauses(filters: &Filters, f: &Fields) -> Vec<Box<dyn Query>> {
         crawler_category,
         client_ip,
         referrer_host,
+        vhost,
         q,
     } = filters;
     let mut out: Vec<Box<dyn Query>> = Vec::new();
@@ -59,6 +60,7 @@ pub fn filter_clauses(filters: &Filters, f: &Fields) -> Vec<Box<dyn Query>> {
         (f.referrer_host, referrer_host),
         (f.crawler, crawler),
         (f.crawler_category, crawler_category),
+        (f.vhost, vhost),
     ] {
         if !values.is_empty() {
             out.push(Box::new(TermSetQuery::new(values.iter().map(|v| Term::from_field_text(field, v)))));

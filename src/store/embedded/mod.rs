@@ -55,8 +55,9 @@ use tantivy::{Index, ReloadPolicy};
 
 use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
 use crate::query::model::{
-    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
-    TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+    DurationTimelineRequest, DurationTimelineResult, GeoRequest, GeoResult, Query, SearchPage, SearchRequest,
+    SlowestRequest, SlowestResult, SummaryResult, TimelineRequest, TimelineResult, TopRequest, TopResult,
+    VisitTimesRequest, VisitTimesResult,
 };
 use day::{DAY_MS, Day, LOGS_DIR, TRASH_PREFIX, day_of_ms, day_start_ms, io_error, unavailable};
 use deadletter::DeadLetterLog;
@@ -303,6 +304,14 @@ impl LogStore for EmbeddedStore {
 
     async fn timeline(&self, request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
         blocking(|| self.commit_logged().and_then(|()| self.read_timeline(request)))
+    }
+
+    async fn duration_timeline(&self, request: &DurationTimelineRequest) -> Result<DurationTimelineResult, StoreError> {
+        blocking(|| self.commit_logged().and_then(|()| self.read_duration_timeline(request)))
+    }
+
+    async fn slowest(&self, request: &SlowestRequest) -> Result<SlowestResult, StoreError> {
+        blocking(|| self.commit_logged().and_then(|()| self.read_slowest(request)))
     }
 
     async fn summary(&self, query: &Query) -> Result<SummaryResult, StoreError> {

@@ -51,6 +51,10 @@ pub fn parts(
         if from > day.start_ms || to < day.end_ms {
             day_clauses.push(time_clause(f.ts, from, to));
         }
+        if !day.layout.timing && !filters.vhost.is_empty() {
+            // A partition created before `vhost` has no virtual host: nothing of it matches.
+            day_clauses = vec![Box::new(tantivy::query::EmptyQuery)];
+        }
         let weight = match all_of(day_clauses) {
             Some(q) => Some(q.weight(EnableScoring::disabled_from_schema(schema)).map_err(unavailable)?),
             None => None,

@@ -15,6 +15,7 @@ pub mod aggs;
 pub mod fields;
 pub mod filters;
 pub mod search;
+pub mod slowest;
 
 #[cfg(test)]
 mod tests;

@@ -30,8 +30,9 @@ use serde_json::Value;
 use super::{DeadLetter, IndexDoc, ItemOutcome, LogStore, StoreError, StoreStatus};
 use crate::config::{AuthMode, OpenSearchConfig};
 use crate::query::model::{
-    GeoRequest, GeoResult, Query, SearchPage, SearchRequest, SummaryResult, TimelineRequest, TimelineResult,
-    TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+    DurationTimelineRequest, DurationTimelineResult, GeoRequest, GeoResult, Query, SearchPage, SearchRequest,
+    SlowestRequest, SlowestResult, SummaryResult, TimelineRequest, TimelineResult, TopRequest, TopResult,
+    VisitTimesRequest, VisitTimesResult,
 };
 use dsl::FieldMap;
 use serverless::Serverless;
@@ -309,6 +310,14 @@ impl LogStore for OpenSearchStore {
 
     async fn timeline(&self, request: &TimelineRequest) -> Result<TimelineResult, StoreError> {
         self.read_timeline(request).await
+    }
+
+    async fn duration_timeline(&self, request: &DurationTimelineRequest) -> Result<DurationTimelineResult, StoreError> {
+        self.read_duration_timeline(request).await
+    }
+
+    async fn slowest(&self, request: &SlowestRequest) -> Result<SlowestResult, StoreError> {
+        self.read_slowest(request).await
     }
 
     async fn summary(&self, query: &Query) -> Result<SummaryResult, StoreError> {

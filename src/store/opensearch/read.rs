@@ -10,8 +10,9 @@ use super::dsl::aggs;
 use super::dsl::search::{self, Cursor, PIT_KEEP_ALIVE};
 use super::text::truncate;
 use crate::query::model::{
-    GeoRequest, GeoResult, MAX_PAGE_SIZE, MAX_TOP_LIMIT, Query, SearchPage, SearchRequest, Split, SummaryResult,
-    TimelineRequest, TimelineResult, TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
+    DurationTimelineRequest, DurationTimelineResult, GeoRequest, GeoResult, MAX_PAGE_SIZE, MAX_TOP_LIMIT, Query,
+    SearchPage, SearchRequest, SlowestRequest, SlowestResult, Split, SummaryResult, TimelineRequest, TimelineResult,
+    TopRequest, TopResult, VisitTimesRequest, VisitTimesResult,
 };
 use crate::store::StoreError;
 
@@ -48,6 +49,23 @@ impl OpenSearchStore {
         let body = aggs::timeline_dsl(request, &starts, &keys, &self.fields)?;
         let answer = self.read(body, None).await?;
         aggs::parse_timeline(&answer, request, &starts, &keys)
+    }
+
+    pub(super) async fn read_slowest(&self, request: &SlowestRequest) -> Result<SlowestResult, StoreError> {
+        let body = super::dsl::slowest::slowest_dsl(request, &self.fields)?;
+        Ok(super::dsl::slowest::parse_slowest(&self.read(body, None).await?))
+    }
+
+    pub(super) async fn read_duration_timeline(
+        &self,
+        request: &DurationTimelineRequest,
+    ) -> Result<DurationTimelineResult, StoreError> {
+        let starts = aggs::bucket_starts(&request.query.range, request.interval_secs)?;
+        if starts.is_empty() {
+            return Ok(DurationTimelineResult { buckets: Vec::new() });
+        }
+        let body = super::dsl::slowest::duration_timeline_dsl(request, &starts, &self.fields)?;
+        super::dsl::slowest::parse_duration_timeline(&self.read(body, None).await?, &starts)
     }
 
     pub(super) async fn read_summary(&self, query: &Query) -> Result<SummaryResult, StoreError> {

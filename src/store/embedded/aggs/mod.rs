@@ -19,6 +19,7 @@
 //! [`LogStore`]: crate::store::LogStore
 //! [`scan`]: super::scan
 
+mod durations;
 mod geo;
 mod summary;
 mod timeline;
@@ -54,6 +55,7 @@ fn kind(dimension: Dimension) -> Kind {
         Dimension::Device => Kind::Keyword(name::DEVICE),
         Dimension::Path => Kind::Keyword(name::PATH),
         Dimension::ReferrerHost => Kind::Keyword(name::REFERRER_HOST),
+        Dimension::Vhost => Kind::Keyword(name::VHOST),
         Dimension::Method => Kind::Keyword(name::METHOD),
         Dimension::Crawler => Kind::Keyword(name::CRAWLER),
         Dimension::CrawlerCategory => Kind::Keyword(name::CRAWLER_CATEGORY),

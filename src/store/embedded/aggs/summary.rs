@@ -1,7 +1,7 @@
 //! The summary of a query ([`Query`] → [`SummaryResult`]): requests, bytes, status classes, bots,
 //! unique visitors (distinct per UTC day, summed over the days, as the OpenSearch adapter counts
 //! them), unique client IPs, the busiest UTC hour, and exact nearest-rank percentiles of the response
-//! sizes.
+//! sizes and of the request durations (with the largest duration).
 //!
 //! One columnar pass per segment gathers the counters and a histogram of the sizes; the percentiles
 //! then take a second pass that keeps only the values of the histogram buckets holding them
@@ -12,7 +12,7 @@ use tantivy::u64_to_i64;
 use super::utc;
 use crate::query::model::{HourCount, Query, SummaryResult};
 use crate::store::StoreError;
-use crate::store::embedded::scan::{Fetch, KeyCounts, Ords, Runs, fold_segments, u64_column};
+use crate::store::embedded::scan::{Fetch, KeyCounts, Ords, Part, Runs, fold_segments, u64_column};
 use crate::store::embedded::schema::name;
 use crate::store::embedded::state::EmbeddedStore;
 
@@ -164,6 +164,9 @@ struct SummaryAcc {
     /// By hundreds digit: `classes[4]` is 4xx.
     classes: [u64; 6],
     sizes: Sizes,
+    /// Request durations (nanoseconds), and the largest.
+    durations: Sizes,
+    duration_max: Option<u64>,
     /// Per part (day): requests per UTC hour.
     per_hour: Vec<[u64; 24]>,
     /// Per part: distinct visitors of a single-segment day, or the visitors of a day of several.
@@ -188,14 +191,17 @@ impl EmbeddedStore {
             let status = u64_column(seg, name::STATUS)?;
             let size = u64_column(seg, name::BYTES)?;
             let bot = u64_column(seg, name::BOT)?;
+            // Partitions created before `duration` read as all-missing.
+            let duration = u64_column(seg, name::DURATION)?;
             let mut visitor = Ords::open(seg, name::VISITOR)?;
             let mut ip = Ords::open(seg, name::CLIENT_IP)?;
             let mut visitor_seen = vec![false; visitor.num_terms()];
             let mut ip_seen = vec![false; ip.num_terms()];
             let histogram = &mut acc.sizes;
+            let (durations, duration_max) = (&mut acc.durations, &mut acc.duration_max);
             let per_hour = &mut acc.per_hour[p][..];
-            let (mut f_ts, mut f_status, mut f_size, mut f_bot) =
-                (Fetch::default(), Fetch::default(), Fetch::default(), Fetch::default());
+            let (mut f_ts, mut f_status, mut f_size, mut f_bot, mut f_duration) =
+                (Fetch::default(), Fetch::default(), Fetch::default(), Fetch::default(), Fetch::default());
             let (mut requests, mut bytes, mut bots, mut classes) = (0u64, 0u64, 0u64, [0u64; 6]);
             part.for_each_block(seg, |block| {
                 requests += block.len() as u64;
@@ -214,6 +220,11 @@ impl EmbeddedStore {
                 bytes += b.iter().sum::<u64>();
                 histogram.count(b);
                 bots += f_bot.values(&bot, block).iter().sum::<u64>();
+                let d = f_duration.values(&duration, block);
+                durations.count(d);
+                if let Some(m) = d.iter().max() {
+                    *duration_max = Some(duration_max.map_or(*m, |x| x.max(*m)));
+                }
                 for o in visitor.values(block) {
                     visitor_seen[*o as usize] = true;
                 }
@@ -249,6 +260,8 @@ impl EmbeddedStore {
             all.bots += other.bots;
             all.classes.iter_mut().zip(other.classes).for_each(|(x, y)| *x += y);
             all.sizes.merge(other.sizes);
+            all.durations.merge(other.durations);
+            all.duration_max = all.duration_max.max(other.duration_max);
             for (x, y) in all.per_hour.iter_mut().zip(&other.per_hour) {
                 x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
             }
@@ -272,23 +285,9 @@ impl EmbeddedStore {
             None => None,
         };
         const PERCENTS: [f64; 3] = [50.0, 95.0, 99.0];
-        let p = match all.sizes.targets(&PERCENTS) {
-            None => vec![None; PERCENTS.len()],
-            // The second pass, over the same segments: only the wanted buckets' values.
-            Some(targets) => {
-                let gathered = fold_segments(
-                    &parts,
-                    self.threads(),
-                    || targets.members(),
-                    |members, p, seg| {
-                        let size = u64_column(seg, name::BYTES)?;
-                        let mut fetch = Fetch::default();
-                        parts[p].for_each_block(seg, |block| targets.gather(fetch.values(&size, block), members))
-                    },
-                )?;
-                targets.select(gathered)
-            }
-        };
+        let p = self.exact_percentiles(&parts, &all.sizes, name::BYTES, &PERCENTS)?;
+        let d = self.exact_percentiles(&parts, &all.durations, name::DURATION, &[50.0, 90.0, 95.0, 99.0])?;
+        let ms = |ns: Option<f64>| ns.map(|v| v / 1e6);
         Ok(SummaryResult {
             requests: all.requests,
             unique_visitors,
@@ -302,8 +301,37 @@ impl EmbeddedStore {
             bytes_p50: p[0],
             bytes_p95: p[1],
             bytes_p99: p[2],
+            duration_p50_ms: ms(d[0]),
+            duration_p90_ms: ms(d[1]),
+            duration_p95_ms: ms(d[2]),
+            duration_p99_ms: ms(d[3]),
+            timed_requests: all.durations.histogram.iter().map(|c| u64::from(*c)).sum(),
+            duration_max_ms: ms(all.duration_max.map(|m| m as f64)),
             busiest_hour,
         })
+    }
+
+    /// Nearest-rank percentiles of a u64 column over the matching documents whose histogram the first
+    /// pass counted: the second pass, over the same segments, keeps only the wanted buckets' values.
+    fn exact_percentiles(
+        &self,
+        parts: &[Part],
+        counted: &Sizes,
+        column: &str,
+        percents: &[f64],
+    ) -> Result<Vec<Option<f64>>, StoreError> {
+        let Some(targets) = counted.targets(percents) else { return Ok(vec![None; percents.len()]) };
+        let gathered = fold_segments(
+            parts,
+            self.threads(),
+            || targets.members(),
+            |members, p, seg| {
+                let values = u64_column(seg, column)?;
+                let mut fetch = Fetch::default();
+                parts[p].for_each_block(seg, |block| targets.gather(fetch.values(&values, block), members))
+            },
+        )?;
+        Ok(targets.select(gathered))
     }
 }
 

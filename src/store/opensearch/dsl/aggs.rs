@@ -77,11 +77,11 @@ pub fn total_hits(answer: &Value) -> u64 {
     }
 }
 
-fn doc_count(bucket: &Value) -> u64 {
+pub fn doc_count(bucket: &Value) -> u64 {
     as_count(bucket.get("doc_count"))
 }
 
-fn buckets(agg: Option<&Value>) -> &[Value] {
+pub fn buckets(agg: Option<&Value>) -> &[Value] {
     agg.and_then(|a| a.get("buckets")).and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
@@ -108,7 +108,7 @@ pub fn key_text(bucket: &Value) -> Option<String> {
     }
 }
 
-fn key_millis(bucket: &Value) -> Option<i64> {
+pub fn key_millis(bucket: &Value) -> Option<i64> {
     let key = bucket.get("key")?;
     key.as_i64().or_else(|| key.as_f64().map(|f| f as i64)).or_else(|| key.as_str()?.parse().ok())
 }
@@ -117,7 +117,7 @@ fn key_counts(agg: Option<&Value>) -> Vec<KeyCount> {
     buckets(agg).iter().filter_map(|b| Some(KeyCount { key: key_text(b)?, count: doc_count(b) })).collect()
 }
 
-fn millis_to_utc(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub fn millis_to_utc(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Protocol(format!("bucket key {ms} is not a valid time").into()))
 }
@@ -270,6 +270,33 @@ pub fn parse_timeline(
 // ---------------------------------------------------------------------------------------------------
 // summary
 
+/// HDR percentiles of a numeric field ([`HDR_DIGITS`]: within 0.1% of the nearest-rank value).
+pub fn hdr_percentiles(field: &str, percents: &[f64]) -> Value {
+    json!({ "percentiles": {
+        "field": field,
+        "percents": percents,
+        "keyed": false,
+        "hdr": { "number_of_significant_value_digits": HDR_DIGITS }
+    }})
+}
+
+/// One value of a `percentiles` answer (`keyed: false`); `None` without values. Whole units: HDR
+/// answers with a point inside the value's bucket (10575.97 for 10576).
+pub fn percentile_value(agg: Option<&Value>, p: f64) -> Option<f64> {
+    agg?.get("values")?
+        .as_array()?
+        .iter()
+        .find(|v| v.get("key").and_then(Value::as_f64) == Some(p))?
+        .get("value")?
+        .as_f64()
+        .map(f64::round)
+}
+
+/// Nanoseconds (`event.duration`) as milliseconds.
+pub fn ns_to_ms(ns: f64) -> f64 {
+    ns / 1e6
+}
+
 /// Exclude the per-day and per-hour buckets from the answer: only their pipeline results are read.
 pub const SUMMARY_FILTER_PATH: &str = "-aggregations.days,-aggregations.hours";
 
@@ -278,15 +305,12 @@ pub fn summary_dsl(query: &Query, fields: &FieldMap) -> Result<Value, StoreError
     let mut aggs = Map::new();
     if let Some(bytes) = fields.get(Field::Bytes) {
         aggs.insert("bytes".into(), json!({ "sum": { "field": bytes } }));
-        aggs.insert(
-            "bytes_percentiles".into(),
-            json!({ "percentiles": {
-                "field": bytes,
-                "percents": [50.0, 95.0, 99.0],
-                "keyed": false,
-                "hdr": { "number_of_significant_value_digits": HDR_DIGITS }
-            }}),
-        );
+        aggs.insert("bytes_percentiles".into(), hdr_percentiles(bytes, &[50.0, 95.0, 99.0]));
+    }
+    if let Some(duration) = fields.get(Field::Duration) {
+        aggs.insert("duration_percentiles".into(), hdr_percentiles(duration, &[50.0, 90.0, 95.0, 99.0]));
+        aggs.insert("duration_max".into(), json!({ "max": { "field": duration } }));
+        aggs.insert("duration_count".into(), json!({ "value_count": { "field": duration } }));
     }
     if let Some(ip) = fields.get(Field::ClientIp) {
         aggs.insert(
@@ -329,17 +353,8 @@ pub fn parse_summary(answer: &Value) -> Result<SummaryResult, StoreError> {
     let status = |class: &str| {
         as_count(aggregation(answer, "status").and_then(|s| s.pointer(&format!("/buckets/{class}/doc_count"))))
     };
-    let percentile = |p: f64| {
-        aggregation(answer, "bytes_percentiles")
-            .and_then(|a| a.get("values"))
-            .and_then(Value::as_array)?
-            .iter()
-            .find(|v| v.get("key").and_then(Value::as_f64) == Some(p))?
-            .get("value")?
-            .as_f64()
-            // Whole bytes: HDR answers with a point inside the value's bucket (10575.97 for 10576).
-            .map(f64::round)
-    };
+    let percentile = |p: f64| percentile_value(aggregation(answer, "bytes_percentiles"), p);
+    let duration = |p: f64| percentile_value(aggregation(answer, "duration_percentiles"), p).map(ns_to_ms);
     let busiest_hour = match aggregation(answer, "busiest_hour") {
         Some(max) if max.get("value").is_some_and(|v| !v.is_null()) => max
             .get("keys")
@@ -365,6 +380,12 @@ pub fn parse_summary(answer: &Value) -> Result<SummaryResult, StoreError> {
         bytes_p50: percentile(50.0),
         bytes_p95: percentile(95.0),
         bytes_p99: percentile(99.0),
+        duration_p50_ms: duration(50.0),
+        duration_p90_ms: duration(90.0),
+        duration_p95_ms: duration(95.0),
+        timed_requests: as_count(aggregation(answer, "duration_count").and_then(|v| v.get("value"))),
+        duration_p99_ms: duration(99.0),
+        duration_max_ms: aggregation(answer, "duration_max").and_then(|m| m.get("value")?.as_f64()).map(ns_to_ms),
         busiest_hour,
     })
 }

@@ -29,10 +29,12 @@ pub enum Field {
     Visitor,
     Crawler,
     CrawlerCategory,
+    Vhost,
+    Duration,
 }
 
 impl Field {
-    pub const ALL: [Field; 19] = [
+    pub const ALL: [Field; 21] = [
         Field::Timestamp,
         Field::ClientIp,
         Field::Status,
@@ -52,6 +54,8 @@ impl Field {
         Field::Visitor,
         Field::Crawler,
         Field::CrawlerCategory,
+        Field::Vhost,
+        Field::Duration,
     ];
 
     /// The configuration key (`opensearch.fields.<key>`).
@@ -76,6 +80,8 @@ impl Field {
             Field::Visitor => "visitor",
             Field::Crawler => "crawler",
             Field::CrawlerCategory => "crawler_category",
+            Field::Vhost => "vhost",
+            Field::Duration => "duration",
         }
     }
 
@@ -101,6 +107,8 @@ impl Field {
             Field::Visitor => "firesight.visitor",
             Field::Crawler => "firesight.crawler.name",
             Field::CrawlerCategory => "firesight.crawler.category",
+            Field::Vhost => "destination.domain",
+            Field::Duration => "event.duration",
         }
     }
 
@@ -118,6 +126,7 @@ impl Field {
             Dimension::ClientIp => Field::ClientIp,
             Dimension::Crawler => Field::Crawler,
             Dimension::CrawlerCategory => Field::CrawlerCategory,
+            Dimension::Vhost => Field::Vhost,
         }
     }
 
@@ -178,6 +187,8 @@ impl FieldMap {
             visitor,
             crawler,
             crawler_category,
+            vhost,
+            duration,
         } = config;
         let mut map = Self::ecs();
         for (field, configured) in [
@@ -200,6 +211,8 @@ impl FieldMap {
             (Field::Visitor, visitor),
             (Field::Crawler, crawler),
             (Field::CrawlerCategory, crawler_category),
+            (Field::Vhost, vhost),
+            (Field::Duration, duration),
         ] {
             if let Some(name) = configured {
                 map = map.with(field, Some(name.trim()).filter(|n| !n.is_empty()));

@@ -63,6 +63,7 @@ fn filter_clauses(filters: &Filters, fields: &FieldMap) -> Result<Vec<Value>, St
         crawler_category,
         client_ip,
         referrer_host,
+        vhost,
         q,
     } = filters;
     let mut out = Vec::new();
@@ -86,6 +87,7 @@ fn filter_clauses(filters: &Filters, fields: &FieldMap) -> Result<Vec<Value>, St
         (Field::ReferrerHost, referrer_host),
         (Field::Crawler, crawler),
         (Field::CrawlerCategory, crawler_category),
+        (Field::Vhost, vhost),
     ] {
         if !values.is_empty() {
             out.push(json!({ "terms": { fields.require(field)?: values } }));

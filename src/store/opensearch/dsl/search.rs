@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use super::fields::{Field, FieldMap};
 use super::filters::filter_dsl;
-use crate::document::{Device, Geo, GeoPoint, LogDocument, Os, UserAgent};
+use crate::document::{Destination, Device, Geo, GeoPoint, LogDocument, Os, UserAgent};
 use crate::query::model::{Order, Query, StoredDoc};
 use crate::store::StoreError;
 
@@ -180,6 +180,10 @@ pub fn foreign_doc(source: &Value, sort_millis: Option<i64>, fields: &FieldMap) 
         _ => None,
     });
     doc.firesight.visitor = text(Field::Visitor);
+    doc.event.duration = get(Field::Duration).and_then(as_u64);
+    if let Some(domain) = text(Field::Vhost) {
+        doc.destination = Some(Destination { domain: Some(domain), port: None });
+    }
     doc.extra.insert("_source".to_owned(), source.clone());
     doc
 }

@@ -46,6 +46,8 @@ fn agent_fields() -> FieldMap {
         visitor: Some(String::new()),
         crawler: Some(String::new()),
         crawler_category: Some(String::new()),
+        vhost: Some(String::new()),
+        duration: Some(String::new()),
     })
 }
 
@@ -65,6 +67,7 @@ fn every_filter() -> Filters {
         crawler_category: vec!["ai".into()],
         client_ip: vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::1/128".parse().unwrap()],
         referrer_host: vec!["www.google.com".into()],
+        vhost: vec!["shop.example".into()],
         q: Some("kibana \"OR\" *:* -x".into()),
     };
     f.normalise();
