@@ -10,7 +10,11 @@
 //!   fresh store in a temporary directory, up to everything committed; documents/s;
 //! - dashboard: the five panels (summary, 1 h timeline, top 10 countries, browsers, paths) over the
 //!   whole range, uncached, one after the other and as five concurrent requests on a two-worker runtime;
-//!   right after ingest, then after the store is closed (background merges finished) and reopened.
+//!   right after ingest, then after the store is closed (background merges finished) and reopened;
+//! - latency panels: every document carries a request duration (a fixed pseudo-random one per copy,
+//!   1 ms to 2 s, long-tailed; `BENCH_DURATIONS=0` leaves them out), so the summary computes its duration
+//!   percentiles too, and the two latency panels (1 h duration timeline, the ten slowest paths by p95
+//!   with at least 5 requests) are measured beside the five, and the seven panels in sequence.
 //!
 //! `BENCH_DIR=DIR` keeps the store there: the first run fills it, later runs with the same DOCS open
 //! it and measure the dashboards without ingesting again.
@@ -23,7 +27,10 @@ use std::time::{Duration, Instant};
 
 use firesight::enrich::{Enricher, GeoIp, UserAgentParser};
 use firesight::ingest::{SourceLine, ids, prepare};
-use firesight::query::model::{Dimension, Filters, Query, Split, TimeRange, TimelineRequest, TopRequest};
+use firesight::query::model::{
+    Dimension, DurationRank, DurationTimelineRequest, Filters, Query, SlowestRequest, Split, TimeRange,
+    TimelineRequest, TopRequest,
+};
 use firesight::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use firesight::store::{IndexDoc, ItemOutcome, LogStore};
 
@@ -57,12 +64,36 @@ fn documents(
     n: usize,
 ) -> impl Iterator<Item = IndexDoc> + '_ {
     let copies = n.div_ceil(by_day.values().map(Vec::len).sum());
-    by_day
-        .values()
-        .flat_map(move |day| (0..copies).flat_map(move |_| day.iter()))
-        .take(n)
-        .enumerate()
-        .map(|(i, d)| IndexDoc { id: ids::backfill_id(b"bench-embedded-copy", i as u64), doc: d.doc.clone() })
+    by_day.values().flat_map(move |day| (0..copies).flat_map(move |_| day.iter())).take(n).enumerate().map(|(i, d)| {
+        let mut doc = d.doc.clone();
+        if durations() {
+            doc.event.duration = Some(duration_ns(i as u64));
+        }
+        IndexDoc { id: ids::backfill_id(b"bench-embedded-copy", i as u64), doc }
+    })
+}
+
+fn durations() -> bool {
+    std::env::var("BENCH_DURATIONS").map_or(true, |v| v != "0")
+}
+
+/// A long-tailed request duration between 1 ms and about 2 s, fixed per document.
+fn duration_ns(i: u64) -> u64 {
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    let u = (h % 10_000) as f64 / 10_000.0;
+    (1_000_000.0 * (1.0 + 2000.0 * u.powi(6))) as u64
+}
+
+/// The two latency panels: the duration timeline and the slowest paths.
+async fn latency_panels(store: &EmbeddedStore) -> u64 {
+    let q = query();
+    let timeline =
+        store.duration_timeline(&DurationTimelineRequest { query: q.clone(), interval_secs: 3600 }).await.unwrap();
+    let slowest = store
+        .slowest(&SlowestRequest { query: q, rank_by: DurationRank::P95, limit: 10, min_requests: 5 })
+        .await
+        .unwrap();
+    timeline.buckets.len() as u64 + slowest.buckets.len() as u64
 }
 
 fn query() -> Query {
@@ -166,6 +197,23 @@ async fn measure_dashboards(store: &Arc<EmbeddedStore>, label: &str) {
         for (panel, samples) in per_panel {
             println!("    {panel:<12} {}", stats(samples));
         }
+    }
+    if durations() {
+        let (mut latency, mut seven) = (Vec::new(), Vec::new());
+        for run in 0..22 {
+            let t = Instant::now();
+            latency_panels(store).await;
+            let latency_time = t.elapsed();
+            let t = Instant::now();
+            dashboard(store, Split::None).await;
+            latency_panels(store).await;
+            if run >= 2 {
+                latency.push(latency_time);
+                seven.push(t.elapsed());
+            }
+        }
+        println!("latency panels {label} (duration timeline + slowest paths): {}", stats(latency));
+        println!("  seven panels one after the other: {}", stats(seven));
     }
 }
 

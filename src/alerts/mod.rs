@@ -293,6 +293,10 @@ impl Alerts {
             rule.name = check_name(name)?;
         }
         if let Some(threshold) = input.threshold {
+            if rule.kind == RuleKind::Latency {
+                // As at creation: a latency rule's threshold is `threshold_ms`.
+                return Err(AlertError::into_conflict(invalid("threshold", "latency rules take threshold_ms")));
+            }
             rule.threshold = threshold;
         }
         if let Some(window) = input.window {
@@ -324,9 +328,6 @@ impl Alerts {
             }
             rule.threshold = ms;
             rule.threshold_ms = Some(ms);
-        }
-        if let Some(threshold) = input.threshold.filter(|_| rule.kind == RuleKind::Latency) {
-            rule.threshold_ms = Some(threshold);
         }
         if input.percentile.is_some() {
             rule.percentile = input.percentile;

@@ -118,7 +118,7 @@ pub fn rule_min_requests_update() -> RefOr<Schema> {
 
 /// A new `latency` rule: `threshold_ms` and `percentile` instead of `threshold`.
 fn latency() -> Value {
-    json!({"type": "object", "title": "latency", "description": "The `percentile` (50, 90, 95 or 99) of the request     durations in the window above `threshold_ms` milliseconds; windows with fewer than `min_requests` requests with a     duration (default 10) never fire.",
+    json!({"type": "object", "title": "latency", "description": "The `percentile` (50, 90, 95 or 99) of the request durations in the window above `threshold_ms` milliseconds; windows with fewer than `min_requests` requests with a duration (default 10) never fire.",
         "properties": {
             "kind": {"type": "string", "enum": ["latency"]},
             "name": name(),

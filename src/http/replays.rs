@@ -93,7 +93,9 @@ impl From<ReplayError> for ApiError {
             }
             e @ ReplayError::NotFound(_) => ApiError::Missing(e.to_string()),
             ReplayError::Db(e) => e.into(),
-            e @ (ReplayError::S3(_) | ReplayError::Ingest(_)) => ApiError::Unavailable(anyhow::Error::new(e)),
+            e @ (ReplayError::S3(_) | ReplayError::Ingest(_) | ReplayError::Store(_)) => {
+                ApiError::Unavailable(anyhow::Error::new(e))
+            }
         }
     }
 }

@@ -10,6 +10,8 @@ pub enum ReplayError {
     S3(#[from] S3Error),
     #[error("the log store did not take the replayed records")]
     Ingest(#[from] IngestError),
+    #[error("the log store could not tell which replayed records it already holds")]
+    Store(#[from] crate::store::StoreError),
     #[error("state database failed")]
     Db(#[from] StateDbError),
     /// No S3 location is configured (`FIRESIGHT_S3_REPLAY__BUCKETS`).

@@ -111,10 +111,19 @@ impl ObjectJob<'_> {
                 if self.dry_run {
                     counts.dead_lettered = group.prepared.dead.len() as u64;
                 } else {
+                    let mut prepared = group.prepared;
+                    let mut present = 0;
+                    if self.name.kind == FailureKind::OpenSearch && !prepared.docs.is_empty() {
+                        // Firehose's own attempt may have indexed it after all, in an index of its naming.
+                        let ids: Vec<String> = prepared.docs.iter().map(|d| d.id.clone()).collect();
+                        let stored = self.ingestor.store.stored_ids(&ids).await?;
+                        prepared.docs.retain(|d| !stored.contains(&d.id));
+                        present = (ids.len() - prepared.docs.len()) as u64;
+                    }
                     let deadline = tokio::time::Instant::now() + BATCH_DEADLINE;
-                    let report = self.ingestor.write(group.prepared, "replay", deadline).await?;
+                    let report = self.ingestor.write(prepared, "replay", deadline).await?;
                     counts.indexed = report.indexed as u64;
-                    counts.already_present = report.duplicates as u64;
+                    counts.already_present = report.duplicates as u64 + present;
                     counts.dead_lettered = report.dead_lettered as u64;
                 }
                 outcome.codes.entry(group.code.clone()).or_default().add(&counts);

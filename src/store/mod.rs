@@ -149,7 +149,14 @@ pub trait LogStore: Send + Sync + 'static {
         Err(StoreError::Unsupported("timeline"))
     }
 
-    /// Paths ranked by request duration ("slowest endpoints").
+    /// Of `ids`, those already stored in any index the store reads, whichever writer named the index.
+    /// A replayed OpenSearch failure keeps the id Firehose meant for it; when Firehose's attempt did
+    /// index it after all (the answer was lost), it lies in Firehose's daily index, not in the one
+    /// firesight would write. Default: none (one writer, whose `index` already reports duplicates).
+    async fn stored_ids(&self, _ids: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+        Ok(std::collections::HashSet::new())
+    }
+
     /// Request-duration percentiles per timeline interval.
     async fn duration_timeline(
         &self,
@@ -158,6 +165,7 @@ pub trait LogStore: Send + Sync + 'static {
         Err(StoreError::Unsupported("duration_timeline"))
     }
 
+    /// Paths ranked by request duration ("slowest endpoints").
     async fn slowest(&self, _request: &SlowestRequest) -> Result<SlowestResult, StoreError> {
         Err(StoreError::Unsupported("slowest"))
     }

@@ -158,7 +158,9 @@ async fn same_answers(os: &OpenSearchStore, em: &EmbeddedStore, docs: &[IndexDoc
         let (x, y) = (exact.len() as f64, a.distinct.unwrap() as f64);
         assert!((x - y).abs() <= x * 0.01, "top {dimension:?}: OpenSearch's distinct {y} is not within 1% of {x}");
         assert_eq!(TopResult { distinct: None, ..b.clone() }, TopResult { distinct: None, ..a }, "top {dimension:?}");
-        assert!(b.total > 0 && !b.buckets.is_empty(), "top {dimension:?} is empty");
+        // The real log names no virtual host; every other dimension has values in it.
+        let present = dimension != Dimension::Vhost;
+        assert_eq!(b.total > 0 && !b.buckets.is_empty(), present, "top {dimension:?}: {b:?}");
     }
 
     // timelines: status classes over everything, the top browsers over part of the range

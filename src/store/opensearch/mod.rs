@@ -304,6 +304,10 @@ impl LogStore for OpenSearchStore {
         self.read_search(request).await
     }
 
+    async fn stored_ids(&self, ids: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.read_stored_ids(ids).await
+    }
+
     async fn top(&self, request: &TopRequest) -> Result<TopResult, StoreError> {
         self.read_top(request).await
     }

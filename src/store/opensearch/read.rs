@@ -29,6 +29,29 @@ impl OpenSearchStore {
         Ok(answer)
     }
 
+    /// Of `ids`, those stored in a read index as `_id` or as `event.id` (time-series collections, and
+    /// documents firesight's Lambda wrote under Firehose's own ids), a thousand per search.
+    pub(super) async fn read_stored_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in ids.chunks(1000) {
+            let body = json!({
+                "size": chunk.len(),
+                "_source": ["event.id"],
+                "query": {"bool": {"should": [{"ids": {"values": chunk}}, {"terms": {"event.id": chunk}}]}},
+            });
+            let answer = self.read(body, Some("hits.hits._id,hits.hits._source.event.id")).await?;
+            for hit in answer["hits"]["hits"].as_array().into_iter().flatten() {
+                for id in [hit["_id"].as_str(), hit["_source"]["event"]["id"].as_str()].into_iter().flatten() {
+                    found.insert(id.to_owned());
+                }
+            }
+        }
+        Ok(found)
+    }
+
     pub(super) async fn read_top(&self, request: &TopRequest) -> Result<TopResult, StoreError> {
         let body = aggs::top_dsl(request, &self.fields)?;
         Ok(aggs::parse_top(&self.read(body, None).await?))
