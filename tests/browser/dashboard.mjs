@@ -37,11 +37,11 @@ const DEMO = {
   requests: 9999,
   status4xx: 217,
   notFound: 213,
-  bots: 1462,
+  bots: 1991,
   bytes: '2.75 GB',
   countries: { US: 3897, FR: 865, DE: 549 },
 };
-const CSV_HEADER = 'id,timestamp,client_ip,country,city,method,path,query,http_version,status,bytes,referrer,user_agent,browser,os,device,bot';
+const CSV_HEADER = 'id,timestamp,client_ip,country,city,method,path,query,http_version,status,bytes,referrer,user_agent,browser,os,device,bot,crawler,crawler_category';
 const PANELS = ['summary', 'timeline', 'countries', 'cities', 'browsers', 'os', 'devices', 'paths', 'referrers', 'heatmap', 'status', 'delivery', 'logs'];
 const LIVE_RATE = 5;
 const TOP_PANELS = { browsers: 'browser', os: 'os', devices: 'device', paths: 'path', referrers: 'referrer_host', cities: 'city', status: 'status' };
@@ -175,6 +175,16 @@ async function deliver(lines) {
   assert.equal(response.status, 200, await response.text());
 }
 
+// The API's own answer, for the numbers a panel must show.
+async function apiGet(pathAndQuery) {
+  const response = await fetch(`${base}/v1${pathAndQuery}`, { headers: { Authorization: `Bearer ${apiKey}` } });
+  const text = await response.text();
+  assert.equal(response.status, 200, text);
+  return JSON.parse(text);
+}
+
+const NO_DURATIONS = /No request durations in these logs: log `\$request_time` \(nginx\) or `%D` \(Apache\)/;
+
 const liveRows = (page) => page.locator('#panel-logs tbody tr[data-live]').evaluateAll((rows) => rows.map((r) => r.dataset.path));
 const liveFigure = async (page, id) => Number(await page.getAttribute(`#live-${id}`, 'data-value'));
 
@@ -255,6 +265,36 @@ try {
     await act(page, () => page.click('#panel-summary [data-bot=""]'));
     assert.equal(await figure(page, 'requests'), DEMO.requests);
     assert.doesNotMatch(page.url(), /bot=/);
+  });
+
+  await step('crawlers by category and by name match the API; a category filters', async () => {
+    const from = 'now-7d';
+    const categories = await apiGet(`/stats/top/crawler_category?from=${from}&limit=10`);
+    const crawlers = await apiGet(`/stats/top/crawler?from=${from}&limit=10`);
+    assert.ok(categories.buckets.length > 0 && crawlers.buckets.length > 0, 'the demo has crawlers');
+    const shownCategories = await page.locator('#panel-crawler-categories .bar-row').evaluateAll((rows) => rows.map((r) => [r.dataset.key, Number(r.dataset.count)]));
+    assert.deepEqual(shownCategories, categories.buckets.map((b) => [b.key, b.count]));
+    const shownCrawlers = await page.locator('#panel-crawlers .bucket').evaluateAll((rows) => rows.map((r) => [r.dataset.key, Number(r.dataset.count)]));
+    assert.deepEqual(shownCrawlers, crawlers.buckets.map((b) => [b.key, b.count]));
+    const first = categories.buckets[0];
+    await act(page, () => page.click(`#panel-crawler-categories .bar-row[data-key="${first.key}"]`));
+    assert.match(page.url(), new RegExp(`[?&]crawler_category=${first.key}`));
+    assert.match(await page.textContent(`#filters .chip[data-dim="crawler_category"][data-value="${first.key}"]`), new RegExp(`Crawler type: ${first.key}`));
+    assert.equal(await figure(page, 'requests'), first.count);
+    await act(page, () => page.click('#filters .chip[data-dim="crawler_category"] .chip-remove'));
+    assert.equal(await figure(page, 'requests'), DEMO.requests);
+    assert.doesNotMatch(page.url(), /crawler_category=/);
+  });
+
+  await step('without durations or hosts: the latency panels explain, no latency tiles, no host selector', async () => {
+    assert.equal((await apiGet('/stats/summary?from=now-7d')).duration_p50_ms, null);
+    for (const name of ['latency', 'slowest']) {
+      assert.equal(await panelState(page, name), 'empty', `panel ${name}`);
+      assert.match(await page.textContent(`#panel-${name} .state.empty`), NO_DURATIONS);
+    }
+    assert.equal(await page.locator('#panel-summary [data-figure="duration_p50_ms"]').count(), 0);
+    assert.equal((await apiGet('/stats/top/vhost?from=now-7d&limit=50')).buckets.length, 0);
+    assert.equal(await page.locator('#vhost-select').isVisible(), false);
   });
 
   await step('clicking a country filters every panel to it', async () => {
