@@ -159,8 +159,10 @@ function accessLine(path, status) {
 }
 
 // Delivers lines as Amazon Kinesis Data Firehose does (HTTP endpoint protocol 1.0), answered 200 once durable.
-async function deliver(lines) {
+// `stream`: the delivery stream's name, for a source with its own log format.
+async function deliver(lines, stream = null) {
   const requestId = crypto.randomUUID();
+  const source = stream ? { 'X-Amz-Firehose-Source-Arn': `arn:aws:firehose:eu-west-1:111122223333:deliverystream/${stream}` } : {};
   const records = lines.map((line) => ({ data: Buffer.from(`${line}\n`).toString('base64') }));
   const response = await fetch(`${base}/v1/firehose`, {
     method: 'POST',
@@ -169,6 +171,7 @@ async function deliver(lines) {
       'X-Amz-Firehose-Protocol-Version': '1.0',
       'X-Amz-Firehose-Request-Id': requestId,
       'X-Amz-Firehose-Access-Key': firehoseKey,
+      ...source,
     },
     body: JSON.stringify({ requestId, timestamp: Date.now(), records }),
   });
@@ -184,6 +187,12 @@ async function apiGet(pathAndQuery) {
 }
 
 const NO_DURATIONS = /No request durations in these logs: log `\$request_time` \(nginx\) or `%D` \(Apache\)/;
+
+// A line of the `timed` stream's format (nginx: `$host` first, `$request_time` last), served now.
+function timedLine(host, path, seconds) {
+  const combined = accessLine(path, 200).replace('198.51.100.23', '198.51.100.42');
+  return `${host} ${combined} ${seconds.toFixed(3)}`;
+}
 
 const liveRows = (page) => page.locator('#panel-logs tbody tr[data-live]').evaluateAll((rows) => rows.map((r) => r.dataset.path));
 const liveFigure = async (page, id) => Number(await page.getAttribute(`#live-${id}`, 'data-value'));
@@ -543,6 +552,56 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal((await liveRows(page)).length, 2 + shown);
     assert.equal(await page.locator(`#panel-logs tbody tr[data-path="${run}/after-stop"]`).count(), 0);
+  });
+
+  await step('with timed requests from two hosts: latency chart, tiles, slowest endpoints, host selector', async () => {
+    const lines = [];
+    for (let i = 0; i < 48; i += 1) {
+      const host = i % 3 === 0 ? 'shop.example' : 'www.example';
+      const [path, seconds] = i % 2 ? ['/api/search', 0.4 + (i % 7) * 0.1] : [`/static/app-${i % 4}.js`, 0.002 * (1 + (i % 5))];
+      lines.push(timedLine(host, path, seconds));
+    }
+    await deliver(lines, 'timed');
+    const summary = await apiGet('/stats/summary?from=now-1h');
+    assert.ok(summary.duration_p50_ms !== null, 'the timed lines have durations');
+    await page.goto(`${base}/?range=1h`);
+    await page.waitForFunction(() => document.body.dataset.state === 'ready');
+    assert.equal(await figure(page, 'requests'), summary.requests);
+
+    assert.equal(await panelState(page, 'latency'), 'ready');
+    assert.ok(Number(await page.getAttribute('#panel-latency .legend', 'data-points')) > 0);
+    assert.ok(await page.locator('#panel-latency svg .point circle').count() > 0);
+    assert.ok(await page.locator('#panel-latency svg polyline.line, #panel-latency svg .point').count() > 0);
+    assert.equal(await figure(page, 'duration_p95_ms'), summary.duration_p95_ms);
+    assert.match(await page.textContent('#panel-summary [data-figure="duration_p99_ms"]'), /Latency p99\s*[\d.,]+ ms/);
+
+    const slowest = await apiGet('/stats/top/path?from=now-1h&rank_by=duration_p95&min_requests=5&limit=10');
+    const first = slowest.buckets[0];
+    assert.equal(first.key, '/api/search');
+    const row = page.locator('#panel-slowest tbody tr').first();
+    assert.equal(await row.getAttribute('data-key'), first.key);
+    assert.equal(Number(await row.getAttribute('data-count')), first.count);
+    assert.equal(Number(await row.getAttribute('data-p95')), first.duration_p95_ms);
+    await shot(page, 'latency.png');
+    await act(page, () => page.click(`#panel-slowest button.cell-button[data-key="${first.key}"]`));
+    assert.match(page.url(), /[?&]path=%2Fapi%2Fsearch/);
+    assert.equal(await figure(page, 'requests'), first.count);
+    await act(page, () => page.click('#filters .chip[data-dim="path"] .chip-remove'));
+
+    const hosts = await apiGet('/stats/top/vhost?from=now-1h&limit=50');
+    assert.deepEqual(hosts.buckets.map((b) => b.key).sort(), ['shop.example', 'www.example']);
+    assert.ok(await page.locator('#vhost-select').isVisible());
+    const options = await page.locator('#vhost-input option').evaluateAll((os) => os.map((o) => o.value));
+    assert.deepEqual(options, ['', ...hosts.buckets.map((b) => b.key)]);
+    const shop = hosts.buckets.find((b) => b.key === 'shop.example');
+    await act(page, () => page.selectOption('#vhost-input', 'shop.example'));
+    assert.match(page.url(), /[?&]vhost=shop\.example/);
+    assert.match(await page.textContent('#filters .chip[data-dim="vhost"]'), /Host: shop\.example/);
+    assert.equal(await figure(page, 'requests'), shop.count);
+    assert.equal(await page.inputValue('#vhost-input'), 'shop.example');
+    await act(page, () => page.selectOption('#vhost-input', ''));
+    assert.doesNotMatch(page.url(), /vhost=/);
+    assert.equal(await figure(page, 'requests'), summary.requests);
   });
 
   await step('no script errors and no blocked resources', async () => {

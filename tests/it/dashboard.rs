@@ -13,6 +13,9 @@ use crate::embedded_default::Process;
 use crate::firehose_client::ACCESS_KEY;
 use crate::harness::{API_KEY, http};
 
+/// The log format of the delivery stream `timed`: nginx's with the virtual host and the request time.
+const TIMED_FORMAT: &str = r#"$host $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#;
+
 const SETUP: &str = "run dev/browser.sh (or everything with dev/test.sh)";
 
 fn repo() -> &'static Path {
@@ -51,6 +54,8 @@ async fn the_dashboard_shows_the_demo_in_a_real_browser() {
         ("GEOIP__CITY_DB", geolite2_city().display().to_string()),
         ("ALERTS__EVALUATION_INTERVAL_SECS", "1".to_owned()),
         ("FIREHOSE__ACCESS_KEYS", ACCESS_KEY.to_owned()),
+        // The script's timed deliveries (the demo and the other deliveries are recognised per line).
+        ("PARSE__SOURCES__timed", TIMED_FORMAT.to_owned()),
         // The script's LIVE_RATE: a burst of twelve is more than a live stream sends in a second.
         ("TAIL__MAX_EVENTS_PER_SECOND", "5".to_owned()),
     ];
