@@ -1,8 +1,9 @@
 // The built-in dashboard in headless Chromium, on a firesight serving the demo log (started by
 // tests/it/dashboard.rs): the API key prompt, the panels' numbers for the demo log, filtering by a
 // country (from its table and from the world map), time ranges, the comparison, paging, a shared URL,
-// CSV export, a phone-sized screen, and Live (new requests, delivered through the Firehose endpoint,
-// streamed into the table).
+// CSV export, a phone-sized screen, Live (new requests, delivered through the Firehose endpoint,
+// streamed into the table), the crawler panels, and the latency panels and host selector: empty on the
+// demo (no durations, no hosts), filled by timed deliveries to the stream `timed` (its own log format).
 //
 // Usage: FIRESIGHT_TEST_FIREHOSE_KEY=<key> node tests/browser/dashboard.mjs <base-url> <api-key> <artifact-dir>
 // The Firehose access key is the service's (FIRESIGHT_FIREHOSE__ACCESS_KEYS); its live tail sends at most
@@ -14,6 +15,7 @@ import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { parseCsv, accessLine, timedLine } from './lines.mjs';
 
 const [base, apiKey, artifacts] = process.argv.slice(2);
 if (!base || !apiKey || !artifacts) {
@@ -110,54 +112,6 @@ const timelineTotal = async (page) => Number(await page.getAttribute('#panel-tim
 const heatmapTotal = async (page) => Number(await page.getAttribute('#panel-heatmap svg.heatmap', 'data-total'));
 const shot = (page, name, fullPage = true) => page.screenshot({ path: path.join(artifacts, name), fullPage });
 
-// RFC 4180: quoted fields may hold commas, quotes and line breaks.
-function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i += 1;
-      } else if (c === '"') {
-        quoted = false;
-      } else {
-        field += c;
-      }
-    } else if (c === '"') {
-      quoted = true;
-    } else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i += 1;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else {
-      field += c;
-    }
-  }
-  if (field !== '' || row.length) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows;
-}
-
-// An access-log line served now, in the combined format, by a client in a documentation range.
-function accessLine(path, status) {
-  const d = new Date();
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const pad = (n) => String(n).padStart(2, '0');
-  const time = `${pad(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
-  return `198.51.100.23 - - [${time}] "GET ${path} HTTP/1.1" ${status} 2048 "-" "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"`;
-}
-
 // Delivers lines as Amazon Kinesis Data Firehose does (HTTP endpoint protocol 1.0), answered 200 once durable.
 // `stream`: the delivery stream's name, for a source with its own log format.
 async function deliver(lines, stream = null) {
@@ -187,12 +141,6 @@ async function apiGet(pathAndQuery) {
 }
 
 const NO_DURATIONS = /No request durations in these logs: log `\$request_time` \(nginx\) or `%D` \(Apache\)/;
-
-// A line of the `timed` stream's format (nginx: `$host` first, `$request_time` last), served now.
-function timedLine(host, path, seconds) {
-  const combined = accessLine(path, 200).replace('198.51.100.23', '198.51.100.42');
-  return `${host} ${combined} ${seconds.toFixed(3)}`;
-}
 
 const liveRows = (page) => page.locator('#panel-logs tbody tr[data-live]').evaluateAll((rows) => rows.map((r) => r.dataset.path));
 const liveFigure = async (page, id) => Number(await page.getAttribute(`#live-${id}`, 'data-value'));

@@ -2,7 +2,9 @@
 //! headless Chromium by `tests/browser/dashboard.mjs` (playwright-core). The script checks the panels
 //! against the demo log's numbers, filters by a country (from the table and the world map), changes the
 //! time range, pages, exports CSV, renders on a phone-sized screen, and turns Live on while it delivers
-//! new requests through the Firehose endpoint; its screenshots land in `target/dashboard-artifacts/`.
+//! new requests through the Firehose endpoint; it checks the crawler panels against the API, and the
+//! latency panels and host selector empty on the demo, then filled by timed deliveries from two hosts to
+//! a stream with its own log format. Its screenshots land in `target/dashboard-artifacts/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
