@@ -7,6 +7,7 @@
 import { KEY_STORAGE, AUTO_REFRESH_STORAGE, RANGES, FILTERS, STATUS_CLASSES, WEEKDAYS, dateTimeFormat, timeZone, fmtInt, plural, fmtPercent, fmtBytes, countryName, filterValueLabel, toLocalInput, $, h, s, deltaBadge, withTooltip } from './format.js';
 import { setView, reloadView, setApiKey, view, readView, changeView, isFiltered, toggleFilter, apiParams, AuthError, apiKey, getJson, panels, panel, draw, reloadPanel, controller, refreshTimer, refreshAll, autoRefreshOn, scheduleRefresh, timeChart, barChart, chartWidth, topPanel } from './core.js';
 import { worldMap } from './map.js';
+import { registerPerfPanels, durationFigures } from './perf.js';
 import { logs, logsPanel, registerLogsPanel, renderPager, turnPage, exportCsv, live, startLive, stopLive, restartLive, renderLive } from './logs.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -43,6 +44,7 @@ panel('panel-summary', {
         plural(data.status_5xx, 'request', 'requests')),
       figure('bot_share', 'Bot share', data.bot_share, fmtPercent(data.bot_share, { precise: true }), previous ? deltaBadge(data.bot_share - previous.bot_share, { points: true, invert: true }) : null,
         plural(data.bot_requests, 'request', 'requests')),
+      durationFigures(data, figure),
     );
     body.append(figures, botSwitch());
     renderResolvedRange(data);
@@ -154,6 +156,9 @@ topPanel('panel-devices', 'device', { limit: 8 });
 topPanel('panel-paths', 'path', { limit: 10 });
 topPanel('panel-referrers', 'referrer_host', { limit: 10, emptyText: 'No request in this range came with a referrer.' });
 topPanel('panel-status', 'status', { limit: 10, clsOf: (b) => `s${String(b.key)[0]}` });
+
+// Latency, slowest endpoints, crawlers and the host selector (perf.js).
+registerPerfPanels();
 
 panel('panel-heatmap', {
   load: (signal) => getJson('/stats/visit-times', apiParams({ tz: timeZone }), { signal }),

@@ -26,6 +26,9 @@ export const FILTERS = {
   referrer_host: { label: 'Referrer' },
   client_ip: { label: 'Client IP' },
   bot: { label: 'Bots', single: true },
+  crawler: { label: 'Crawler' },
+  crawler_category: { label: 'Crawler type' },
+  vhost: { label: 'Host', single: true },
   q: { label: 'Search', single: true },
 };
 

@@ -23,7 +23,7 @@ struct Asset {
 }
 
 /// The page, its script (`app.js`, an ES module importing the other `.js` files), style sheet and icon.
-const ASSETS: [Asset; 9] = [
+const ASSETS: [Asset; 10] = [
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",
@@ -58,6 +58,11 @@ const ASSETS: [Asset; 9] = [
         path: "/dashboard/worldmap.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../assets/dashboard/worldmap.js"),
+    },
+    Asset {
+        path: "/dashboard/perf.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/dashboard/perf.js"),
     },
     Asset {
         path: "/dashboard/app.css",

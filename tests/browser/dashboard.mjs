@@ -1,8 +1,9 @@
 // The built-in dashboard in headless Chromium, on a firesight serving the demo log (started by
 // tests/it/dashboard.rs): the API key prompt, the panels' numbers for the demo log, filtering by a
 // country (from its table and from the world map), time ranges, the comparison, paging, a shared URL,
-// CSV export, a phone-sized screen, and Live (new requests, delivered through the Firehose endpoint,
-// streamed into the table).
+// CSV export, a phone-sized screen, Live (new requests, delivered through the Firehose endpoint,
+// streamed into the table), the crawler panels, and the latency panels and host selector: empty on the
+// demo (no durations, no hosts), filled by timed deliveries to the stream `timed` (its own log format).
 //
 // Usage: FIRESIGHT_TEST_FIREHOSE_KEY=<key> node tests/browser/dashboard.mjs <base-url> <api-key> <artifact-dir>
 // The Firehose access key is the service's (FIRESIGHT_FIREHOSE__ACCESS_KEYS); its live tail sends at most
@@ -14,6 +15,7 @@ import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { parseCsv, accessLine, timedLine } from './lines.mjs';
 
 const [base, apiKey, artifacts] = process.argv.slice(2);
 if (!base || !apiKey || !artifacts) {
@@ -37,11 +39,11 @@ const DEMO = {
   requests: 9999,
   status4xx: 217,
   notFound: 213,
-  bots: 1462,
+  bots: 1991,
   bytes: '2.75 GB',
   countries: { US: 3897, FR: 865, DE: 549 },
 };
-const CSV_HEADER = 'id,timestamp,client_ip,country,city,method,path,query,http_version,status,bytes,referrer,user_agent,browser,os,device,bot';
+const CSV_HEADER = 'id,timestamp,client_ip,country,city,method,path,query,http_version,status,bytes,referrer,user_agent,browser,os,device,bot,crawler,crawler_category';
 const PANELS = ['summary', 'timeline', 'countries', 'cities', 'browsers', 'os', 'devices', 'paths', 'referrers', 'heatmap', 'status', 'delivery', 'logs'];
 const LIVE_RATE = 5;
 const TOP_PANELS = { browsers: 'browser', os: 'os', devices: 'device', paths: 'path', referrers: 'referrer_host', cities: 'city', status: 'status' };
@@ -110,57 +112,11 @@ const timelineTotal = async (page) => Number(await page.getAttribute('#panel-tim
 const heatmapTotal = async (page) => Number(await page.getAttribute('#panel-heatmap svg.heatmap', 'data-total'));
 const shot = (page, name, fullPage = true) => page.screenshot({ path: path.join(artifacts, name), fullPage });
 
-// RFC 4180: quoted fields may hold commas, quotes and line breaks.
-function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i += 1;
-      } else if (c === '"') {
-        quoted = false;
-      } else {
-        field += c;
-      }
-    } else if (c === '"') {
-      quoted = true;
-    } else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i += 1;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else {
-      field += c;
-    }
-  }
-  if (field !== '' || row.length) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows;
-}
-
-// An access-log line served now, in the combined format, by a client in a documentation range.
-function accessLine(path, status) {
-  const d = new Date();
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const pad = (n) => String(n).padStart(2, '0');
-  const time = `${pad(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
-  return `198.51.100.23 - - [${time}] "GET ${path} HTTP/1.1" ${status} 2048 "-" "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"`;
-}
-
 // Delivers lines as Amazon Kinesis Data Firehose does (HTTP endpoint protocol 1.0), answered 200 once durable.
-async function deliver(lines) {
+// `stream`: the delivery stream's name, for a source with its own log format.
+async function deliver(lines, stream = null) {
   const requestId = crypto.randomUUID();
+  const source = stream ? { 'X-Amz-Firehose-Source-Arn': `arn:aws:firehose:eu-west-1:111122223333:deliverystream/${stream}` } : {};
   const records = lines.map((line) => ({ data: Buffer.from(`${line}\n`).toString('base64') }));
   const response = await fetch(`${base}/v1/firehose`, {
     method: 'POST',
@@ -169,11 +125,22 @@ async function deliver(lines) {
       'X-Amz-Firehose-Protocol-Version': '1.0',
       'X-Amz-Firehose-Request-Id': requestId,
       'X-Amz-Firehose-Access-Key': firehoseKey,
+      ...source,
     },
     body: JSON.stringify({ requestId, timestamp: Date.now(), records }),
   });
   assert.equal(response.status, 200, await response.text());
 }
+
+// The API's own answer, for the numbers a panel must show.
+async function apiGet(pathAndQuery) {
+  const response = await fetch(`${base}/v1${pathAndQuery}`, { headers: { Authorization: `Bearer ${apiKey}` } });
+  const text = await response.text();
+  assert.equal(response.status, 200, text);
+  return JSON.parse(text);
+}
+
+const NO_DURATIONS = /No request durations in these logs: log `\$request_time` \(nginx\) or `%D` \(Apache\)/;
 
 const liveRows = (page) => page.locator('#panel-logs tbody tr[data-live]').evaluateAll((rows) => rows.map((r) => r.dataset.path));
 const liveFigure = async (page, id) => Number(await page.getAttribute(`#live-${id}`, 'data-value'));
@@ -255,6 +222,36 @@ try {
     await act(page, () => page.click('#panel-summary [data-bot=""]'));
     assert.equal(await figure(page, 'requests'), DEMO.requests);
     assert.doesNotMatch(page.url(), /bot=/);
+  });
+
+  await step('crawlers by category and by name match the API; a category filters', async () => {
+    const from = 'now-7d';
+    const categories = await apiGet(`/stats/top/crawler_category?from=${from}&limit=10`);
+    const crawlers = await apiGet(`/stats/top/crawler?from=${from}&limit=10`);
+    assert.ok(categories.buckets.length > 0 && crawlers.buckets.length > 0, 'the demo has crawlers');
+    const shownCategories = await page.locator('#panel-crawler-categories .bar-row').evaluateAll((rows) => rows.map((r) => [r.dataset.key, Number(r.dataset.count)]));
+    assert.deepEqual(shownCategories, categories.buckets.map((b) => [b.key, b.count]));
+    const shownCrawlers = await page.locator('#panel-crawlers .bucket').evaluateAll((rows) => rows.map((r) => [r.dataset.key, Number(r.dataset.count)]));
+    assert.deepEqual(shownCrawlers, crawlers.buckets.map((b) => [b.key, b.count]));
+    const first = categories.buckets[0];
+    await act(page, () => page.click(`#panel-crawler-categories .bar-row[data-key="${first.key}"]`));
+    assert.match(page.url(), new RegExp(`[?&]crawler_category=${first.key}`));
+    assert.match(await page.textContent(`#filters .chip[data-dim="crawler_category"][data-value="${first.key}"]`), new RegExp(`Crawler type: ${first.key}`));
+    assert.equal(await figure(page, 'requests'), first.count);
+    await act(page, () => page.click('#filters .chip[data-dim="crawler_category"] .chip-remove'));
+    assert.equal(await figure(page, 'requests'), DEMO.requests);
+    assert.doesNotMatch(page.url(), /crawler_category=/);
+  });
+
+  await step('without durations or hosts: the latency panels explain, no latency tiles, no host selector', async () => {
+    assert.equal((await apiGet('/stats/summary?from=now-7d')).duration_p50_ms, null);
+    for (const name of ['latency', 'slowest']) {
+      assert.equal(await panelState(page, name), 'empty', `panel ${name}`);
+      assert.match(await page.textContent(`#panel-${name} .state.empty`), NO_DURATIONS);
+    }
+    assert.equal(await page.locator('#panel-summary [data-figure="duration_p50_ms"]').count(), 0);
+    assert.equal((await apiGet('/stats/top/vhost?from=now-7d&limit=50')).buckets.length, 0);
+    assert.equal(await page.locator('#vhost-select').isVisible(), false);
   });
 
   await step('clicking a country filters every panel to it', async () => {
@@ -503,6 +500,56 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal((await liveRows(page)).length, 2 + shown);
     assert.equal(await page.locator(`#panel-logs tbody tr[data-path="${run}/after-stop"]`).count(), 0);
+  });
+
+  await step('with timed requests from two hosts: latency chart, tiles, slowest endpoints, host selector', async () => {
+    const lines = [];
+    for (let i = 0; i < 48; i += 1) {
+      const host = i % 3 === 0 ? 'shop.example' : 'www.example';
+      const [path, seconds] = i % 2 ? ['/api/search', 0.4 + (i % 7) * 0.1] : [`/static/app-${i % 4}.js`, 0.002 * (1 + (i % 5))];
+      lines.push(timedLine(host, path, seconds));
+    }
+    await deliver(lines, 'timed');
+    const summary = await apiGet('/stats/summary?from=now-1h');
+    assert.ok(summary.duration_p50_ms !== null, 'the timed lines have durations');
+    await page.goto(`${base}/?range=1h`);
+    await page.waitForFunction(() => document.body.dataset.state === 'ready');
+    assert.equal(await figure(page, 'requests'), summary.requests);
+
+    assert.equal(await panelState(page, 'latency'), 'ready');
+    assert.ok(Number(await page.getAttribute('#panel-latency .legend', 'data-points')) > 0);
+    assert.ok(await page.locator('#panel-latency svg .point circle').count() > 0);
+    assert.ok(await page.locator('#panel-latency svg polyline.line, #panel-latency svg .point').count() > 0);
+    assert.equal(await figure(page, 'duration_p95_ms'), summary.duration_p95_ms);
+    assert.match(await page.textContent('#panel-summary [data-figure="duration_p99_ms"]'), /Latency p99\s*[\d.,]+ ms/);
+
+    const slowest = await apiGet('/stats/top/path?from=now-1h&rank_by=duration_p95&min_requests=5&limit=10');
+    const first = slowest.buckets[0];
+    assert.equal(first.key, '/api/search');
+    const row = page.locator('#panel-slowest tbody tr').first();
+    assert.equal(await row.getAttribute('data-key'), first.key);
+    assert.equal(Number(await row.getAttribute('data-count')), first.count);
+    assert.equal(Number(await row.getAttribute('data-p95')), first.duration_p95_ms);
+    await shot(page, 'latency.png');
+    await act(page, () => page.click(`#panel-slowest button.cell-button[data-key="${first.key}"]`));
+    assert.match(page.url(), /[?&]path=%2Fapi%2Fsearch/);
+    assert.equal(await figure(page, 'requests'), first.count);
+    await act(page, () => page.click('#filters .chip[data-dim="path"] .chip-remove'));
+
+    const hosts = await apiGet('/stats/top/vhost?from=now-1h&limit=50');
+    assert.deepEqual(hosts.buckets.map((b) => b.key).sort(), ['shop.example', 'www.example']);
+    assert.ok(await page.locator('#vhost-select').isVisible());
+    const options = await page.locator('#vhost-input option').evaluateAll((os) => os.map((o) => o.value));
+    assert.deepEqual(options, ['', ...hosts.buckets.map((b) => b.key)]);
+    const shop = hosts.buckets.find((b) => b.key === 'shop.example');
+    await act(page, () => page.selectOption('#vhost-input', 'shop.example'));
+    assert.match(page.url(), /[?&]vhost=shop\.example/);
+    assert.match(await page.textContent('#filters .chip[data-dim="vhost"]'), /Host: shop\.example/);
+    assert.equal(await figure(page, 'requests'), shop.count);
+    assert.equal(await page.inputValue('#vhost-input'), 'shop.example');
+    await act(page, () => page.selectOption('#vhost-input', ''));
+    assert.doesNotMatch(page.url(), /vhost=/);
+    assert.equal(await figure(page, 'requests'), summary.requests);
   });
 
   await step('no script errors and no blocked resources', async () => {

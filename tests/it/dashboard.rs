@@ -2,7 +2,9 @@
 //! headless Chromium by `tests/browser/dashboard.mjs` (playwright-core). The script checks the panels
 //! against the demo log's numbers, filters by a country (from the table and the world map), changes the
 //! time range, pages, exports CSV, renders on a phone-sized screen, and turns Live on while it delivers
-//! new requests through the Firehose endpoint; its screenshots land in `target/dashboard-artifacts/`.
+//! new requests through the Firehose endpoint; it checks the crawler panels against the API, and the
+//! latency panels and host selector empty on the demo, then filled by timed deliveries from two hosts to
+//! a stream with its own log format. Its screenshots land in `target/dashboard-artifacts/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +14,9 @@ use crate::dataset::geolite2_city;
 use crate::embedded_default::Process;
 use crate::firehose_client::ACCESS_KEY;
 use crate::harness::{API_KEY, http};
+
+/// The log format of the delivery stream `timed`: nginx's with the virtual host and the request time.
+const TIMED_FORMAT: &str = r#"$host $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#;
 
 const SETUP: &str = "run dev/browser.sh (or everything with dev/test.sh)";
 
@@ -51,6 +56,8 @@ async fn the_dashboard_shows_the_demo_in_a_real_browser() {
         ("GEOIP__CITY_DB", geolite2_city().display().to_string()),
         ("ALERTS__EVALUATION_INTERVAL_SECS", "1".to_owned()),
         ("FIREHOSE__ACCESS_KEYS", ACCESS_KEY.to_owned()),
+        // The script's timed deliveries (the demo and the other deliveries are recognised per line).
+        ("PARSE__SOURCES__timed", TIMED_FORMAT.to_owned()),
         // The script's LIVE_RATE: a burst of twelve is more than a live stream sends in a second.
         ("TAIL__MAX_EVENTS_PER_SECOND", "5".to_owned()),
     ];
