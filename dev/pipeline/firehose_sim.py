@@ -131,10 +131,7 @@ class ShardSource:
                 caught_up = False
             # A closed shard ends with a null iterator (and ChildShards); the emulator keeps answering with
             # iterators, so a closed shard that has nothing more to give has ended too.
-            ended = nxt is None or "ChildShards" in answer and answer["ChildShards"] is not None and not answer["Records"]
-            if sid in self.closed and not answer["Records"]:
-                ended = True
-            if ended:
+            if nxt is None or (sid in self.closed and not answer["Records"]):
                 self.finished.add(sid)
                 del self.iterators[sid]
                 caught_up = False  # its children start now
