@@ -17,7 +17,9 @@
 //!   with at least 5 requests) are measured beside the five, and the seven panels in sequence.
 //!
 //! `BENCH_DIR=DIR` keeps the store there: the first run fills it, later runs with the same DOCS open
-//! it and measure the dashboards without ingesting again.
+//! it and measure the dashboards without ingesting again. A third argument names one panel to run over
+//! and over for ten seconds, for a profiler (`summary`, `timeline`, `durations`, `slowest`, otherwise top
+//! paths), or `ingest` to stop after the ingest.
 
 mod common;
 use common::{geolite, real_log};
@@ -86,14 +88,19 @@ fn duration_ns(i: u64) -> u64 {
 
 /// The two latency panels: the duration timeline and the slowest paths.
 async fn latency_panels(store: &EmbeddedStore) -> u64 {
-    let q = query();
-    let timeline =
-        store.duration_timeline(&DurationTimelineRequest { query: q.clone(), interval_secs: 3600 }).await.unwrap();
-    let slowest = store
-        .slowest(&SlowestRequest { query: q, rank_by: DurationRank::P95, limit: 10, min_requests: 5 })
-        .await
-        .unwrap();
-    timeline.buckets.len() as u64 + slowest.buckets.len() as u64
+    duration_timeline(store).await + slowest(store).await
+}
+
+/// The 1 h duration timeline (p50/p95/p99 per bucket).
+async fn duration_timeline(store: &EmbeddedStore) -> u64 {
+    let request = DurationTimelineRequest { query: query(), interval_secs: 3600 };
+    store.duration_timeline(&request).await.unwrap().buckets.len() as u64
+}
+
+/// The ten slowest paths by p95 with at least 5 requests.
+async fn slowest(store: &EmbeddedStore) -> u64 {
+    let request = SlowestRequest { query: query(), rank_by: DurationRank::P95, limit: 10, min_requests: 5 };
+    store.slowest(&request).await.unwrap().buckets.len() as u64
 }
 
 fn query() -> Query {
@@ -199,10 +206,12 @@ async fn measure_dashboards(store: &Arc<EmbeddedStore>, label: &str) {
         }
     }
     if durations() {
-        let (mut latency, mut seven) = (Vec::new(), Vec::new());
+        let (mut latency, mut seven, mut timeline, mut slow) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for run in 0..22 {
             let t = Instant::now();
-            latency_panels(store).await;
+            duration_timeline(store).await;
+            let timeline_time = t.elapsed();
+            slowest(store).await;
             let latency_time = t.elapsed();
             let t = Instant::now();
             dashboard(store, Split::None).await;
@@ -210,9 +219,13 @@ async fn measure_dashboards(store: &Arc<EmbeddedStore>, label: &str) {
             if run >= 2 {
                 latency.push(latency_time);
                 seven.push(t.elapsed());
+                timeline.push(timeline_time);
+                slow.push(latency_time - timeline_time);
             }
         }
         println!("latency panels {label} (duration timeline + slowest paths): {}", stats(latency));
+        println!("    duration timeline {}", stats(timeline));
+        println!("    slowest paths     {}", stats(slow));
         println!("  seven panels one after the other: {}", stats(seven));
     }
 }
@@ -284,6 +297,8 @@ fn main() {
             while t.elapsed() < Duration::from_secs(10) {
                 match panel.as_str() {
                     "summary" => drop(store.summary(&q).await.unwrap()),
+                    "durations" => drop(duration_timeline(&store).await),
+                    "slowest" => drop(slowest(&store).await),
                     "timeline" => drop(
                         store
                             .timeline(&TimelineRequest { query: q.clone(), interval_secs: 3600, split: Split::None })

@@ -76,9 +76,13 @@ function naturalEarth([lon, lat]) {
     ];
 }
 
+// Land with no ISO 3166-1 numeric code that GeoIP databases still name: MaxMind's GeoLite2 and GeoIP2
+// give Kosovo the user-assigned code XK (as the European Commission does).
+const BY_NAME = new Map([['Kosovo', 'XK']]);
+
 const features = topology.objects.countries.geometries
     .map((g) => ({
-        code: g.id === undefined ? null : alpha2.get(g.id) ?? null,
+        code: (g.id === undefined ? null : alpha2.get(g.id)) ?? BY_NAME.get(g.properties?.name) ?? null,
         id: g.id,
         name: g.properties?.name,
         polygons: (g.type === 'Polygon' ? [g.arcs] : g.type === 'MultiPolygon' ? g.arcs : []).flatMap((p) =>
@@ -152,7 +156,7 @@ for (const f of features.sort((a, b) => (a.code ?? '').localeCompare(b.code ?? '
     if (f.code) {
         countries[f.code] = countries[f.code] ? countries[f.code] + d : d;
     } else {
-        // No ISO 3166-1 numeric code in the data (N. Cyprus, Somaliland, Kosovo): drawn as land, not counted.
+        // No ISO 3166-1 code in the data (N. Cyprus, Somaliland): drawn as land, not counted.
         unkeyed.push(d);
         console.error(`drawn without a code: ${f.name} (id ${f.id ?? 'none'})`);
     }

@@ -1,5 +1,6 @@
 //! Request durations beyond the summary. Percentiles per timeline interval ([`DurationTimelineRequest`]):
-//! the durations of each interval of the timeline grid gathered, then exact nearest-rank p50, p95, p99.
+//! exact nearest-rank p50, p95, p99 of each interval of the timeline grid, in the summary's two passes
+//! ([`super::exact`]) with a histogram per interval.
 //!
 //! "Slowest endpoints" ([`SlowestRequest`]): the matching documents that have a duration, grouped by
 //! path; per path the request count, the exact nearest-rank p95 and the sum of the durations. Paths
@@ -8,6 +9,9 @@
 
 use std::collections::HashMap;
 
+use tantivy::SegmentReader;
+
+use super::exact::{Histogram, Targets};
 use super::{Slicer, utc};
 use crate::query::model::{DurationBucket, DurationTimelineRequest, DurationTimelineResult};
 use crate::query::model::{
@@ -15,7 +19,7 @@ use crate::query::model::{
 };
 use crate::store::StoreError;
 use crate::store::bucket_grid;
-use crate::store::embedded::scan::{Fetch, Ords, fold_segments, u64_column};
+use crate::store::embedded::scan::{Fetch, Ords, Part, fold_segments, for_each_aligned, u64_column};
 use crate::store::embedded::schema::name;
 use crate::store::embedded::state::EmbeddedStore;
 
@@ -33,47 +37,86 @@ fn nearest_rank(values: &mut [u64], p: f64) -> u64 {
     *values.select_nth_unstable(rank - 1).1
 }
 
+/// Calls `f(interval, duration)` for each matching document of a segment that has a duration and a
+/// timestamp inside the `(first, width, n)` grid.
+fn for_each_timed(
+    part: &Part,
+    seg: &SegmentReader,
+    (first, width, n): (i64, i64, usize),
+    mut f: impl FnMut(usize, u64),
+) -> Result<(), StoreError> {
+    let ts = u64_column(seg, name::TS)?;
+    let duration = u64_column(seg, name::DURATION)?;
+    let (mut f_ts, mut f_duration) = (Fetch::default(), Fetch::default());
+    let mut slicer = Slicer::new(first, width, n);
+    part.for_each_block(seg, |block| {
+        let (docs, durations) = f_duration.docs_values(&duration, block);
+        if docs.is_empty() {
+            return;
+        }
+        let (timed, times) = f_ts.docs_values(&ts, docs);
+        for_each_aligned(docs, timed, times, |i, t| {
+            if let Some(at) = slicer.slice(tantivy::u64_to_i64(t)) {
+                f(at, durations[i]);
+            }
+        });
+    })
+}
+
 impl EmbeddedStore {
     pub(in crate::store::embedded) fn read_duration_timeline(
         &self,
         request: &DurationTimelineRequest,
     ) -> Result<DurationTimelineResult, StoreError> {
+        const PERCENTS: [f64; 3] = [50.0, 95.0, 99.0];
         let (first, interval, n) = bucket_grid(&request.query.range, request.interval_secs)?;
         if n == 0 {
             return Ok(DurationTimelineResult { buckets: Vec::new() });
         }
         let parts = self.parts(&request.query)?;
-        let init = || vec![Vec::<u64>::new(); n];
+        let grid = (first, interval, n);
+        // First pass: a histogram per interval that has durations.
+        let init = || (0..n).map(|_| None).collect::<Vec<Option<Histogram>>>();
         let partial = fold_segments(&parts, self.threads(), init, |acc, p, seg| {
-            let ts = u64_column(seg, name::TS)?;
-            let duration = u64_column(seg, name::DURATION)?;
-            let (mut f_ts, mut f_duration, mut times, mut durations) =
-                (Fetch::default(), Fetch::default(), Vec::new(), Vec::new());
-            let mut slicer = Slicer::new(first, interval, n);
-            parts[p].for_each_block(seg, |block| {
-                f_duration.aligned(&duration, block, &mut durations);
-                if durations.iter().all(Option::is_none) {
-                    return;
+            for_each_timed(&parts[p], seg, grid, |at, d| acc[at].get_or_insert_with(Histogram::default).add(d))
+        })?;
+        let mut counted = init();
+        for part in &partial {
+            for (all, h) in counted.iter_mut().zip(part) {
+                if let Some(h) = h {
+                    all.get_or_insert_with(Histogram::default).merge(h);
                 }
-                f_ts.aligned(&ts, block, &mut times);
-                for (t, d) in times.iter().zip(&durations) {
-                    if let (Some(t), Some(d)) = (t, d)
-                        && let Some(at) = slicer.slice(tantivy::u64_to_i64(*t))
-                    {
-                        acc[at].push(*d);
-                    }
+            }
+        }
+        drop(partial);
+        // Second pass: per interval, only the values of the buckets holding its percentiles.
+        let targets: Vec<Option<Targets>> =
+            counted.iter().map(|h| h.as_ref().and_then(|h| h.targets(&PERCENTS))).collect();
+        drop(counted);
+        let init = || targets.iter().map(|t| t.as_ref().map_or_else(Vec::new, Targets::members)).collect::<Vec<_>>();
+        let gathered = fold_segments(&parts, self.threads(), init, |members, p, seg| {
+            for_each_timed(&parts[p], seg, grid, |at, d| {
+                if let Some(t) = &targets[at] {
+                    t.keep(d, &mut members[at]);
                 }
             })
         })?;
-        let mut all = init();
-        for part in partial {
-            all.iter_mut().zip(part).for_each(|(x, y)| x.extend(y));
+        let mut per_interval: Vec<Vec<Vec<Vec<u64>>>> = (0..n).map(|_| Vec::new()).collect();
+        for part in gathered {
+            for (all, members) in per_interval.iter_mut().zip(part) {
+                all.push(members);
+            }
         }
         let mut buckets = Vec::with_capacity(n);
-        for (i, mut values) in all.into_iter().enumerate() {
-            let mut p = |q: f64| (!values.is_empty()).then(|| nearest_rank(&mut values, q) as f64 / 1e6);
-            let (p50_ms, p95_ms, p99_ms) = (p(50.0), p(95.0), p(99.0));
-            buckets.push(DurationBucket { start: utc(first + i as i64 * interval)?, p50_ms, p95_ms, p99_ms });
+        for (i, (target, members)) in targets.iter().zip(per_interval).enumerate() {
+            let p = target.as_ref().map_or_else(|| vec![None; PERCENTS.len()], |t| t.select(members));
+            let ms = |v: Option<f64>| v.map(|ns| ns / 1e6);
+            buckets.push(DurationBucket {
+                start: utc(first + i as i64 * interval)?,
+                p50_ms: ms(p[0]),
+                p95_ms: ms(p[1]),
+                p99_ms: ms(p[2]),
+            });
         }
         Ok(DurationTimelineResult { buckets })
     }

@@ -20,6 +20,7 @@
 //! [`scan`]: super::scan
 
 mod durations;
+mod exact;
 mod geo;
 mod summary;
 mod timeline;
