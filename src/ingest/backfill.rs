@@ -95,7 +95,7 @@ async fn ingest_one(
 ) -> anyhow::Result<()> {
     let reader = open(input)?;
     let source = if input == Path::new("-") { "stdin".to_owned() } else { input.display().to_string() };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<(u64, Prepared)>>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<(u64, Prepared)>>(1);
     let enricher = ingestor.enricher.clone();
     let format = ingestor.formats.default_format().cloned();
     let batch_lines = ingestor.store.batch_hint().unwrap_or(BATCH_LINES);

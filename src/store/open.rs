@@ -29,6 +29,7 @@ async fn open(config: &Config, bulk_load: bool) -> anyhow::Result<Arc<dyn LogSto
         StoreKind::Embedded => {
             let options = embedded::EmbeddedOptions {
                 writer_memory_bytes: config.embedded.writer_memory_mb as usize * 1024 * 1024,
+                max_open_writers: config.embedded.max_open_days as usize,
                 commit_docs: config.embedded.commit_docs as usize,
                 write_ahead_log: !bulk_load,
                 ..embedded::EmbeddedOptions::default()

@@ -22,7 +22,9 @@ use super::wal;
 /// Tuning of the embedded store.
 #[derive(Debug, Clone)]
 pub struct EmbeddedOptions {
-    /// Indexing memory of one day writer, all its threads together; a segment is flushed when full.
+    /// Indexing memory of all the day writers together: each of the `max_open_writers` gets an equal
+    /// share (split among its threads, at least tantivy's floor per thread) and writes a segment when
+    /// its share is full.
     pub writer_memory_bytes: usize,
     /// Indexing threads per day writer.
     pub writer_threads: usize,
@@ -48,7 +50,7 @@ impl Default for EmbeddedOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         EmbeddedOptions {
-            writer_memory_bytes: 256 << 20,
+            writer_memory_bytes: 128 << 20,
             writer_threads: cores.clamp(1, 8),
             max_open_writers: 4,
             query_threads: cores.clamp(1, 16),

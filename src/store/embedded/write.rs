@@ -107,7 +107,8 @@ impl EmbeddedStore {
                 closing.writer.wait_merging_threads().map_err(unavailable)?;
             }
             let threads = self.options.writer_threads;
-            let per_thread = (self.options.writer_memory_bytes / threads).max(MIN_WRITER_MEMORY_PER_THREAD);
+            let share = self.options.writer_memory_bytes / self.options.max_open_writers;
+            let per_thread = (share / threads).max(MIN_WRITER_MEMORY_PER_THREAD);
             let options = IndexWriterOptions::builder()
                 .memory_budget_per_thread(per_thread)
                 .num_worker_threads(threads)

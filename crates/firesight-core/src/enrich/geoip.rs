@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use maxminddb::{MaxMindDbError, Reader};
+use maxminddb::{MaxMindDbError, Mmap, Reader};
 use serde::Deserialize;
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
 
@@ -40,7 +40,7 @@ type Answer = (Option<Arc<Geo>>, Option<Arc<AutonomousSystem>>);
 const CACHED_ADDRESSES: usize = 65_536;
 
 struct Database {
-    reader: Reader<Vec<u8>>,
+    reader: Reader<Mmap>,
     path: PathBuf,
 }
 
@@ -99,8 +99,14 @@ const PROBE_NETWORKS: usize = 256;
 
 impl Database {
     fn open(path: &Path, role: Role) -> Result<Self, EnrichError> {
-        let reader =
-            Reader::open_readfile(path).map_err(|source| EnrichError::GeoIpOpen { path: path.to_owned(), source })?;
+        // Mapped, not read into memory: the database's pages are the kernel's page cache, shared with
+        // every process reading it and given back under memory pressure.
+        // SAFETY: the mapping stays valid while the file is replaced by a rename (as `geoipupdate`
+        // does: the old file lives on until unmapped); rewriting the file in place while firesight
+        // runs is not supported (README, `FIRESIGHT_GEOIP__CITY_DB`).
+        #[allow(unsafe_code)]
+        let reader = unsafe { Reader::open_mmap(path) }
+            .map_err(|source| EnrichError::GeoIpOpen { path: path.to_owned(), source })?;
         let database_type = &reader.metadata().database_type;
         if !role.accepts(database_type) {
             return Err(EnrichError::GeoIpWrongType {
