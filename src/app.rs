@@ -94,12 +94,13 @@ impl App {
         let enricher = Arc::new(build_enricher(&config)?);
         let metrics = Arc::new(Metrics::new());
         let tail = Arc::new(TailHub::new(&config.tail, metrics.clone(), shutdown.clone()));
+        let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), metrics.clone()));
         let ingestor = Ingestor::new(store.clone(), enricher, metrics.clone())
             .with_tail(tail.clone())
+            .with_listener(Arc::new(query.cache().clone()))
             .with_formats(build_formats(&config)?);
         let rejections = Arc::new(RejectionLog::new());
         let receiver = Receiver::new(&config.firehose, ingestor.clone(), shutdown.clone(), rejections.clone());
-        let query = Arc::new(QueryService::new(store.clone(), config.query.clone(), metrics.clone()));
         let delivery = DeliveryErrors::new(DeliveryRepo::new(db.clone()), store.clone());
         let old_keys: Vec<&str> = config.secrets_old_keys.iter().map(|k| k.expose()).collect();
         let secrets =

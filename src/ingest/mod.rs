@@ -120,6 +120,12 @@ pub enum IngestError {
     Store(#[source] StoreError),
 }
 
+/// Told of the timestamps of every document an ingestor newly indexes (the aggregate cache, which
+/// reloads cached answers that late documents change).
+pub trait IndexedListener: Send + Sync {
+    fn indexed(&self, timestamps: &mut dyn Iterator<Item = DateTime<Utc>>);
+}
+
 /// Writes prepared batches to the store with bounded retries.
 #[derive(Clone)]
 pub struct Ingestor {
@@ -131,6 +137,8 @@ pub struct Ingestor {
     pub tail: Option<Arc<TailHub>>,
     /// The configured log formats (`parse.log_format`, `parse.sources`); empty: recognised per line.
     pub formats: Arc<Formats>,
+    /// Told of what this ingestor newly indexes; none in one-shot commands.
+    pub listener: Option<Arc<dyn IndexedListener>>,
 }
 
 impl Ingestor {
@@ -140,12 +148,18 @@ impl Ingestor {
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(5),
         };
-        Self { store, enricher, metrics, pacing, tail: None, formats: Arc::new(Formats::default()) }
+        Self { store, enricher, metrics, pacing, tail: None, formats: Arc::new(Formats::default()), listener: None }
     }
 
     /// Parses with these log formats.
     pub fn with_formats(mut self, formats: Formats) -> Self {
         self.formats = Arc::new(formats);
+        self
+    }
+
+    /// Tells `listener` the timestamps of every document this ingestor newly indexes.
+    pub fn with_listener(mut self, listener: Arc<dyn IndexedListener>) -> Self {
+        self.listener = Some(listener);
         self
     }
 
@@ -202,10 +216,14 @@ impl Ingestor {
                 Ok(outcomes) => {
                     let mut retry = Vec::new();
                     let mut created = Vec::new();
+                    let mut created_at = Vec::new();
                     for (item, outcome) in pending.into_iter().zip(outcomes) {
                         match outcome {
                             ItemOutcome::Created => {
                                 report.indexed += 1;
+                                if self.listener.is_some() {
+                                    created_at.push(item.doc.timestamp);
+                                }
                                 if self.tail.is_some() {
                                     created.push(item);
                                 }
@@ -226,6 +244,9 @@ impl Ingestor {
                     }
                     if let Some(tail) = &self.tail {
                         tail.publish(created);
+                    }
+                    if let Some(listener) = &self.listener {
+                        listener.indexed(&mut created_at.into_iter());
                     }
                     pending = retry;
                     if pending.is_empty() {

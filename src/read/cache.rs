@@ -2,13 +2,23 @@
 //! times already resolved and aligned), bounded in bytes. Concurrent misses for one key make one store
 //! call (`try_get_with`). Ranges that touch "now" live briefly, closed ranges longer.
 //!
+//! Documents that arrive late (older than [`LATE`]: a backfill, a replay, a delayed delivery) change
+//! answers over closed ranges that are cached for long: the ingest path reports them
+//! ([`IndexedListener`]), the cache notes per UTC day when they landed and what span of time they
+//! cover, and a hit whose range (or compared previous period) overlaps a late write newer than the
+//! answer is loaded again. Documents inside the live window are not noted: no cached closed range can
+//! hold them, and live ranges expire within seconds anyway.
+//!
 //! A hit is on every dashboard refresh's path, so it does no more than it must: the key is the typed
 //! request itself (hashed and compared field by field, never serialised), and the answer is kept as the
 //! finished body and header values, which a response shares rather than copies.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -17,10 +27,14 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use sha2::{Digest, Sha256};
 
+use crate::ingest::IndexedListener;
 use crate::metrics::Metrics;
 use crate::query::model::{
-    Filters, GeoRequest, Query, SlowestRequest, StatusFilter, TimelineRequest, TopRequest, VisitTimesRequest,
+    Filters, GeoRequest, Query, SlowestRequest, StatusFilter, TimeRange, TimelineRequest, TopRequest, VisitTimesRequest,
 };
+
+/// Documents older than this when indexed are late: they may change answers over closed ranges.
+pub const LATE: chrono::Duration = chrono::Duration::seconds(60);
 
 /// What an aggregate answer is cached under: the endpoint, its normalised request and whether it
 /// compares with the previous period.
@@ -48,6 +62,20 @@ impl CacheKey {
             CacheKey::Geo(r, _) => (&r.query, 0),
         };
         std::mem::size_of::<CacheKey>() + filter_bytes(&query.filters) + extra
+    }
+
+    /// The time ranges the answer reads: the query's, and the previous period's when compared.
+    fn ranges(&self) -> [Option<TimeRange>; 2] {
+        let (query, compare) = match self {
+            CacheKey::Top(r, c) => (&r.query, *c),
+            CacheKey::Timeline(r, c) => (&r.query, *c),
+            CacheKey::Slowest(r) => (&r.query, false),
+            CacheKey::DurationTimeline(r) => (&r.query, false),
+            CacheKey::Summary(q, c) => (q, *c),
+            CacheKey::VisitTimes(r, c) => (&r.query, *c),
+            CacheKey::Geo(r, c) => (&r.query, *c),
+        };
+        [Some(query.range), compare.then(|| query.range.previous())]
     }
 }
 
@@ -80,6 +108,8 @@ pub struct CachedBody {
     pub cache_control: HeaderValue,
     /// How long this answer stays fresh (also the `Cache-Control` max-age).
     pub ttl: Duration,
+    /// When it was built.
+    pub built: Instant,
 }
 
 impl CachedBody {
@@ -92,6 +122,7 @@ impl CachedBody {
             cache_control: HeaderValue::try_from(cache_control).expect("ASCII is a valid header value"),
             body,
             ttl,
+            built: Instant::now(),
         }
     }
 }
@@ -104,10 +135,22 @@ impl Expiry<CacheKey, Arc<CachedBody>> for PerEntryTtl {
     }
 }
 
+/// Late documents of one UTC day: when the last landed, and the span of all noted since.
+#[derive(Debug, Clone, Copy)]
+struct LateWrite {
+    at: Instant,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
 #[derive(Clone)]
 pub struct AggregateCache {
     cache: Cache<CacheKey, Arc<CachedBody>>,
     metrics: Arc<Metrics>,
+    late: Arc<Mutex<BTreeMap<NaiveDate, LateWrite>>>,
+    /// The longest freshness of any answer cached so far (seconds): late writes older than that
+    /// cannot make a cached answer stale and are forgotten.
+    longest_ttl: Arc<AtomicU64>,
 }
 
 impl AggregateCache {
@@ -125,7 +168,19 @@ impl AggregateCache {
                 }
             })
             .build();
-        Self { cache, metrics }
+        Self { cache, metrics, late: Arc::default(), longest_ttl: Arc::default() }
+    }
+
+    /// Whether documents that landed after `hit` was built fall in a range it reads.
+    fn stale(&self, key: &CacheKey, hit: &CachedBody) -> bool {
+        let late = self.late.lock().unwrap_or_else(|p| p.into_inner());
+        if late.is_empty() {
+            return false;
+        }
+        key.ranges().into_iter().flatten().any(|range| {
+            let days = range.from.date_naive()..=range.to.date_naive();
+            late.range(days).any(|(_, w)| w.at >= hit.built && w.from < range.to && w.to >= range.from)
+        })
     }
 
     /// The cached answer for `key`, or the one `load` produces (once, however many callers wait).
@@ -135,8 +190,11 @@ impl AggregateCache {
         E: Send + Sync + 'static,
     {
         if let Some(hit) = self.cache.get(&key).await {
-            self.metrics.query_cache_hits.inc();
-            return Ok(hit);
+            if !self.stale(&key, &hit) {
+                self.metrics.query_cache_hits.inc();
+                return Ok(hit);
+            }
+            self.cache.invalidate(&key).await;
         }
         // Loading holds the store calls and moka's own state; boxed, so that the future of every request
         // (mostly hits, and moved around by the layers above) does not carry that size.
@@ -153,7 +211,9 @@ impl AggregateCache {
             .cache
             .try_get_with(key, async {
                 loaded.store(true, Ordering::Relaxed);
-                load.await.map(Arc::new)
+                let body = load.await?;
+                self.longest_ttl.fetch_max(body.ttl.as_secs(), Ordering::Relaxed);
+                Ok(Arc::new(body))
             })
             .await;
         if loaded.load(Ordering::Relaxed) {
@@ -164,9 +224,37 @@ impl AggregateCache {
         result
     }
 
+    /// Notes documents indexed now with these timestamps (those inside the live window are ignored).
+    pub fn note_indexed(&self, timestamps: impl IntoIterator<Item = DateTime<Utc>>) {
+        let now = Instant::now();
+        let cutoff = Utc::now() - LATE;
+        let mut spans: BTreeMap<NaiveDate, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
+        for t in timestamps.into_iter().filter(|t| *t < cutoff) {
+            let span = spans.entry(t.date_naive()).or_insert((t, t));
+            span.0 = span.0.min(t);
+            span.1 = span.1.max(t);
+        }
+        if spans.is_empty() {
+            return;
+        }
+        let keep = Duration::from_secs(self.longest_ttl.load(Ordering::Relaxed));
+        let mut late = self.late.lock().unwrap_or_else(|p| p.into_inner());
+        late.retain(|_, w| now.duration_since(w.at) <= keep);
+        for (day, (from, to)) in spans {
+            let w = late.entry(day).or_insert(LateWrite { at: now, from, to });
+            *w = LateWrite { at: now, from: w.from.min(from), to: w.to.max(to) };
+        }
+    }
+
     /// Runs pending maintenance (evictions); tests call it before reading counters.
     pub async fn sync(&self) {
         self.cache.run_pending_tasks().await;
+    }
+}
+
+impl IndexedListener for AggregateCache {
+    fn indexed(&self, timestamps: &mut dyn Iterator<Item = DateTime<Utc>>) {
+        self.note_indexed(timestamps);
     }
 }
 
@@ -175,7 +263,6 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
-    use crate::query::model::TimeRange;
 
     fn key() -> CacheKey {
         let range = TimeRange { from: chrono::DateTime::UNIX_EPOCH, to: chrono::DateTime::UNIX_EPOCH };
@@ -220,5 +307,48 @@ mod tests {
             })
             .await;
         assert_eq!(&r.unwrap().body[..], b"1");
+    }
+}
+
+#[cfg(test)]
+mod late_tests {
+    use super::*;
+
+    fn summary(from: &str, to: &str, compare: bool) -> CacheKey {
+        let range = TimeRange { from: from.parse().unwrap(), to: to.parse().unwrap() };
+        CacheKey::Summary(Query { range, filters: Filters::default() }, compare)
+    }
+
+    async fn get(cache: &AggregateCache, key: &CacheKey, answer: &'static [u8]) -> Bytes {
+        let loaded = cache
+            .get_or_load(key.clone(), async {
+                Ok::<_, std::io::Error>(CachedBody::new(Bytes::from_static(answer), Duration::from_secs(600)))
+            })
+            .await
+            .unwrap();
+        loaded.body.clone()
+    }
+
+    #[tokio::test]
+    async fn a_late_document_in_a_cached_range_reloads_it() {
+        let cache = AggregateCache::new(1 << 20, Arc::new(Metrics::new()));
+        let may = summary("2015-05-17T00:00:00Z", "2015-05-21T00:00:00Z", false);
+        let june = summary("2015-06-01T00:00:00Z", "2015-06-02T00:00:00Z", false);
+        let june_and_may = summary("2015-06-01T00:00:00Z", "2015-06-02T00:00:00Z", true);
+        assert_eq!(get(&cache, &may, b"0").await, "0");
+        assert_eq!(get(&cache, &june, b"0").await, "0");
+        assert_eq!(get(&cache, &june_and_may, b"0").await, "0");
+        // A backfill lands documents of 18 May 2015, and a live one of now.
+        cache.note_indexed(["2015-05-18T10:00:00Z".parse().unwrap(), Utc::now()]);
+        assert_eq!(get(&cache, &may, b"1").await, "1", "reloaded: the range holds the late document");
+        assert_eq!(get(&cache, &may, b"2").await, "1", "cached again after the reload");
+        assert_eq!(get(&cache, &june, b"1").await, "0", "another range keeps its answer");
+        // 1-2 June compared with 31 May: the previous period does not reach 18 May either.
+        assert_eq!(get(&cache, &june_and_may, b"1").await, "0");
+        // A document of the range's last instant is outside it (ranges are half-open).
+        cache.note_indexed(["2015-05-21T00:00:00Z".parse().unwrap()]);
+        assert_eq!(get(&cache, &may, b"3").await, "1");
+        cache.note_indexed(["2015-05-31T12:00:00Z".parse().unwrap()]);
+        assert_eq!(get(&cache, &june_and_may, b"2").await, "2", "the previous period holds it");
     }
 }

@@ -1,7 +1,7 @@
 //! The default mode as a newcomer meets it: the `firesight` binary itself, no configuration but a data
 //! directory, on the embedded store. `serve --demo` answers every dashboard panel with the sample, and a
 //! process killed (SIGKILL) in the middle of a Firehose delivery stream keeps every acknowledged record,
-//! once.
+//! once; old records delivered late refresh the cached answers over their days.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -224,4 +224,30 @@ async fn sigkill_during_deliveries_keeps_every_acknowledged_record_once() {
     }
     let total = service.get(API_KEY, "/v1/stats/summary?from=now-2h").await;
     assert_eq!(total["requests"], (RECORDS * DELIVERIES) as u64, "{total}");
+}
+
+/// A backfill of old logs arriving after a dashboard asked about their days: the cached answer over
+/// that closed range (fresh for ten minutes) is not served again once the late documents are indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_documents_refresh_cached_answers_over_their_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("API_KEYS", API_KEY.to_owned()), ("FIREHOSE__ACCESS_KEYS", ACCESS_KEY.to_owned())];
+    let mut service = Process::start(dir.path(), &[], &env);
+    service.wait_live().await;
+    let may = "/v1/stats/summary?from=2015-05-17T00:00:00Z&to=2015-05-21T00:00:00Z";
+    let june = "/v1/stats/summary?from=2015-06-01T00:00:00Z&to=2015-06-02T00:00:00Z";
+    assert_eq!(service.get(API_KEY, may).await["requests"], 0);
+    assert_eq!(service.get(API_KEY, june).await["requests"], 0);
+
+    let client = FirehoseClient::new(&service.base);
+    let reply = client.deliver("late-1", &delivery(1, 25, "18/May/2015:10:00:00 +0000")).await;
+    reply.assert_firehose_shape("late-1");
+    assert_eq!(reply.status, 200);
+    assert_eq!(service.get(API_KEY, may).await["requests"], 25, "the cached 0 is not served again");
+    assert_eq!(service.get(API_KEY, june).await["requests"], 0);
+    let reply = client.deliver("late-2", &delivery(2, 5, "20/May/2015:23:59:59 +0000")).await;
+    reply.assert_firehose_shape("late-2");
+    assert_eq!(reply.status, 200);
+    assert_eq!(service.get(API_KEY, may).await["requests"], 30);
+    service.sigterm();
 }
