@@ -36,6 +36,10 @@ use crate::query::model::{
 /// Documents older than this when indexed are late: they may change answers over closed ranges.
 pub const LATE: chrono::Duration = chrono::Duration::seconds(60);
 
+/// How long after acknowledging a document a store may still leave it out of answers (OpenSearch
+/// refreshes every second): answers built that soon after a late write are not trusted either.
+const VISIBLE_WITHIN: Duration = Duration::from_secs(5);
+
 /// What an aggregate answer is cached under: the endpoint, its normalised request and whether it
 /// compares with the previous period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -151,6 +155,8 @@ pub struct AggregateCache {
     /// The longest freshness of any answer cached so far (seconds): late writes older than that
     /// cannot make a cached answer stale and are forgotten.
     longest_ttl: Arc<AtomicU64>,
+    /// [`VISIBLE_WITHIN`] (zero in tests).
+    visible_within: Duration,
 }
 
 impl AggregateCache {
@@ -168,10 +174,11 @@ impl AggregateCache {
                 }
             })
             .build();
-        Self { cache, metrics, late: Arc::default(), longest_ttl: Arc::default() }
+        Self { cache, metrics, late: Arc::default(), longest_ttl: Arc::default(), visible_within: VISIBLE_WITHIN }
     }
 
-    /// Whether documents that landed after `hit` was built fall in a range it reads.
+    /// Whether documents that landed after `hit` was built (or too shortly before for the store to
+    /// show them) fall in a range it reads.
     fn stale(&self, key: &CacheKey, hit: &CachedBody) -> bool {
         let late = self.late.lock().unwrap_or_else(|p| p.into_inner());
         if late.is_empty() {
@@ -179,7 +186,8 @@ impl AggregateCache {
         }
         key.ranges().into_iter().flatten().any(|range| {
             let days = range.from.date_naive()..=range.to.date_naive();
-            late.range(days).any(|(_, w)| w.at >= hit.built && w.from < range.to && w.to >= range.from)
+            late.range(days)
+                .any(|(_, w)| w.at + self.visible_within >= hit.built && w.from < range.to && w.to >= range.from)
         })
     }
 
@@ -239,7 +247,7 @@ impl AggregateCache {
         }
         let keep = Duration::from_secs(self.longest_ttl.load(Ordering::Relaxed));
         let mut late = self.late.lock().unwrap_or_else(|p| p.into_inner());
-        late.retain(|_, w| now.duration_since(w.at) <= keep);
+        late.retain(|_, w| now.duration_since(w.at) <= keep + self.visible_within);
         for (day, (from, to)) in spans {
             let w = late.entry(day).or_insert(LateWrite { at: now, from, to });
             *w = LateWrite { at: now, from: w.from.min(from), to: w.to.max(to) };
@@ -331,7 +339,8 @@ mod late_tests {
 
     #[tokio::test]
     async fn a_late_document_in_a_cached_range_reloads_it() {
-        let cache = AggregateCache::new(1 << 20, Arc::new(Metrics::new()));
+        let mut cache = AggregateCache::new(1 << 20, Arc::new(Metrics::new()));
+        cache.visible_within = Duration::ZERO;
         let may = summary("2015-05-17T00:00:00Z", "2015-05-21T00:00:00Z", false);
         let june = summary("2015-06-01T00:00:00Z", "2015-06-02T00:00:00Z", false);
         let june_and_may = summary("2015-06-01T00:00:00Z", "2015-06-02T00:00:00Z", true);
@@ -350,5 +359,15 @@ mod late_tests {
         assert_eq!(get(&cache, &may, b"3").await, "1");
         cache.note_indexed(["2015-05-31T12:00:00Z".parse().unwrap()]);
         assert_eq!(get(&cache, &june_and_may, b"2").await, "2", "the previous period holds it");
+    }
+
+    #[tokio::test]
+    async fn answers_built_right_after_a_late_write_are_not_trusted() {
+        let cache = AggregateCache::new(1 << 20, Arc::new(Metrics::new()));
+        let may = summary("2015-05-17T00:00:00Z", "2015-05-21T00:00:00Z", false);
+        cache.note_indexed(["2015-05-18T10:00:00Z".parse().unwrap()]);
+        // The store may not show the document yet (OpenSearch's refresh): loaded again next time.
+        assert_eq!(get(&cache, &may, b"0").await, "0");
+        assert_eq!(get(&cache, &may, b"1").await, "1");
     }
 }
