@@ -11,13 +11,14 @@ percentiles, the summary's request count at the end, and the peak and final memo
 import gzip
 import http.client
 import json
+import os
 import sys
 import threading
 import time
 import urllib.request
 import uuid
 
-sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "load"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "load"))
 import firehose  # noqa: E402
 
 port, pid, log_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]

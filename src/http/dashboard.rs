@@ -22,6 +22,19 @@ struct Asset {
     body: &'static str,
 }
 
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// A file of `assets/dashboard/` served under `/dashboard/`.
+macro_rules! asset {
+    ($file:literal, $content_type:expr) => {
+        Asset {
+            path: concat!("/dashboard/", $file),
+            content_type: $content_type,
+            body: include_str!(concat!("../../assets/dashboard/", $file)),
+        }
+    };
+}
+
 /// The page, its script (`app.js`, an ES module importing the other `.js` files), style sheet and icon.
 const ASSETS: [Asset; 10] = [
     Asset {
@@ -29,51 +42,15 @@ const ASSETS: [Asset; 10] = [
         content_type: "text/html; charset=utf-8",
         body: include_str!("../../assets/dashboard/index.html"),
     },
-    Asset {
-        path: "/dashboard/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/dashboard/app.js"),
-    },
-    Asset {
-        path: "/dashboard/format.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/dashboard/format.js"),
-    },
-    Asset {
-        path: "/dashboard/core.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/dashboard/core.js"),
-    },
-    Asset {
-        path: "/dashboard/logs.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/dashboard/logs.js"),
-    },
-    Asset {
-        path: "/dashboard/map.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/dashboard/map.js"),
-    },
-    Asset {
-        path: "/dashboard/worldmap.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/dashboard/worldmap.js"),
-    },
-    Asset {
-        path: "/dashboard/perf.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/dashboard/perf.js"),
-    },
-    Asset {
-        path: "/dashboard/app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../../assets/dashboard/app.css"),
-    },
-    Asset {
-        path: "/dashboard/icon.svg",
-        content_type: "image/svg+xml",
-        body: include_str!("../../assets/dashboard/icon.svg"),
-    },
+    asset!("app.js", JS),
+    asset!("format.js", JS),
+    asset!("core.js", JS),
+    asset!("logs.js", JS),
+    asset!("map.js", JS),
+    asset!("worldmap.js", JS),
+    asset!("perf.js", JS),
+    asset!("app.css", "text/css; charset=utf-8"),
+    asset!("icon.svg", "image/svg+xml"),
 ];
 
 /// Each asset's ETag: a digest of its content, so a new build invalidates exactly what changed.

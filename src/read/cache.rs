@@ -55,30 +55,28 @@ pub enum CacheKey {
 }
 
 impl CacheKey {
-    /// Approximate bytes the key holds, for the cache's size bound.
-    fn weight(&self) -> usize {
-        let (query, extra) = match self {
-            CacheKey::Top(r, _) => (&r.query, 0),
-            CacheKey::Slowest(r) => (&r.query, 0),
-            CacheKey::Timeline(r, _) | CacheKey::DurationTimeline(r) => (&r.query, 0),
-            CacheKey::Summary(q, _) => (q, 0),
-            CacheKey::VisitTimes(r, _) => (&r.query, r.time_zone.len()),
-            CacheKey::Geo(r, _) => (&r.query, 0),
-        };
-        std::mem::size_of::<CacheKey>() + filter_bytes(&query.filters) + extra
-    }
-
-    /// The time ranges the answer reads: the query's, and the previous period's when compared.
-    fn ranges(&self) -> [Option<TimeRange>; 2] {
-        let (query, compare) = match self {
+    /// The query the answer reads, and whether it compares with the previous period.
+    fn query(&self) -> (&Query, bool) {
+        match self {
             CacheKey::Top(r, c) => (&r.query, *c),
-            CacheKey::Timeline(r, c) => (&r.query, *c),
             CacheKey::Slowest(r) => (&r.query, false),
+            CacheKey::Timeline(r, c) => (&r.query, *c),
             CacheKey::DurationTimeline(r) => (&r.query, false),
             CacheKey::Summary(q, c) => (q, *c),
             CacheKey::VisitTimes(r, c) => (&r.query, *c),
             CacheKey::Geo(r, c) => (&r.query, *c),
-        };
+        }
+    }
+
+    /// Approximate bytes the key holds, for the cache's size bound.
+    fn weight(&self) -> usize {
+        let extra = if let CacheKey::VisitTimes(r, _) = self { r.time_zone.len() } else { 0 };
+        std::mem::size_of::<CacheKey>() + filter_bytes(&self.query().0.filters) + extra
+    }
+
+    /// The time ranges the answer reads: the query's, and the previous period's when compared.
+    fn ranges(&self) -> [Option<TimeRange>; 2] {
+        let (query, compare) = self.query();
         [Some(query.range), compare.then(|| query.range.previous())]
     }
 }
