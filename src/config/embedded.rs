@@ -12,8 +12,9 @@ pub struct EmbeddedConfig {
     /// logs stay).
     pub retention_days: u32,
     /// Indexing memory of all the day writers together in MiB, shared equally by the `max_open_days`
-    /// writers and their threads (at least 15 MiB per thread, tantivy's floor); a writer writes a
-    /// segment when its share fills (`FIRESIGHT_EMBEDDED__WRITER_MEMORY_MB`).
+    /// writers; a writer indexes on as many threads (up to one a core) as its share gives 15 MiB each
+    /// (tantivy's floor), on one below that, and writes a segment when a thread's part fills
+    /// (`FIRESIGHT_EMBEDDED__WRITER_MEMORY_MB`).
     pub writer_memory_mb: u32,
     /// Day writers kept open at once; a batch for another day commits and closes the least recently
     /// used (`FIRESIGHT_EMBEDDED__MAX_OPEN_DAYS`).
@@ -25,7 +26,7 @@ pub struct EmbeddedConfig {
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
-        Self { retention_days: 0, writer_memory_mb: 128, max_open_days: 4, commit_docs: 100_000 }
+        Self { retention_days: 0, writer_memory_mb: 64, max_open_days: 4, commit_docs: 100_000 }
     }
 }
 
@@ -60,7 +61,7 @@ mod tests {
     #[test]
     fn writer_memory_is_shared_by_the_open_days() {
         let config = Config::from_pairs::<&str, &str>(&[]).unwrap();
-        assert_eq!((config.embedded.writer_memory_mb, config.embedded.max_open_days), (128, 4));
+        assert_eq!((config.embedded.writer_memory_mb, config.embedded.max_open_days), (64, 4));
         let config = Config::from_pairs(&[("EMBEDDED__MAX_OPEN_DAYS", "2")]).unwrap();
         assert_eq!(config.embedded.max_open_days, 2);
         let err = Config::from_pairs(&[("EMBEDDED__MAX_OPEN_DAYS", "0")]).unwrap_err();

@@ -284,11 +284,12 @@ impl LogStore for EmbeddedStore {
         blocking(|| self.commit_logged())
     }
 
-    /// Bulk loads (`firesight ingest`) go in batches of 10,000 lines: larger ones are no faster now that
-    /// the writers commit every `commit_docs` documents rather than every batch, and each batch in
-    /// flight costs about 4 KiB a line (the lines, their documents, the tantivy documents).
+    /// Bulk loads (`firesight ingest`) go in batches of 1,000 lines: the writers commit every
+    /// `commit_docs` documents rather than every batch, so larger ones are no faster (5,000 were
+    /// slower, measured in BENCHMARKS.md), and each batch in flight costs about 4 KiB a line (the
+    /// lines, their documents, the tantivy documents).
     fn batch_hint(&self) -> Option<usize> {
-        Some(5_000)
+        Some(1_000)
     }
 
     async fn drop_days_before(&self, day: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {

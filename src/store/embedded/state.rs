@@ -26,7 +26,8 @@ pub struct EmbeddedOptions {
     /// share (split among its threads, at least tantivy's floor per thread) and writes a segment when
     /// its share is full.
     pub writer_memory_bytes: usize,
-    /// Indexing threads per day writer.
+    /// Indexing threads per day writer, at most: a writer whose share of `writer_memory_bytes` is
+    /// below tantivy's floor (15 MiB) for each gets fewer.
     pub writer_threads: usize,
     /// Day writers kept open at once (late documents for older days open theirs on demand).
     pub max_open_writers: usize,
@@ -50,7 +51,7 @@ impl Default for EmbeddedOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         EmbeddedOptions {
-            writer_memory_bytes: 128 << 20,
+            writer_memory_bytes: 64 << 20,
             writer_threads: cores.clamp(1, 8),
             max_open_writers: 4,
             query_threads: cores.clamp(1, 16),
