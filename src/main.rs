@@ -118,11 +118,12 @@ impl From<StoreArg> for firesight::config::StoreKind {
     }
 }
 
-/// mimalloc rather than glibc's allocator: documents are built on one thread and freed on tantivy's
-/// indexing threads, and glibc's arenas then contend on a lock (about a tenth of the embedded store's
-/// indexing CPU, measured in BENCHMARKS.md).
+/// jemalloc rather than glibc's allocator or mimalloc: documents are built on one thread and freed on
+/// tantivy's indexing threads, and glibc's arenas then contend on a lock (about a tenth of the embedded
+/// store's indexing CPU); mimalloc kept 100-190 MiB more resident than jemalloc at the same speed
+/// (both measured in BENCHMARKS.md). Its options are built in from `.cargo/config.toml`.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

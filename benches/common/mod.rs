@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// The service's allocator (see `src/main.rs`), in every bench that measures the service.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 pub fn real_log() -> Vec<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/access_logs/elastic_examples_apache_logs.log");
