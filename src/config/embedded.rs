@@ -26,7 +26,7 @@ pub struct EmbeddedConfig {
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
-        Self { retention_days: 0, writer_memory_mb: 64, max_open_days: 4, commit_docs: 100_000 }
+        Self { retention_days: 0, writer_memory_mb: 128, max_open_days: 4, commit_docs: 100_000 }
     }
 }
 
@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn writer_memory_is_shared_by_the_open_days() {
         let config = Config::from_pairs::<&str, &str>(&[]).unwrap();
-        assert_eq!((config.embedded.writer_memory_mb, config.embedded.max_open_days), (64, 4));
+        assert_eq!((config.embedded.writer_memory_mb, config.embedded.max_open_days), (128, 4));
         let config = Config::from_pairs(&[("EMBEDDED__MAX_OPEN_DAYS", "2")]).unwrap();
         assert_eq!(config.embedded.max_open_days, 2);
         let err = Config::from_pairs(&[("EMBEDDED__MAX_OPEN_DAYS", "0")]).unwrap_err();

@@ -28,6 +28,7 @@ mod aggs;
 mod day;
 mod deadletter;
 mod filters;
+mod idset;
 mod scan;
 mod schema;
 mod search;

@@ -15,7 +15,7 @@ use tantivy::schema::Schema;
 
 use super::day::Day;
 use super::deadletter::DeadLetterLog;
-use super::scan::Identity;
+use super::idset::IdFilter;
 use super::schema::Fields;
 use super::wal;
 
@@ -51,7 +51,7 @@ impl Default for EmbeddedOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         EmbeddedOptions {
-            writer_memory_bytes: 64 << 20,
+            writer_memory_bytes: 128 << 20,
             writer_threads: cores.clamp(1, 8),
             max_open_writers: 4,
             query_threads: cores.clamp(1, 16),
@@ -82,7 +82,7 @@ pub struct EmbeddedStore {
 pub(super) struct DayWriter {
     pub(super) writer: IndexWriter,
     /// Hashes of every id committed to the day.
-    pub(super) ids: HashSet<u64, Identity>,
+    pub(super) ids: IdFilter,
     /// Ids added since the last commit.
     pub(super) uncommitted: HashSet<Box<str>>,
     /// The day's reader may lag behind its last commit (a reload failed): reload before trusting it.

@@ -37,7 +37,8 @@ use tantivy::indexer::IndexWriterOptions;
 use tantivy::{Index, TantivyDocument};
 
 use super::day::{Day, LOGS_DIR, TRASH_PREFIX, io_error, sync_dir, unavailable};
-use super::scan::{Identity, hash_bytes};
+use super::idset::IdFilter;
+use super::scan::hash_bytes;
 use super::state::{DayWriter, EmbeddedStore, Writers};
 use super::{schema, wal};
 use crate::document::LogDocument;
@@ -49,8 +50,8 @@ const MIN_WRITER_MEMORY_PER_THREAD: usize = 15 << 20;
 /// Indexing threads of one day writer and the memory of each: the writer's share of the budget
 /// (`writer_memory_bytes` over `max_open_writers`) in threads of at least tantivy's floor, up to
 /// `writer_threads`; one thread at the floor when the share is smaller. Each thread fills its own
-/// segment, so a thread more than the share pays for only means more, smaller segments to merge
-/// (measured in BENCHMARKS.md: one thread per writer at 16 MiB indexes no slower on two cores).
+/// segment, so the budget holds however many days are written at once (two threads index a
+/// time-ordered backfill, one day at a time, about a fifth faster than one on two cores: BENCHMARKS.md).
 fn writer_threads(options: &super::EmbeddedOptions) -> (usize, usize) {
     let share = options.writer_memory_bytes / options.max_open_writers;
     let threads = (share / MIN_WRITER_MEMORY_PER_THREAD).clamp(1, options.writer_threads);
@@ -136,16 +137,17 @@ impl EmbeddedStore {
     }
 
     /// Hashes of every id in a day's index (the terms of its `id` columns).
-    fn committed_ids(&self, day: &Day) -> Result<HashSet<u64, Identity>, StoreError> {
+    fn committed_ids(&self, day: &Day) -> Result<IdFilter, StoreError> {
         day.reader.reload().map_err(unavailable)?;
-        let searcher = day.reader.searcher();
-        let mut ids = HashSet::with_capacity_and_hasher(searcher.num_docs() as usize, Identity::default());
-        for seg in searcher.segment_readers() {
+        let mut ids = IdFilter::default();
+        for seg in day.reader.searcher().segment_readers() {
             let Some(column) = seg.fast_fields().str(schema::name::ID).map_err(unavailable)? else { continue };
             let mut terms = column.dictionary().stream().map_err(unavailable)?;
+            let mut hashes = Vec::with_capacity(seg.num_docs() as usize);
             while terms.advance() {
-                ids.insert(hash_bytes(terms.key()));
+                hashes.push(hash_bytes(terms.key()));
             }
+            ids.extend(hashes);
         }
         Ok(ids)
     }
@@ -296,7 +298,7 @@ impl EmbeddedStore {
         if w.uncommitted.contains(item.id.as_str()) {
             return Ok(ItemOutcome::Duplicate);
         }
-        if w.ids.contains(&hash_bytes(item.id.as_bytes())) {
+        if w.ids.may_contain(hash_bytes(item.id.as_bytes())) {
             let day = self.day_or_create(date)?;
             if self.committed(&day, w, &item.id)? {
                 return Ok(ItemOutcome::Duplicate);
@@ -465,9 +467,9 @@ mod tests {
             writer_threads: threads,
             ..EmbeddedOptions::default()
         };
-        // The default: 64 MiB over four days is 16 MiB a writer, one thread.
-        assert_eq!(writer_threads(&options(64, 4, 2)), (1, 16 << 20));
+        // The default: 128 MiB over four days is 32 MiB a writer, two threads; half that, one.
         assert_eq!(writer_threads(&options(128, 4, 2)), (2, 16 << 20));
+        assert_eq!(writer_threads(&options(64, 4, 2)), (1, 16 << 20));
         // Never more threads than configured; never below tantivy's floor.
         assert_eq!(writer_threads(&options(1024, 1, 2)), (2, 512 << 20));
         assert_eq!(writer_threads(&options(16, 64, 8)), (1, MIN_WRITER_MEMORY_PER_THREAD));
