@@ -5,26 +5,71 @@
 //!
 //! A miss is certain: the id is new. A hit is only likely (a replay, or one chance in about
 //! 2^32 / ids of another id with the same 32 bits: 1 in 430 for 10,000,000 ids), and the writer
-//! confirms it on the index. The runs behave like a binary counter: a commit's ids form a new sorted
-//! run, which is merged with the last run while that one is at most twice as large, so a day of n ids
-//! holds about log2(n / commit) runs, each found by binary search.
+//! confirms it on the index. A commit's ids form a new sorted run, which is merged with the last run
+//! while that one is at most [`MERGE_RATIO`] times as large, so a day of n ids holds about
+//! log8(n / commit) runs, each over eight times the next. The keys are hash bits, evenly spread, so each run also keeps
+//! where every 1/2^b of the key range starts (about one offset per [`BUCKET_KEYS`] keys, half a bit a
+//! key): a lookup reads two offsets and a few dozen adjacent keys, where a binary search of a large run
+//! missed the cache at nearly every step (2.4% of a backfill's CPU, measured in BENCHMARKS.md).
+
+/// A new run is merged into the last one while that one holds at most this many times its keys:
+/// fewer runs to look in (every lookup of a new id reads each), for each key copied a few more times.
+const MERGE_RATIO: usize = 8;
+
+/// Keys per bucket of a run's index, on average.
+const BUCKET_KEYS: usize = 32;
 
 /// The bits of an id's hash this set keeps.
 fn key(hash: u64) -> u32 {
     (hash >> 32) as u32
 }
 
+/// Sorted keys without repeats, and where each bucket of the key range starts among them.
+#[derive(Debug)]
+struct Run {
+    keys: Vec<u32>,
+    /// `starts[b]..starts[b + 1]`: the keys whose top bits are `b`.
+    starts: Vec<u32>,
+    /// 32 minus the bits naming a bucket.
+    shift: u32,
+}
+
+impl Run {
+    fn new(mut keys: Vec<u32>) -> Run {
+        keys.shrink_to_fit();
+        let bits = (keys.len() / BUCKET_KEYS).max(2).ilog2().min(24);
+        let shift = 32 - bits;
+        let mut starts = Vec::with_capacity((1 << bits) + 1);
+        let mut at = 0;
+        for bucket in 0..(1u64 << bits) {
+            while at < keys.len() && u64::from(keys[at]) >> shift < bucket {
+                at += 1;
+            }
+            starts.push(at as u32);
+        }
+        starts.push(keys.len() as u32);
+        Run { keys, starts, shift }
+    }
+
+    fn contains(&self, k: u32) -> bool {
+        // `shift` is 8 to 31: the bucket is below `starts.len() - 1`.
+        let bucket = (k >> self.shift) as usize;
+        let (from, to) = (self.starts[bucket] as usize, self.starts[bucket + 1] as usize);
+        self.keys[from..to].binary_search(&k).is_ok()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct IdFilter {
-    /// Sorted, without repeats; larger runs first.
-    runs: Vec<Vec<u32>>,
+    /// Larger runs first.
+    runs: Vec<Run>,
 }
 
 impl IdFilter {
     /// Whether an id with this hash may be in the set: `false` is certain.
     pub(super) fn may_contain(&self, hash: u64) -> bool {
         let k = key(hash);
-        self.runs.iter().any(|run| run.binary_search(&k).is_ok())
+        self.runs.iter().any(|run| run.contains(k))
     }
 
     /// Adds the ids of a commit (or of a segment, at open).
@@ -32,27 +77,26 @@ impl IdFilter {
         self.push_run(hashes.into_iter().map(key).collect());
     }
 
-    fn push_run(&mut self, mut run: Vec<u32>) {
-        run.sort_unstable();
-        run.dedup();
-        if run.is_empty() {
+    fn push_run(&mut self, mut keys: Vec<u32>) {
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.is_empty() {
             return;
         }
         while let Some(last) = self.runs.last() {
-            if last.len() > 2 * run.len() {
+            if last.keys.len() > MERGE_RATIO * keys.len() {
                 break;
             }
             let last = self.runs.pop().expect("checked above");
-            run = merge(&last, &run);
+            keys = merge(&last.keys, &keys);
         }
-        run.shrink_to_fit();
-        self.runs.push(run);
+        self.runs.push(Run::new(keys));
     }
 
     /// Keys held (for tests and sizing).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.runs.iter().map(Vec::len).sum()
+        self.runs.iter().map(|r| r.keys.len()).sum()
     }
 }
 
@@ -99,8 +143,8 @@ mod tests {
             let ids = (5_000 + commit * 1_000)..(5_000 + (commit + 1) * 1_000);
             set.extend(ids.clone().map(hash));
             added.extend(ids.map(|i| key(hash(i))));
-            assert!(set.runs.len() <= 8, "{} runs after commit {commit}", set.runs.len());
-            assert!(set.runs.windows(2).all(|w| w[0].len() > w[1].len()), "larger runs first");
+            assert!(set.runs.len() <= 4, "{} runs after commit {commit}", set.runs.len());
+            assert!(set.runs.windows(2).all(|w| w[0].keys.len() > w[1].keys.len()), "larger runs first");
         }
         assert_eq!(set.len(), added.len(), "no key twice");
         assert!((0..45_000).all(|i| set.may_contain(hash(i))));
@@ -119,6 +163,22 @@ mod tests {
         set.extend([9 << 32]);
         assert_eq!(set.len(), 2);
         assert!(set.may_contain(7 << 32) && set.may_contain(9 << 32) && !set.may_contain(8 << 32));
+    }
+
+    #[test]
+    fn a_run_finds_its_keys_at_every_size_and_at_the_ends_of_the_range() {
+        for n in [1usize, 2, 31, 32, 33, 100, 1_000, 70_000] {
+            let mut keys: Vec<u32> = (0..n as u64).map(|i| key(hash_bytes(&i.to_le_bytes()))).collect();
+            keys.extend([0, u32::MAX]);
+            keys.sort_unstable();
+            keys.dedup();
+            let run = Run::new(keys.clone());
+            assert_eq!(run.starts.len(), (1 << (32 - run.shift)) + 1);
+            assert!(keys.iter().all(|k| run.contains(*k)), "{n} keys");
+            let absent =
+                (0..1_000u32).map(|i| i.wrapping_mul(2_654_435_761)).filter(|k| keys.binary_search(k).is_err());
+            assert!(absent.clone().count() > 900 && absent.into_iter().all(|k| !run.contains(k)), "{n} keys");
+        }
     }
 
     #[test]
