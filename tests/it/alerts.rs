@@ -181,7 +181,7 @@ async fn spawn(settings: Vec<(&'static str, String)>) -> TestApp {
 
 // ---- API helpers ----
 
-async fn call(base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn call(base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut request = http().request(method, format!("{base}{path}")).bearer_auth(API_KEY);
     if let Some(body) = body {
         request = request.json(&body);

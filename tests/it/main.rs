@@ -3,6 +3,7 @@
 
 mod alerts;
 mod alerts_latency;
+mod alerts_locks;
 mod dashboard;
 mod dataset;
 mod delivery_errors;

@@ -114,11 +114,22 @@ impl AlertRepo {
     }
 
     /// Deletes a webhook with its queued deliveries; its attempt history goes too.
+    ///
+    /// Rows are locked in the order the other writers lock them, so that none of them deadlocks with
+    /// this one on PostgreSQL (which would abort one side): attempts before deliveries, as the history
+    /// cleanup does, and deliveries before the webhook, as recording an attempt does (it updates the
+    /// delivery, then the webhook's failure state). An attempt recorded while this waited for its
+    /// delivery is deleted by the second pass over attempts.
     pub async fn delete_webhook(&self, id: &str) -> Result<bool, StateDbError> {
         let mut tx = self.pool().begin().await?;
+        for sql in [
+            "DELETE FROM alert_attempts WHERE webhook_id = $1",
+            "DELETE FROM alert_deliveries WHERE webhook_id = $1",
+            "DELETE FROM alert_attempts WHERE webhook_id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
         let done = sqlx::query("DELETE FROM alert_webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM alert_deliveries WHERE webhook_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM alert_attempts WHERE webhook_id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
