@@ -219,7 +219,9 @@ impl Alerts {
             }
         };
         if targets.is_empty() {
-            return Err(invalid("webhook_id", "the event went to no webhook; name one to send it to"));
+            // A well-formed request the event's history cannot serve: a conflict, not a bad request.
+            let reason = "the event went to no webhook; name one to send it to".to_owned();
+            return Err(AlertError::Conflict { field: "webhook_id", reason });
         }
         self.repo.redeliver(event_id, &targets, Utc::now().timestamp_millis()).await?;
         let known: std::collections::HashSet<String> = before.deliveries.iter().map(|d| d.id.clone()).collect();

@@ -293,7 +293,8 @@ pub async fn get_event(State(app): State<App>, Path(id): Path<String>) -> Result
 /// Redeliver an event.
 ///
 /// Queues the event again, with the same `webhook-id`, for `webhook_id` or for every webhook it went
-/// to before. The dispatcher sends it within a second or so; follow it with `GET /v1/alerts/events/{id}`.
+/// to before (409 without `webhook_id` when it went to none). The dispatcher sends it within a second
+/// or so; follow it with `GET /v1/alerts/events/{id}`.
 #[utoipa::path(post, path = "/v1/alerts/events/{id}/redeliver", tag = "alerts", security(("api_key" = [])),
     params(
         ("id" = String, Path, description = "Event id"),
@@ -301,7 +302,7 @@ pub async fn get_event(State(app): State<App>, Path(id): Path<String>) -> Result
     ),
     responses(
         (status = 202, description = "Queued", body = Redelivery),
-        BadRequestResponse, UnauthorizedResponse, NotFoundResponse, UnavailableResponse,
+        BadRequestResponse, UnauthorizedResponse, NotFoundResponse, ConflictResponse, UnavailableResponse,
     ))]
 pub async fn redeliver(
     State(app): State<App>,

@@ -259,7 +259,8 @@ pub fn stored_json<'a>(doc: &'a TantivyDocument, f: &Fields) -> Option<&'a [u8]>
 /// The tantivy document of one canonical document, for a partition of `layout`. `json` is a scratch
 /// buffer.
 pub fn to_document(f: &Fields, id: &str, doc: &LogDocument, layout: Layout, json: &mut Vec<u8>) -> TantivyDocument {
-    // About 25 values per document (a larger capacity costs an allocation the size of a page, per document).
+    // tantivy's capacity is in bytes of values: the buffer grows to the document's size (about 2 KiB).
+    // Sizing it from the JSON first measured no faster (BENCHMARKS.md, "Memory, second pass").
     let mut d = TantivyDocument::with_capacity(32);
     d.add_text(f.id, id);
     d.add_i64(f.ts, millis(&doc.timestamp));
