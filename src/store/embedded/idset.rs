@@ -7,10 +7,12 @@
 //! 2^32 / ids of another id with the same 32 bits: 1 in 430 for 10,000,000 ids), and the writer
 //! confirms it on the index. A commit's ids form a new sorted run, which is merged with the last run
 //! while that one is at most [`MERGE_RATIO`] times as large, so a day of n ids holds about
-//! log8(n / commit) runs, each over eight times the next. The keys are hash bits, evenly spread, so each run also keeps
-//! where every 1/2^b of the key range starts (about one offset per [`BUCKET_KEYS`] keys, half a bit a
-//! key): a lookup reads two offsets and a few dozen adjacent keys, where a binary search of a large run
-//! missed the cache at nearly every step (2.4% of a backfill's CPU, measured in BENCHMARKS.md).
+//! log8(n / commit) runs, each over eight times the next.
+//!
+//! The keys are hash bits, evenly spread, so each run also keeps where every 1/2^b of the key range
+//! starts (about one offset per [`BUCKET_KEYS`] keys, one bit a key): a lookup reads two offsets and a
+//! few dozen adjacent keys, where a binary search of a large run missed the cache at nearly every step
+//! (2.4% of a backfill's CPU, measured in BENCHMARKS.md).
 
 /// A new run is merged into the last one while that one holds at most this many times its keys:
 /// fewer runs to look in (every lookup of a new id reads each), for each key copied a few more times.
