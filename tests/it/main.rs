@@ -26,5 +26,6 @@ mod scenarios_durations;
 mod schemathesis;
 mod secrets;
 mod sigv4;
+mod store_paging;
 mod store_queries;
 mod tail;

@@ -138,7 +138,7 @@ async fn migrate_store_and_ingest_go_through_the_verifying_proxy_in_both_service
         assert!(again.contains("0 copied to opensearch, 9999 already there"), "{what}: {again}");
         assert_eq!(count(&os, &format!("{prefix}-*")).await, 9_999, "{what}");
 
-        // Back, paging through the whole store (point in time and search_after, signed).
+        // Back, paging through the whole store (search_after, signed).
         let all = firesight(&["migrate-store", "--from", "opensearch", "--to", "embedded"], &env(back.path()));
         assert!(all.starts_with("9999 documents read from opensearch: 9999 copied to embedded"), "{what}: {all}");
 

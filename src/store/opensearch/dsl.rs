@@ -6,7 +6,7 @@
 //! - [`fields`]: the field map (ECS names by default, renamed or absent per configuration);
 //! - [`filters`]: time range + filters → `bool.filter`;
 //! - [`aggs`]: top, timeline, summary, visit times, geo;
-//! - [`search`]: search pages with a point-in-time cursor.
+//! - [`search`]: search pages with a `search_after` cursor.
 //!
 //! Every request is built deterministically (same request → same bytes) and searches with
 //! `ignore_unavailable` / `allow_no_indices`, so a range before the first index answers zeros.

@@ -38,7 +38,7 @@ use dsl::FieldMap;
 use serverless::Serverless;
 use text::truncate;
 
-/// The oldest OpenSearch major version whose APIs firesight uses (composable templates, PIT).
+/// The oldest OpenSearch major version whose APIs firesight uses (composable templates).
 const MIN_MAJOR: u64 = 2;
 /// `_bulk` requests of one batch sent at once (a Firehose delivery is two chunks, a backfill batch eight).
 const BULKS_IN_FLIGHT: usize = 2;

@@ -1,13 +1,13 @@
 //! The read path on OpenSearch: each read of [`crate::query::model`] built as DSL ([`super::dsl`]),
 //! searched over the read indices (`opensearch.read_index`, default `<prefix>-*`) and parsed back;
-//! searches page with a point-in-time cursor.
+//! searches page with a `search_after` cursor.
 
 use opensearch::http::Method;
 use serde_json::{Value, json};
 
 use super::OpenSearchStore;
 use super::dsl::aggs;
-use super::dsl::search::{self, Cursor, PIT_KEEP_ALIVE};
+use super::dsl::search::{self, Cursor};
 use super::text::truncate;
 use crate::query::model::{
     DurationTimelineRequest, DurationTimelineResult, GeoRequest, GeoResult, MAX_PAGE_SIZE, MAX_TOP_LIMIT, Query,
@@ -110,62 +110,19 @@ impl OpenSearchStore {
         if !(1..=MAX_PAGE_SIZE).contains(&request.size) {
             return Err(StoreError::BadRequest(format!("size must be 1..={MAX_PAGE_SIZE}")));
         }
-        let Some(text) = request.cursor.as_deref() else {
-            let body = search::search_dsl(&request.query, request.order, request.size, None, &self.fields)?;
-            let answer = self.read(body, None).await?;
-            let (items, next) = search::parse_hits(&answer, request.size, &self.fields)?;
-            let next_cursor = match next {
-                Some(search_after) => {
-                    let pit = self.open_pit().await?;
-                    Some(Cursor { pit, search_after, order: request.order }.encode())
-                }
-                None => None,
-            };
-            return Ok(SearchPage { items, next_cursor });
-        };
         // The cursor's order wins: it defines where the continuation is.
-        let cursor = Cursor::decode(text)?;
-        let body = search::search_dsl(&request.query, cursor.order, request.size, Some(&cursor), &self.fields)?;
-        let answer = match self.call(Method::Post, "/_search", Some(body)).await {
-            Ok(answer) => answer,
-            Err(StoreError::Rejected { status: 404, .. }) => {
-                return Err(StoreError::BadRequest(
-                    "the cursor has expired (pages must follow within 5 minutes); search again without it".into(),
-                ));
-            }
-            Err(StoreError::Rejected { status: 400, body }) => {
+        let cursor = request.cursor.as_deref().map(Cursor::decode).transpose()?;
+        let order = cursor.as_ref().map_or(request.order, |c| c.order);
+        let body = search::search_dsl(&request.query, order, request.size, cursor.as_ref(), &self.fields)?;
+        let answer = match self.read(body, None).await {
+            Err(StoreError::Rejected { status: 400, body }) if cursor.is_some() => {
                 return Err(StoreError::BadRequest(format!("invalid cursor: {}", truncate(&body, 300))));
             }
-            Err(e) => return Err(e),
+            answer => answer?,
         };
-        check_shards(&answer)?;
-        let pit = answer.get("pit_id").and_then(Value::as_str).unwrap_or(&cursor.pit).to_owned();
         let (items, next) = search::parse_hits(&answer, request.size, &self.fields)?;
-        let next_cursor = match next {
-            Some(search_after) => Some(Cursor { pit, search_after, order: cursor.order }.encode()),
-            None => {
-                self.close_pit(&pit).await;
-                None
-            }
-        };
+        let next_cursor = next.map(|search_after| Cursor { search_after, order }.encode());
         Ok(SearchPage { items, next_cursor })
-    }
-
-    async fn open_pit(&self) -> Result<String, StoreError> {
-        let path = format!("/{}/_search/point_in_time?keep_alive={PIT_KEEP_ALIVE}", self.read_index);
-        let answer = self.call(Method::Post, &path, None).await?;
-        answer
-            .get("pit_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| StoreError::Protocol("point-in-time answer without pit_id".into()))
-    }
-
-    /// Frees the point in time of a finished search. Best effort: it expires on its own anyway.
-    async fn close_pit(&self, pit: &str) {
-        if let Err(e) = self.call(Method::Delete, "/_search/point_in_time", Some(json!({ "pit_id": [pit] }))).await {
-            tracing::debug!(error = %e, "could not close a point in time");
-        }
     }
 }
 

@@ -1,7 +1,6 @@
 //! OpenSearch Serverless (`aws_service = aoss`): firesight uses only the operations AWS lists in
-//! "Supported operations and plugins in Amazon OpenSearch Serverless" and its point-in-time page:
-//! `PUT`/`GET _index_template/<name>`, `POST _bulk`, `POST <index>/_search`, `POST _search`,
-//! `POST <index>/_search/point_in_time` and `DELETE _search/point_in_time`.
+//! "Supported operations and plugins in Amazon OpenSearch Serverless": `PUT`/`GET
+//! _index_template/<name>`, `POST _bulk` and `POST <index>/_search`.
 //!
 //! What it does without the rest: no root endpoint (the version check is skipped, readiness reads the
 //! index template), no index settings in templates (Serverless manages shards, replicas and refresh),

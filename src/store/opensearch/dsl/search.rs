@@ -5,12 +5,16 @@
 //! OpenSearch 2.19 has no `_shard_doc` sort, and `_doc` is not unique across shards, so `_id` it is
 //! (its field data is allowed by default, `indices.id_field_data.enabled`).
 //!
-//! The first page is a plain search for `size + 1` hits. Only when the extra hit exists is a point in
-//! time opened (`POST /<index>/_search/point_in_time?keep_alive=5m`); later pages search inside it
-//! (refreshing its keep-alive) from the last hit's sort values, so a cursor never skips or repeats a
-//! document while new ones arrive. A one-page answer therefore costs no PIT at all, and the empty answer
-//! over no index (where OpenSearch cannot open a PIT) is a plain zero-hit search. The page that finds no
-//! further hit closes the PIT.
+//! Each page is a plain search for `size + 1` hits (the extra one only tells whether another page
+//! exists); the cursor is the last hit's sort values and nothing is held on the cluster between pages.
+//! Ids are deterministic and every document has one place in the order, so a cursor never skips or
+//! repeats a document that existed when the first page was read; documents that arrive meanwhile show
+//! up when they sort after the cursor. A cursor never expires, and reusing one reads the same page.
+//!
+//! There is deliberately no point in time (PIT): OpenSearch holds one reader context per shard for
+//! each, and `search.max_open_pit_context` (300 a node) counts those. Over daily indices a month of
+//! logs is 30 contexts a first page, so ten clients paging would refuse every further search for the
+//! keep-alive's length, theirs and anyone else's on the cluster.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -26,14 +30,11 @@ use crate::document::{Destination, Device, Geo, GeoPoint, LogDocument, Os, UserA
 use crate::query::model::{Order, Query, StoredDoc};
 use crate::store::StoreError;
 
-/// How long a point in time lives between two pages.
-pub const PIT_KEEP_ALIVE: &str = "5m";
-
-/// The continuation of a search: which point in time, after which sort values, in which order.
-/// Opaque to clients: base64url (no padding) of this JSON.
+/// The continuation of a search: after which sort values, in which order. Opaque to clients:
+/// base64url (no padding) of this JSON. Cursors written when pages read a point in time also carry a
+/// `pit`; it is ignored, so they go on working.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
-    pub pit: String,
     pub search_after: Vec<Value>,
     pub order: Order,
 }
@@ -45,8 +46,7 @@ impl Cursor {
 
     pub fn decode(text: &str) -> Result<Cursor, StoreError> {
         let cursor: Cursor = crate::store::decode_cursor(text)?;
-        let well_formed =
-            !cursor.pit.is_empty() && matches!(cursor.search_after.as_slice(), [Value::Number(_), Value::String(_)]);
+        let well_formed = matches!(cursor.search_after.as_slice(), [Value::Number(_), Value::String(_)]);
         if well_formed { Ok(cursor) } else { Err(crate::store::invalid_cursor()) }
     }
 }
@@ -80,7 +80,6 @@ pub fn search_dsl(
     });
     if let Some(cursor) = cursor {
         body["search_after"] = Value::Array(cursor.search_after.clone());
-        body["pit"] = json!({ "id": cursor.pit, "keep_alive": PIT_KEEP_ALIVE });
     }
     Ok(body)
 }
@@ -255,15 +254,17 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let cursor = Cursor {
-            pit: "abc==".into(),
-            search_after: vec![json!(1_700_000_000_000i64), json!("id1")],
-            order: Order::Asc,
-        };
+        let cursor = Cursor { search_after: vec![json!(1_700_000_000_000i64), json!("id1")], order: Order::Asc };
         let text = cursor.encode();
         assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{text}");
         assert_eq!(Cursor::decode(&text).unwrap(), cursor);
-        for bad in ["", "!!!", "e30", &URL_SAFE_NO_PAD.encode(br#"{"pit":"p","search_after":[1],"order":"Asc"}"#)] {
+        // A cursor written while pages read a point in time still reads on, without it.
+        let with_pit = URL_SAFE_NO_PAD.encode(br#"{"pit":"abc==","search_after":[1700000000000,"id1"],"order":"Asc"}"#);
+        assert_eq!(Cursor::decode(&with_pit).unwrap(), cursor);
+        let embedded_shaped = URL_SAFE_NO_PAD.encode(br#"{"ts":1,"id":"a","order":"Asc"}"#);
+        for bad in
+            ["", "!!!", "e30", &URL_SAFE_NO_PAD.encode(br#"{"search_after":[1],"order":"Asc"}"#), &embedded_shaped]
+        {
             assert!(matches!(Cursor::decode(bad), Err(StoreError::BadRequest(_))), "{bad}");
         }
     }

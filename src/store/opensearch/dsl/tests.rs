@@ -369,11 +369,7 @@ fn geo_dsl_and_parsing() {
 fn search_dsl_snapshots() {
     let q = query(Filters { status: vec![StatusFilter::Class(4)], ..Filters::default() });
     assert_json_snapshot!("search_first_page", search_dsl(&q, Order::Desc, 100, None, &ecs()).unwrap());
-    let cursor = Cursor {
-        pit: "pit-id".into(),
-        search_after: vec![json!(1_431_857_103_000i64), json!("abc")],
-        order: Order::Asc,
-    };
+    let cursor = Cursor { search_after: vec![json!(1_431_857_103_000i64), json!("abc")], order: Order::Asc };
     assert_json_snapshot!("search_next_page", search_dsl(&q, Order::Asc, 100, Some(&cursor), &ecs()).unwrap());
 }
 
