@@ -7,6 +7,8 @@
 # records/s, delivery latency p50/p99, and the server's peak resident memory split into anonymous and
 # file-backed (the memory-mapped GeoIP database and index files are the file-backed part).
 # The answer cache is off for closed ranges (the log is from 2015), so every query reads the store.
+# The log spans four days, so the load writes four days at once; ONE_DAY=1 folds them into the first
+# (each line keeps its time of day), as a live delivery stream writes one day (two around midnight).
 # SERVE_ENV: more settings for the server (NAME=VALUE ...). Needs: dev/fixtures.sh. BIN: another build (e.g. target/profiling/firesight); NO_BUILD=1 skips the build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,5 +30,10 @@ env ${SERVE_ENV:-} FIRESIGHT_LISTEN=127.0.0.1:$port FIRESIGHT_DATA_DIR=$data FIR
     FIRESIGHT_FIREHOSE__ACCESS_KEYS=bench FIRESIGHT_QUERY__CACHE_TTL_CLOSED_SECS=0 FIRESIGHT_GEOIP__CITY_DB=$db FIRESIGHT_LOG__LEVEL=${LOG_LEVEL:-warn} "$BIN" serve &
 pid=$!
 until curl -fsS "http://127.0.0.1:$port/health/live" >/dev/null 2>&1; do sleep 0.05; done
-python3 dev/bench_serve.py "$port" "$pid" tests/fixtures/access_logs/elastic_examples_apache_logs.log \
+log=tests/fixtures/access_logs/elastic_examples_apache_logs.log
+if [[ -n ${ONE_DAY:-} ]]; then
+    sed -E 's#\[(18|19|20)/May/2015:#[17/May/2015:#' "$log" > "$data/one-day.log"
+    log=$data/one-day.log
+fi
+python3 dev/bench_serve.py "$port" "$pid" "$log" \
     "$LINES" "$RECORDS" "$CONNECTIONS"

@@ -106,14 +106,10 @@ async fn cursors_over_a_month_of_daily_indices_hold_nothing_on_the_cluster() {
     let expected: Vec<&str> = newest[2..4].iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(page.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), expected);
 
-    // And the node holds no point in time for any of it.
+    // And the month's indices hold no point in time. (The node's total is no witness: OpenSearch 2.19
+    // went on reporting 300 after the indices of points in time left open had been deleted.)
     let stats: serde_json::Value =
-        harness::http().get(format!("{os}/_nodes/stats/indices/search")).send().await.unwrap().json().await.unwrap();
-    let open: u64 = stats["nodes"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|n| n["indices"]["search"]["point_in_time_current"].as_u64().unwrap())
-        .sum();
-    assert_eq!(open, 0, "points in time open on the node");
+        harness::http().get(format!("{os}/{prefix}-*/_stats/search")).send().await.unwrap().json().await.unwrap();
+    let open = stats.pointer("/_all/total/search/point_in_time_current").and_then(serde_json::Value::as_u64);
+    assert_eq!(open, Some(0), "points in time open on the month's indices: {stats}");
 }
