@@ -2,8 +2,6 @@
 //! indices, each leaving a cursor, must not use up the node's point-in-time contexts
 //! (`search.max_open_pit_context`, 300 a node, one for each shard a point in time spans): with a point
 //! in time per cursor, ten of them over 31 indices would refuse every later search for five minutes.
-//! Nor may the order's tiebreaker build `_id` field data in the node's heap (about 18 bytes a
-//! document, kept until evicted).
 
 use std::collections::HashSet;
 
@@ -114,14 +112,4 @@ async fn cursors_over_a_month_of_daily_indices_hold_nothing_on_the_cluster() {
         harness::http().get(format!("{os}/{prefix}-*/_stats/search")).send().await.unwrap().json().await.unwrap();
     let open = stats.pointer("/_all/total/search/point_in_time_current").and_then(serde_json::Value::as_u64);
     assert_eq!(open, Some(0), "points in time open on the month's indices: {stats}");
-    let fielddata: serde_json::Value = harness::http()
-        .get(format!("{os}/{prefix}-*/_stats/fielddata?fields=_id"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let heap = fielddata.pointer("/_all/total/fielddata/memory_size_in_bytes").and_then(serde_json::Value::as_u64);
-    assert_eq!(heap, Some(0), "field data built on the month's indices: {fielddata}");
 }

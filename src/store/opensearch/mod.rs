@@ -98,25 +98,18 @@ impl OpenSearchStore {
         {
             builder = builder.auth(Credentials::Basic(user.clone(), password.expose().to_owned()));
         }
-        let own_pattern = format!("{}-*", config.index_prefix);
-        let read_index = config
-            .read_index
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map_or(own_pattern.clone(), str::to_owned);
-        let own_indices = read_index == own_pattern;
         Ok(Self {
             client: OpenSearch::new(builder.build()?),
             index_prefix: config.index_prefix.clone(),
             replicas: config.replicas,
-            read_index,
-            // Search order's tiebreaker: firesight's own daily indices have one shard each (the
-            // index template says so, except on Serverless, which manages shards itself); indices
-            // of another read pattern may not.
+            read_index: config
+                .read_index
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map_or_else(|| format!("{}-*", config.index_prefix), str::to_owned),
             fields: match &serverless {
                 Some(s) if !s.custom_ids() => FieldMap::from_config(&config.fields).with_ids_in_documents(),
-                None if own_indices => FieldMap::from_config(&config.fields).with_single_shard_indices(),
                 _ => FieldMap::from_config(&config.fields),
             },
             signing,

@@ -139,8 +139,9 @@ impl Field {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldMap {
     names: [Option<String>; Field::ALL.len()],
-    /// What orders search hits of the same timestamp, uniquely: see [`FieldMap::tiebreak`].
-    tiebreak: &'static [&'static str],
+    /// The unique tiebreaker of search order: `_id`, or `event.id` where the store could not keep
+    /// firesight's ids as `_id` (Serverless time-series collections).
+    id_field: &'static str,
 }
 
 impl Default for FieldMap {
@@ -152,29 +153,17 @@ impl Default for FieldMap {
 impl FieldMap {
     /// Orders ties by `event.id` instead of `_id` (documents that carry their id inside).
     pub fn with_ids_in_documents(mut self) -> Self {
-        self.tiebreak = &["event.id"];
+        self.id_field = "event.id";
         self
     }
 
-    /// Orders ties by index name, then sequence number: unique where every index has one shard
-    /// (firesight's daily indices), and both sort from doc values.
-    pub fn with_single_shard_indices(mut self) -> Self {
-        self.tiebreak = &["_index", "_seq_no"];
-        self
-    }
-
-    /// The sort fields after the timestamp that make search order total: `_index` and `_seq_no` on
-    /// firesight's own daily indices, `event.id` where the store could not keep firesight's ids as
-    /// `_id` (Serverless time-series collections), `_id` otherwise. Sorting on `_id` needs its field
-    /// data, which OpenSearch builds in its heap for every segment searched (about 18 bytes a
-    /// document) and keeps until evicted: a month of ten million requests a day is over 5 GB.
-    pub fn tiebreak(&self) -> &'static [&'static str] {
-        self.tiebreak
+    pub fn id_field(&self) -> &'static str {
+        self.id_field
     }
 
     /// firesight's own indices.
     pub fn ecs() -> Self {
-        FieldMap { names: Field::ALL.map(|f| Some(f.ecs().to_owned())), tiebreak: &["_id"] }
+        FieldMap { names: Field::ALL.map(|f| Some(f.ecs().to_owned())), id_field: "_id" }
     }
 
     pub fn from_config(config: &FieldMapConfig) -> Self {

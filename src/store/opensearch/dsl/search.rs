@@ -1,11 +1,9 @@
 //! Search pages: the request DSL, the opaque cursor and turning hits into [`StoredDoc`]s.
 //!
 //! Paging goes past `index.max_result_window` (10,000) with `search_after` on a total order: the
-//! timestamp (in the requested direction) then a unique tiebreaker in the same direction,
-//! [`FieldMap::tiebreak`]: on firesight's own daily indices (one shard each) the index name and the
-//! sequence number, both from doc values; `_id` where nothing better is known, whose field data
-//! OpenSearch must build in its heap (its use is allowed by default, `indices.id_field_data.enabled`).
-//! OpenSearch 2.19 has no `_shard_doc` sort, and `_doc` is not unique across shards.
+//! timestamp (in the requested direction) then `_id` in the same direction as a unique tiebreaker.
+//! OpenSearch 2.19 has no `_shard_doc` sort, and `_doc` is not unique across shards, so `_id` it is
+//! (its field data is allowed by default, `indices.id_field_data.enabled`).
 //!
 //! Each page is a plain search for `size + 1` hits (the extra one only tells whether another page
 //! exists); the cursor is the last hit's sort values and nothing is held on the cluster between pages.
@@ -32,8 +30,7 @@ use crate::document::{Destination, Device, Geo, GeoPoint, LogDocument, Os, UserA
 use crate::query::model::{Order, Query, StoredDoc};
 use crate::store::StoreError;
 
-/// The continuation of a search: after which sort values (the timestamp, then the tiebreaker's), in
-/// which order. Opaque to clients:
+/// The continuation of a search: after which sort values, in which order. Opaque to clients:
 /// base64url (no padding) of this JSON. Cursors written when pages read a point in time also carry a
 /// `pit`; it is ignored, so they go on working.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,10 +46,7 @@ impl Cursor {
 
     pub fn decode(text: &str) -> Result<Cursor, StoreError> {
         let cursor: Cursor = crate::store::decode_cursor(text)?;
-        let well_formed = matches!(
-            cursor.search_after.as_slice(),
-            [Value::Number(_), Value::String(_)] | [Value::Number(_), Value::String(_), Value::Number(_)]
-        );
+        let well_formed = matches!(cursor.search_after.as_slice(), [Value::Number(_), Value::String(_)]);
         if well_formed { Ok(cursor) } else { Err(crate::store::invalid_cursor()) }
     }
 }
@@ -74,21 +68,17 @@ pub fn search_dsl(
 ) -> Result<Value, StoreError> {
     let ts = fields.require(Field::Timestamp)?;
     let dir = direction(order);
-    // `numeric_type: date` keeps sort values in milliseconds even over date_nanos fields.
-    let mut sort = vec![json!({ ts: { "order": dir, "numeric_type": "date" } })];
-    sort.extend(fields.tiebreak().iter().map(|field| json!({ *field: { "order": dir } })));
     let mut body = json!({
         "size": size + 1,
         "query": filter_dsl(query, fields)?,
-        "sort": sort,
+        "sort": [
+            // `numeric_type: date` keeps sort values in milliseconds even over date_nanos fields.
+            { ts: { "order": dir, "numeric_type": "date" } },
+            { fields.id_field(): { "order": dir } }
+        ],
         "track_total_hits": false
     });
     if let Some(cursor) = cursor {
-        // A cursor of another tiebreaker (written before a change of `opensearch.read_index`) would
-        // be refused by OpenSearch, or worse, read as something else.
-        if cursor.search_after.len() != 1 + fields.tiebreak().len() {
-            return Err(crate::store::invalid_cursor());
-        }
         body["search_after"] = Value::Array(cursor.search_after.clone());
     }
     Ok(body)

@@ -374,28 +374,6 @@ fn search_dsl_snapshots() {
 }
 
 #[test]
-fn own_daily_indices_break_ties_by_index_and_sequence_number() {
-    let q = query(Filters::default());
-    let fields = ecs().with_single_shard_indices();
-    let first = search_dsl(&q, Order::Desc, 10, None, &fields).unwrap();
-    assert_eq!(
-        first["sort"],
-        json!([
-            { "@timestamp": { "order": "desc", "numeric_type": "date" } },
-            { "_index": { "order": "desc" } },
-            { "_seq_no": { "order": "desc" } }
-        ])
-    );
-    let cursor = Cursor { search_after: vec![json!(1), json!("fs-2015.05.17"), json!(7)], order: Order::Desc };
-    let next = search_dsl(&q, Order::Desc, 10, Some(&cursor), &fields).unwrap();
-    assert_eq!(next["search_after"], json!([1, "fs-2015.05.17", 7]));
-    // A cursor of the other tiebreaker is the client's mistake, not OpenSearch's 400.
-    let by_id = Cursor { search_after: vec![json!(1), json!("id")], order: Order::Desc };
-    assert!(matches!(search_dsl(&q, Order::Desc, 10, Some(&by_id), &fields), Err(StoreError::BadRequest(_))));
-    assert!(matches!(search_dsl(&q, Order::Desc, 10, Some(&cursor), &ecs()), Err(StoreError::BadRequest(_))));
-}
-
-#[test]
 fn firesight_hits_deserialise_and_foreign_hits_are_mapped() {
     let own = json!({
         "_index": "fs-2015.05.17", "_id": "id-1", "sort": [1_431_857_103_000i64, "id-1"],
