@@ -4,10 +4,12 @@
 
 Needs a running node (FIRESIGHT_TEST_OPENSEARCH_URL, default http://127.0.0.1:9201, as dev/services.sh
 starts it). Writes DOCS small documents into DAYS one-shard indices `bench-paging-<n>` (ten a second,
-so timestamps tie as second-resolution access logs do; ids of 20 random characters, a fixed seed), then
-for each tiebreaker after `@timestamp` (`_index` + `_seq_no`, firesight's own daily indices; `_id`,
-any other read pattern) measures the first page cold and warm, 50 pages of `search_after`, and the
-`_id` field data the node holds afterwards. The indices are deleted at the end.
+so timestamps tie as second-resolution access logs do; ids of 20 random characters, a fixed seed, as
+`_id` and as the keyword `event.id`), then for each tiebreaker after `@timestamp` (`event.id`, what
+firesight sorts by when every matched document has one; `_id`, documents written before; `_index` +
+`_seq_no` for comparison) measures the first page cold and warm, 50 pages of `search_after`, and the
+`_id` field data the node holds afterwards; and the check a first page makes for documents without
+`event.id`. The indices are deleted at the end.
 """
 
 import json
@@ -41,7 +43,8 @@ def load():
     for day in range(DAYS):
         call("PUT", f"/bench-paging-{day:02}", {
             "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": -1},
-            "mappings": {"properties": {"@timestamp": {"type": "date"}, "n": {"type": "long"}}},
+            "mappings": {"properties": {"@timestamp": {"type": "date"}, "n": {"type": "long"},
+                                        "event": {"properties": {"id": {"type": "keyword"}}}}},
         })
     rng = random.Random(7)
     alphabet = string.ascii_letters + string.digits + "-_"
@@ -50,7 +53,7 @@ def load():
         for n in range(start, min(start + 20_000, DOCS)):
             doc_id = "".join(rng.choice(alphabet) for _ in range(20))
             lines.append(json.dumps({"create": {"_index": f"bench-paging-{n // per_day:02}", "_id": doc_id}}))
-            lines.append(json.dumps({"@timestamp": START_MS + (n // 10) * 1000, "n": n}))
+            lines.append(json.dumps({"@timestamp": START_MS + (n // 10) * 1000, "n": n, "event": {"id": doc_id}}))
         answer = call("POST", "/_bulk", ("\n".join(lines) + "\n").encode(), ndjson=True)
         assert not answer["errors"], "bulk errors"
     call("POST", f"/{PATTERN}/_refresh")
@@ -98,10 +101,21 @@ def main():
     print("| tiebreaker | first page, cold | first page, warm (median of 20) | next pages (median of 50) "
           "| `_id` field data afterwards |")
     print("|---|---|---|---|---|")
-    for tiebreak in (["_index", "_seq_no"], ["_id"], ["_index", "_seq_no"]):
+    for tiebreak in (["event.id"], ["_id"], ["_index", "_seq_no"], ["event.id"]):
         cold, warm, pages, heap = measure(tiebreak)
         print(f"| {' + '.join(f'`{f}`' for f in tiebreak)} | {cold:.1f} ms | {warm:.1f} ms | {pages:.1f} ms "
               f"| {heap / 1_048_576:.1f} MiB ({heap / DOCS:.1f} bytes a document) |")
+    check = {"size": 0, "terminate_after": 1, "track_total_hits": True, "query": {"bool": {
+        "filter": [{"range": {"@timestamp": {"gte": START_MS}}}],
+        "must_not": [{"exists": {"field": "event.id"}}]}}}
+    times = []
+    for _ in range(21):
+        started = time.perf_counter()
+        answer = call("POST", f"/{PATTERN}/_search", check)
+        times.append((time.perf_counter() - started) * 1000)
+    assert answer["hits"]["total"]["value"] == 0
+    print(f"the check for documents without `event.id`: first {times[0]:.1f} ms, "
+          f"then median {statistics.median(times[1:]):.1f} ms")
     call("DELETE", f"/{PATTERN}")
 
 

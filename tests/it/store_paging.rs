@@ -2,14 +2,16 @@
 //! indices, each leaving a cursor, must not use up the node's point-in-time contexts
 //! (`search.max_open_pit_context`, 300 a node, one for each shard a point in time spans): with a point
 //! in time per cursor, ten of them over 31 indices would refuse every later search for five minutes.
-
-use std::collections::HashSet;
+//! Hits of the same second come in id order, as on the embedded store, sorted from `event.id`'s doc
+//! values, so paging builds no `_id` field data in the node's heap; documents written without
+//! `event.id` (before firesight wrote it) page by `_id` as before.
 
 use chrono::{Duration, TimeZone, Utc};
 use firesight::document::LogDocument;
 use firesight::query::model::*;
-use firesight::store::opensearch::OpenSearchStore;
+use firesight::store::opensearch::{OpenSearchStore, daily_index};
 use firesight::store::{IndexDoc, ItemOutcome, LogStore};
+use serde_json::Value;
 
 use crate::harness;
 use crate::store_queries::{Cleanup, config};
@@ -19,12 +21,13 @@ const PER_DAY: i64 = 3;
 /// First pages opened and left unread; at 31 shards each, ten times the node's limit.
 const ABANDONED: usize = 100;
 
+/// Three requests a day, all in the same second: their order is the ids'.
 fn month_of_docs() -> Vec<(String, LogDocument)> {
-    let start = Utc.with_ymd_and_hms(2015, 5, 1, 0, 0, 0).unwrap();
+    let start = Utc.with_ymd_and_hms(2015, 5, 1, 10, 0, 0).unwrap();
     let mut docs = Vec::new();
     for day in 0..DAYS {
         for n in 0..PER_DAY {
-            let t = start + Duration::days(day) + Duration::hours(n * 7);
+            let t = start + Duration::days(day);
             let line = format!(
                 "10.0.{day}.{n} - - [{}] \"GET /d{day}/{n} HTTP/1.1\" 200 {} \"-\" \"curl/8.5.0\"",
                 t.format("%d/%b/%Y:%H:%M:%S +0000"),
@@ -46,25 +49,56 @@ fn request(order: Order, cursor: Option<String>) -> SearchRequest {
     SearchRequest { query: Query { range, filters: Filters::default() }, order, size: 2, cursor }
 }
 
+/// The ids in the order a search must return them: by time, then by id, both in `order`.
+fn expected(docs: &[(String, LogDocument)], order: Order) -> Vec<String> {
+    let mut sorted: Vec<&(String, LogDocument)> = docs.iter().collect();
+    sorted.sort_by(|a, b| (a.1.timestamp, &a.0).cmp(&(b.1.timestamp, &b.0)));
+    if order == Order::Desc {
+        sorted.reverse();
+    }
+    sorted.into_iter().map(|(id, _)| id.clone()).collect()
+}
+
+/// Every page of a search, followed to the end.
+async fn all_pages(store: &OpenSearchStore, order: Order) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.search(&request(order, cursor)).await.unwrap();
+        ids.extend(page.items.iter().map(|i| i.id.clone()));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+async fn get(url: String) -> Value {
+    harness::http().get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// The `_id` field data the indices hold, in bytes.
+async fn id_field_data(os: &str, prefix: &str) -> Option<u64> {
+    let stats = get(format!("{os}/{prefix}-*/_stats/fielddata?fields=_id")).await;
+    stats.pointer("/_all/total/fielddata/memory_size_in_bytes").and_then(Value::as_u64)
+}
+
+async fn store_with_month(os: &str, prefix: &str) -> (OpenSearchStore, Vec<(String, LogDocument)>) {
+    let store = OpenSearchStore::new(&config(os, prefix)).unwrap();
+    store.prepare().await.unwrap();
+    (store, month_of_docs())
+}
+
 #[tokio::test]
 async fn cursors_over_a_month_of_daily_indices_hold_nothing_on_the_cluster() {
     let os = harness::require_opensearch().await;
     let prefix = harness::unique("it-");
     let _cleanup = Cleanup { os: os.clone(), prefix: prefix.clone() };
-    let store = OpenSearchStore::new(&config(&os, &prefix)).unwrap();
-    store.prepare().await.unwrap();
-    let docs = month_of_docs();
+    let (store, docs) = store_with_month(&os, &prefix).await;
     let items: Vec<IndexDoc> = docs.iter().map(|(id, doc)| IndexDoc { id: id.clone(), doc: doc.clone() }).collect();
     assert!(store.index(&items).await.unwrap().iter().all(|o| *o == ItemOutcome::Created));
     store.refresh().await.unwrap();
-    let indices: serde_json::Value = harness::http()
-        .get(format!("{os}/_cat/indices/{prefix}-*?format=json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let indices = get(format!("{os}/_cat/indices/{prefix}-*?format=json")).await;
     assert_eq!(indices.as_array().map(Vec::len), Some(DAYS as usize), "one index a day: {indices}");
 
     // Many first pages, each with a cursor nobody follows.
@@ -75,41 +109,58 @@ async fn cursors_over_a_month_of_daily_indices_hold_nothing_on_the_cluster() {
         abandoned.push(page.next_cursor.expect("more pages follow"));
     }
 
-    // Every search still answers, and one cursor chain reads every document once, in order.
+    // Every search still answers, and a cursor chain reads every document once, ties in id order.
     for order in [Order::Asc, Order::Desc] {
-        let mut seen = HashSet::new();
-        let mut last = None;
-        let mut cursor = None;
-        loop {
-            let page = store.search(&request(order, cursor)).await.unwrap();
-            for item in &page.items {
-                assert!(seen.insert(item.id.clone()), "{order:?}: {} twice", item.id);
-                if let Some(prev) = last {
-                    assert!(
-                        if order == Order::Asc { item.doc.timestamp >= prev } else { item.doc.timestamp <= prev },
-                        "{order:?}: out of order"
-                    );
-                }
-                last = Some(item.doc.timestamp);
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        assert_eq!(seen.len(), docs.len(), "{order:?}: every document once");
+        assert_eq!(all_pages(&store, order).await, expected(&docs, order), "{order:?}");
     }
-    // The oldest abandoned cursor still reads on: the second page, the third and fourth newest.
+    // The oldest abandoned cursor still reads on: the second page.
     let page = store.search(&request(Order::Desc, abandoned.first().cloned())).await.unwrap();
-    let mut newest: Vec<&(String, LogDocument)> = docs.iter().collect();
-    newest.sort_by_key(|(_, d)| std::cmp::Reverse(d.timestamp));
-    let expected: Vec<&str> = newest[2..4].iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(page.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), expected);
+    let ids: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(ids, expected(&docs, Order::Desc)[2..4]);
+    // The documents come back as they were given: the id written beside `_id` is not part of them.
+    assert!(page.items.iter().all(|i| i.doc.event.id.is_none()));
 
-    // And the month's indices hold no point in time. (The node's total is no witness: OpenSearch 2.19
-    // went on reporting 300 after the indices of points in time left open had been deleted.)
-    let stats: serde_json::Value =
-        harness::http().get(format!("{os}/{prefix}-*/_stats/search")).send().await.unwrap().json().await.unwrap();
-    let open = stats.pointer("/_all/total/search/point_in_time_current").and_then(serde_json::Value::as_u64);
+    // The month's indices hold no point in time (the node's total is no witness: OpenSearch 2.19 went
+    // on reporting 300 after the indices of points in time left open had been deleted), and the order
+    // built no `_id` field data.
+    let stats = get(format!("{os}/{prefix}-*/_stats/search")).await;
+    let open = stats.pointer("/_all/total/search/point_in_time_current").and_then(Value::as_u64);
     assert_eq!(open, Some(0), "points in time open on the month's indices: {stats}");
+    assert_eq!(id_field_data(&os, &prefix).await, Some(0), "`_id` field data built");
+}
+
+#[tokio::test]
+async fn documents_written_without_their_id_inside_page_by_id() {
+    let os = harness::require_opensearch().await;
+    let prefix = harness::unique("it-");
+    let _cleanup = Cleanup { os: os.clone(), prefix: prefix.clone() };
+    let (store, docs) = store_with_month(&os, &prefix).await;
+    // Half the month as firesight writes now, half as it wrote before: `_id` only.
+    let (new, old) = docs.split_at(docs.len() / 2);
+    let items: Vec<IndexDoc> = new.iter().map(|(id, doc)| IndexDoc { id: id.clone(), doc: doc.clone() }).collect();
+    assert!(store.index(&items).await.unwrap().iter().all(|o| *o == ItemOutcome::Created));
+    let mut body = String::new();
+    for (id, doc) in old {
+        let index = daily_index(&prefix, &doc.timestamp);
+        body.push_str(&format!("{{\"create\":{{\"_index\":\"{index}\",\"_id\":\"{id}\"}}}}\n"));
+        body.push_str(&serde_json::to_string(doc).unwrap());
+        body.push('\n');
+    }
+    let answer: Value = harness::http()
+        .post(format!("{os}/_bulk?refresh=true"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["errors"], false, "{answer}");
+    store.refresh().await.unwrap();
+
+    for order in [Order::Asc, Order::Desc] {
+        assert_eq!(all_pages(&store, order).await, expected(&docs, order), "{order:?}");
+    }
+    assert!(id_field_data(&os, &prefix).await.is_some_and(|bytes| bytes > 0), "paged by `_id`");
 }

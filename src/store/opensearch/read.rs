@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::OpenSearchStore;
 use super::dsl::aggs;
-use super::dsl::search::{self, Cursor};
+use super::dsl::search::{self, Cursor, Tiebreak};
 use super::text::truncate;
 use crate::query::model::{
     DurationTimelineRequest, DurationTimelineResult, GeoRequest, GeoResult, MAX_PAGE_SIZE, MAX_TOP_LIMIT, Query,
@@ -110,10 +110,15 @@ impl OpenSearchStore {
         if !(1..=MAX_PAGE_SIZE).contains(&request.size) {
             return Err(StoreError::BadRequest(format!("size must be 1..={MAX_PAGE_SIZE}")));
         }
-        // The cursor's order wins: it defines where the continuation is.
+        // The cursor's order and tiebreaker win: they define where the continuation is.
         let cursor = request.cursor.as_deref().map(Cursor::decode).transpose()?;
         let order = cursor.as_ref().map_or(request.order, |c| c.order);
-        let body = search::search_dsl(&request.query, order, request.size, cursor.as_ref(), &self.fields)?;
+        let tie = match &cursor {
+            _ if self.fields.ids_in_documents() => Tiebreak::EventId,
+            Some(cursor) => cursor.tie,
+            None => self.tiebreak(&request.query).await?,
+        };
+        let body = search::search_dsl(&request.query, order, request.size, cursor.as_ref(), tie, &self.fields)?;
         let answer = match self.read(body, None).await {
             Err(StoreError::Rejected { status: 400, body }) if cursor.is_some() => {
                 return Err(StoreError::BadRequest(format!("invalid cursor: {}", truncate(&body, 300))));
@@ -121,8 +126,18 @@ impl OpenSearchStore {
             answer => answer?,
         };
         let (items, next) = search::parse_hits(&answer, request.size, &self.fields)?;
-        let next_cursor = next.map(|search_after| Cursor { search_after, order }.encode());
+        let next_cursor = next.map(|search_after| Cursor { search_after, order, tie }.encode());
         Ok(SearchPage { items, next_cursor })
+    }
+
+    /// How a new search orders ties: by `event.id` unless a document it matches lacks one.
+    async fn tiebreak(&self, query: &Query) -> Result<Tiebreak, StoreError> {
+        let body = search::without_event_id_dsl(query, &self.fields)?;
+        let answer = self.read(body, Some("hits.total,_shards.failed,_shards.failures")).await?;
+        Ok(match answer.pointer("/hits/total/value").and_then(Value::as_u64) {
+            Some(0) => Tiebreak::EventId,
+            _ => Tiebreak::Id,
+        })
     }
 }
 

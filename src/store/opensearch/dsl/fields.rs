@@ -139,9 +139,9 @@ impl Field {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldMap {
     names: [Option<String>; Field::ALL.len()],
-    /// The unique tiebreaker of search order: `_id`, or `event.id` where the store could not keep
-    /// firesight's ids as `_id` (Serverless time-series collections).
-    id_field: &'static str,
+    /// Whether firesight's id is only in the documents (`event.id`), not `_id`: Serverless time-series
+    /// collections.
+    ids_in_documents: bool,
 }
 
 impl Default for FieldMap {
@@ -153,17 +153,17 @@ impl Default for FieldMap {
 impl FieldMap {
     /// Orders ties by `event.id` instead of `_id` (documents that carry their id inside).
     pub fn with_ids_in_documents(mut self) -> Self {
-        self.id_field = "event.id";
+        self.ids_in_documents = true;
         self
     }
 
-    pub fn id_field(&self) -> &'static str {
-        self.id_field
+    pub fn ids_in_documents(&self) -> bool {
+        self.ids_in_documents
     }
 
     /// firesight's own indices.
     pub fn ecs() -> Self {
-        FieldMap { names: Field::ALL.map(|f| Some(f.ecs().to_owned())), id_field: "_id" }
+        FieldMap { names: Field::ALL.map(|f| Some(f.ecs().to_owned())), ids_in_documents: false }
     }
 
     pub fn from_config(config: &FieldMapConfig) -> Self {

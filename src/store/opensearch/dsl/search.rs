@@ -1,9 +1,13 @@
 //! Search pages: the request DSL, the opaque cursor and turning hits into [`StoredDoc`]s.
 //!
 //! Paging goes past `index.max_result_window` (10,000) with `search_after` on a total order: the
-//! timestamp (in the requested direction) then `_id` in the same direction as a unique tiebreaker.
-//! OpenSearch 2.19 has no `_shard_doc` sort, and `_doc` is not unique across shards, so `_id` it is
-//! (its field data is allowed by default, `indices.id_field_data.enabled`).
+//! timestamp (in the requested direction) then the id in the same direction, as the embedded store
+//! orders. OpenSearch 2.19 has no `_shard_doc` sort, and `_doc` is not unique across shards. The id is
+//! sorted as `event.id`, a keyword with doc values that firesight writes into every document, when every
+//! document the search matches has one ([`Tiebreak`]); otherwise (documents written before, indices of
+//! another shape) as `_id`, whose field data OpenSearch builds in its heap for every segment searched
+//! (9-18 bytes a document, kept until evicted; its use is allowed by default,
+//! `indices.id_field_data.enabled`) and which takes twice as long a page (BENCHMARKS.md).
 //!
 //! Each page is a plain search for `size + 1` hits (the extra one only tells whether another page
 //! exists); the cursor is the last hit's sort values and nothing is held on the cluster between pages.
@@ -30,13 +34,50 @@ use crate::document::{Destination, Device, Geo, GeoPoint, LogDocument, Os, UserA
 use crate::query::model::{Order, Query, StoredDoc};
 use crate::store::StoreError;
 
-/// The continuation of a search: after which sort values, in which order. Opaque to clients:
-/// base64url (no padding) of this JSON. Cursors written when pages read a point in time also carry a
-/// `pit`; it is ignored, so they go on working.
+/// The continuation of a search: after which sort values, in which order, ties by which field.
+/// Opaque to clients: base64url (no padding) of this JSON. Cursors written when pages read a point in
+/// time also carry a `pit`; it is ignored, so they go on working (by `_id`, as then).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
     pub search_after: Vec<Value>,
     pub order: Order,
+    #[serde(default)]
+    pub tie: Tiebreak,
+}
+
+/// The field that orders hits of the same millisecond: both hold firesight's id, in the same order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Tiebreak {
+    /// `_id`, sorted through its field data.
+    #[default]
+    #[serde(rename = "_id")]
+    Id,
+    /// `event.id`, sorted through doc values.
+    #[serde(rename = "event.id")]
+    EventId,
+}
+
+impl Tiebreak {
+    pub fn field(self) -> &'static str {
+        match self {
+            Tiebreak::Id => "_id",
+            Tiebreak::EventId => "event.id",
+        }
+    }
+}
+
+/// A search for one document the query matches without `event.id`: none found, the id can be sorted
+/// from doc values ([`Tiebreak::EventId`]). `terminate_after` stops each shard at its first.
+pub fn without_event_id_dsl(query: &Query, fields: &FieldMap) -> Result<Value, StoreError> {
+    Ok(json!({
+        "size": 0,
+        "terminate_after": 1,
+        "track_total_hits": true,
+        "query": { "bool": {
+            "filter": [filter_dsl(query, fields)?],
+            "must_not": [{ "exists": { "field": "event.id" } }]
+        }}
+    }))
 }
 
 impl Cursor {
@@ -58,12 +99,13 @@ fn direction(order: Order) -> &'static str {
     }
 }
 
-/// One page of `size + 1` hits (the extra one only tells whether another page exists).
+/// One page of `size + 1` hits (the extra one only tells whether another page exists), ties by `tie`.
 pub fn search_dsl(
     query: &Query,
     order: Order,
     size: u32,
     cursor: Option<&Cursor>,
+    tie: Tiebreak,
     fields: &FieldMap,
 ) -> Result<Value, StoreError> {
     let ts = fields.require(Field::Timestamp)?;
@@ -74,7 +116,7 @@ pub fn search_dsl(
         "sort": [
             // `numeric_type: date` keeps sort values in milliseconds even over date_nanos fields.
             { ts: { "order": dir, "numeric_type": "date" } },
-            { fields.id_field(): { "order": dir } }
+            { tie.field(): { "order": dir } }
         ],
         "track_total_hits": false
     });
@@ -122,9 +164,17 @@ pub fn stored_doc(hit: &Value, fields: &FieldMap) -> Result<StoredDoc, StoreErro
         .to_owned();
     let empty = Value::Object(Map::new());
     let source = hit.get("_source").unwrap_or(&empty);
-    if let Ok(doc) = LogDocument::deserialize(source) {
+    if let Ok(mut doc) = LogDocument::deserialize(source) {
         // A time-series collection keeps firesight's id in the document, not as `_id`.
-        let id = doc.event.id.clone().unwrap_or(id);
+        let id = match doc.event.id.take() {
+            // Written beside `_id` for the search order only: the document is as it was given.
+            Some(own) if own == id => own,
+            Some(other) => {
+                doc.event.id = Some(other.clone());
+                other
+            }
+            None => id,
+        };
         return Ok(StoredDoc { id, doc });
     }
     let sort_millis = hit.pointer("/sort/0").and_then(Value::as_i64);
@@ -254,8 +304,14 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let cursor = Cursor { search_after: vec![json!(1_700_000_000_000i64), json!("id1")], order: Order::Asc };
+        let cursor = Cursor {
+            search_after: vec![json!(1_700_000_000_000i64), json!("id1")],
+            order: Order::Asc,
+            tie: Tiebreak::Id,
+        };
         let text = cursor.encode();
+        let by_event_id = Cursor { tie: Tiebreak::EventId, ..cursor.clone() };
+        assert_eq!(Cursor::decode(&by_event_id.encode()).unwrap(), by_event_id);
         assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{text}");
         assert_eq!(Cursor::decode(&text).unwrap(), cursor);
         // A cursor written while pages read a point in time still reads on, without it.

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::aggs::*;
 use super::fields::{Field, FieldMap};
 use super::filters::filter_dsl;
-use super::search::{Cursor, search_dsl, stored_doc};
+use super::search::{Cursor, Tiebreak, search_dsl, stored_doc, without_event_id_dsl};
 use crate::config::FieldMapConfig;
 use crate::query::model::*;
 use crate::store::StoreError;
@@ -368,9 +368,40 @@ fn geo_dsl_and_parsing() {
 #[test]
 fn search_dsl_snapshots() {
     let q = query(Filters { status: vec![StatusFilter::Class(4)], ..Filters::default() });
-    assert_json_snapshot!("search_first_page", search_dsl(&q, Order::Desc, 100, None, &ecs()).unwrap());
-    let cursor = Cursor { search_after: vec![json!(1_431_857_103_000i64), json!("abc")], order: Order::Asc };
-    assert_json_snapshot!("search_next_page", search_dsl(&q, Order::Asc, 100, Some(&cursor), &ecs()).unwrap());
+    assert_json_snapshot!("search_first_page", search_dsl(&q, Order::Desc, 100, None, Tiebreak::Id, &ecs()).unwrap());
+    let cursor =
+        Cursor { search_after: vec![json!(1_431_857_103_000i64), json!("abc")], order: Order::Asc, tie: Tiebreak::Id };
+    assert_json_snapshot!(
+        "search_next_page",
+        search_dsl(&q, Order::Asc, 100, Some(&cursor), Tiebreak::Id, &ecs()).unwrap()
+    );
+}
+
+#[test]
+fn ties_by_event_id_sort_on_its_doc_values_and_the_check_looks_for_one_document_without() {
+    let q = query(Filters::default());
+    let page = search_dsl(&q, Order::Desc, 10, None, Tiebreak::EventId, &ecs()).unwrap();
+    assert_eq!(page["sort"][1], json!({ "event.id": { "order": "desc" } }));
+    let check = without_event_id_dsl(&q, &ecs()).unwrap();
+    assert_eq!(check["size"], 0);
+    assert_eq!(check["terminate_after"], 1);
+    assert_eq!(check["query"]["bool"]["filter"][0], filter_dsl(&q, &ecs()).unwrap());
+    assert_eq!(check["query"]["bool"]["must_not"], json!([{ "exists": { "field": "event.id" } }]));
+}
+
+#[test]
+fn an_id_written_beside_id_for_the_order_is_not_part_of_the_document() {
+    let hit = |id: &str, event_id: &str| {
+        json!({ "_id": id, "_source": {
+            "@timestamp": "2015-05-17T10:05:03Z", "event": { "id": event_id, "original": "x" },
+            "http": { "request": {}, "response": { "body": {} } }, "url": {}, "source": {}, "firesight": {}
+        }})
+    };
+    let own = stored_doc(&hit("abc", "abc"), &ecs()).unwrap();
+    assert_eq!((own.id.as_str(), own.doc.event.id.as_deref()), ("abc", None));
+    // Written by the Lambda under Firehose's id, or on a time-series collection: the id is the document's.
+    let lambda = stored_doc(&hit("firehose-id", "abc"), &ecs()).unwrap();
+    assert_eq!((lambda.id.as_str(), lambda.doc.event.id.as_deref()), ("abc", Some("abc")));
 }
 
 #[test]
