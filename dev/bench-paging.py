@@ -3,12 +3,13 @@
     python3 dev/bench-paging.py [DOCS] [DAYS]     (default 1,000,000 documents over 10 daily indices)
 
 Needs a running node (FIRESIGHT_TEST_OPENSEARCH_URL, default http://127.0.0.1:9201, as dev/services.sh
-starts it). Writes DOCS small documents into DAYS one-shard indices `bench-paging-<n>` (ten a second,
-so timestamps tie as second-resolution access logs do; ids of 20 random characters, a fixed seed, as
-`_id` and as the keyword `event.id`), then for each tiebreaker after `@timestamp` (`event.id`, what
-firesight sorts by when every matched document has one; `_id`, documents written before; `_index` +
-`_seq_no` for comparison) measures the first page cold and warm, 50 pages of `search_after`, and the
-`_id` field data the node holds afterwards; and the check a first page makes for documents without
+starts it). Writes DOCS small documents into DAYS one-shard indices `bench-paging-<n>` sorted like
+firesight's daily indices (`index.sort.field: @timestamp`, descending), ten a second so timestamps tie
+as second-resolution access logs do, ids of 20 random characters (a fixed seed) as `_id` and as the
+keyword `event.id`. Then for each tiebreaker after `@timestamp` (`event.id`, what firesight sorts by when
+every matched document has one; `_id`, documents written before; `_index` + `_seq_no` for comparison)
+and each order it measures the first page cold and warm, 50 pages of `search_after`, and the `_id`
+field data the node holds afterwards; and the check a first page makes for documents without
 `event.id`. The indices are deleted at the end.
 """
 
@@ -42,7 +43,8 @@ def load():
     per_day = -(-DOCS // DAYS)
     for day in range(DAYS):
         call("PUT", f"/bench-paging-{day:02}", {
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": -1},
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": -1,
+                         "sort.field": ["@timestamp"], "sort.order": ["desc"]},
             "mappings": {"properties": {"@timestamp": {"type": "date"}, "n": {"type": "long"},
                                         "event": {"properties": {"id": {"type": "keyword"}}}}},
         })
@@ -65,12 +67,12 @@ def id_fielddata():
     return stats["_all"]["total"]["fielddata"]["memory_size_in_bytes"]
 
 
-def search(tiebreak, after=None):
+def search(tiebreak, order, after=None):
     body = {
         "size": PAGE + 1,
         "_source": False,
         "track_total_hits": False,
-        "sort": [{"@timestamp": {"order": "desc"}}] + [{f: {"order": "desc"}} for f in tiebreak],
+        "sort": [{"@timestamp": {"order": order}}] + [{f: {"order": order}} for f in tiebreak],
     }
     if after is not None:
         body["search_after"] = after
@@ -81,13 +83,13 @@ def search(tiebreak, after=None):
     return elapsed, hits[min(PAGE, len(hits)) - 1]["sort"], [h["_id"] for h in hits[:PAGE]]
 
 
-def measure(tiebreak):
+def measure(tiebreak, order):
     call("POST", f"/{PATTERN}/_cache/clear?fielddata=true&request=true")
-    cold, _, _ = search(tiebreak)
-    warm = statistics.median(search(tiebreak)[0] for _ in range(20))
+    cold, _, _ = search(tiebreak, order)
+    warm = statistics.median(search(tiebreak, order)[0] for _ in range(20))
     after, seen, pages = None, set(), []
     for _ in range(50):
-        elapsed, after, ids = search(tiebreak, after)
+        elapsed, after, ids = search(tiebreak, order, after)
         pages.append(elapsed)
         seen.update(ids)
     assert len(seen) == 50 * PAGE, f"{tiebreak}: {len(seen)} distinct ids in 50 pages"
@@ -98,13 +100,14 @@ def main():
     started = time.perf_counter()
     load()
     print(f"{DOCS:,} documents in {DAYS} one-shard indices, loaded in {time.perf_counter() - started:.0f} s")
-    print("| tiebreaker | first page, cold | first page, warm (median of 20) | next pages (median of 50) "
+    print("| order | tiebreaker | first page, cold | first page, warm (median of 20) | next pages (median of 50) "
           "| `_id` field data afterwards |")
-    print("|---|---|---|---|---|")
-    for tiebreak in (["event.id"], ["_id"], ["_index", "_seq_no"], ["event.id"]):
-        cold, warm, pages, heap = measure(tiebreak)
-        print(f"| {' + '.join(f'`{f}`' for f in tiebreak)} | {cold:.1f} ms | {warm:.1f} ms | {pages:.1f} ms "
-              f"| {heap / 1_048_576:.1f} MiB ({heap / DOCS:.1f} bytes a document) |")
+    print("|---|---|---|---|---|---|")
+    for order in ("desc", "asc"):
+        for tiebreak in (["event.id"], ["_id"], ["_index", "_seq_no"]):
+            cold, warm, pages, heap = measure(tiebreak, order)
+            print(f"| {order} | {' + '.join(f'`{f}`' for f in tiebreak)} | {cold:.1f} ms | {warm:.1f} ms "
+                  f"| {pages:.1f} ms | {heap / 1_048_576:.1f} MiB ({heap / DOCS:.1f} bytes a document) |")
     check = {"size": 0, "terminate_after": 1, "track_total_hits": True, "query": {"bool": {
         "filter": [{"range": {"@timestamp": {"gte": START_MS}}}],
         "must_not": [{"exists": {"field": "event.id"}}]}}}
