@@ -16,13 +16,18 @@
 //!   percentiles too, and the two latency panels (1 h duration timeline, the ten slowest paths by p95
 //!   with at least 5 requests) are measured beside the five, and the seven panels in sequence.
 //!
+//! - tantivy's own aggregations: the same five panels as one request of tantivy's aggregation framework
+//!   (`DistributedAggregationCollector` per day partition, the days searched in parallel and merged),
+//!   beside the store's hand-written engine, after reopening;
+//! - peak resident memory (`VmHWM`) after the ingest and at the end.
+//!
 //! `BENCH_DIR=DIR` keeps the store there: the first run fills it, later runs with the same DOCS open
 //! it and measure the dashboards without ingesting again. A third argument names one panel to run over
 //! and over for ten seconds, for a profiler (`summary`, `timeline`, `durations`, `slowest`, otherwise top
 //! paths), or `ingest` to stop after the ingest.
 
 mod common;
-use common::{geolite, real_log};
+use common::{geolite, peak_rss_mib, real_log};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -282,6 +287,7 @@ fn main() {
                 elapsed.as_secs_f64(),
                 n as f64 / elapsed.as_secs_f64()
             );
+            println!("peak RSS after the ingest: {} MiB", peak_rss_mib());
         }
         drop(docs);
         drop(by_day);
@@ -328,9 +334,76 @@ fn main() {
         let store = Arc::new(EmbeddedStore::open(&dir_path, EmbeddedOptions::default()).unwrap());
         println!("segments per day after reopening: {:?}", store.segment_counts());
         measure_dashboards(&store, "after reopening").await;
+        tantivy_aggregations(&dir_path.join("logs"));
         let size: u64 = walk(&dir_path);
         println!("on disk: {:.0} MB ({:.0} bytes/doc)", size as f64 / 1e6, size as f64 / n as f64);
+        println!("peak RSS: {} MiB", peak_rss_mib());
     });
+}
+
+/// The five panels as one request of tantivy's own aggregation framework, over every day partition
+/// (searched in parallel, merged as tantivy merges distributed results): what the store's hand-written
+/// engine buys. Close to the panels, not the same: tantivy's percentiles are sketches where the store's
+/// are exact, and its visitor cardinality is over the whole range where the store sums days.
+fn tantivy_aggregations(logs: &std::path::Path) {
+    use tantivy::aggregation::agg_req::Aggregations;
+    use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
+    use tantivy::aggregation::{AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector};
+
+    let request = serde_json::json!({
+        "requests": { "value_count": { "field": "ts" } },
+        "visitors": { "cardinality": { "field": "visitor" } },
+        "client_ips": { "cardinality": { "field": "client_ip" } },
+        "bytes": { "sum": { "field": "bytes" } },
+        "bytes_percentiles": { "percentiles": { "field": "bytes", "percents": [50.0, 95.0, 99.0] } },
+        "status_classes": { "terms": { "field": "status_class", "size": 5 } },
+        "bots": { "terms": { "field": "bot", "size": 2 } },
+        "duration_percentiles": { "percentiles": { "field": "duration", "percents": [50.0, 90.0, 95.0, 99.0] } },
+        "duration_max": { "max": { "field": "duration" } },
+        "timeline": { "histogram": { "field": "ts", "interval": 3_600_000.0 } },
+        "countries": { "terms": { "field": "country", "size": 10 } },
+        "browsers": { "terms": { "field": "browser", "size": 10 } },
+        "paths": { "terms": { "field": "path", "size": 10 } }
+    });
+    let aggregations: Aggregations = serde_json::from_value(request).unwrap();
+    let mut days: Vec<_> = std::fs::read_dir(logs).unwrap().map(|e| e.unwrap().path()).collect();
+    days.sort();
+    let searchers: Vec<tantivy::Searcher> =
+        days.iter().map(|day| tantivy::Index::open_in_dir(day).unwrap().reader().unwrap().searcher()).collect();
+    let run = || {
+        let parts: Vec<IntermediateAggregationResults> = std::thread::scope(|scope| {
+            let handles: Vec<_> = searchers
+                .iter()
+                .map(|searcher| {
+                    let collector = DistributedAggregationCollector::from_aggs(
+                        aggregations.clone(),
+                        AggContextParams::new(AggregationLimitsGuard::default(), Default::default()),
+                    );
+                    scope.spawn(move || searcher.search(&tantivy::query::AllQuery, &collector).unwrap())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut merged = parts.into_iter().reduce(|mut a, b| {
+            a.merge_fruits(b).unwrap();
+            a
+        });
+        merged.take().unwrap().into_final_result(aggregations.clone(), AggregationLimitsGuard::default()).unwrap()
+    };
+    let answer = serde_json::to_value(run()).unwrap();
+    let requests = &answer["requests"]["value"];
+    let top_country = &answer["countries"]["buckets"][0];
+    let mut samples = Vec::new();
+    for _ in 0..22 {
+        let t = Instant::now();
+        std::hint::black_box(run());
+        samples.push(t.elapsed());
+    }
+    samples.drain(..2);
+    println!(
+        "tantivy's aggregations, the five panels as one request ({requests} requests, top country {top_country}): {}",
+        stats(samples)
+    );
 }
 
 fn walk(path: &std::path::Path) -> u64 {

@@ -19,3 +19,14 @@ pub fn geolite() -> PathBuf {
     assert!(path.is_file(), "run dev/fixtures.sh first ({} missing)", path.display());
     path
 }
+
+/// The process's peak resident memory so far (`VmHWM`), in MiB.
+#[allow(dead_code)] // not every bench prints it
+pub fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024)
+}
