@@ -357,6 +357,22 @@ impl Drop for TcpProxy {
     }
 }
 
+/// Writes NDJSON `_bulk` actions straight to OpenSearch, as another tool (or an older firesight) would,
+/// refreshed, and fails the test on any item error.
+pub async fn bulk(os: &str, ndjson: String) {
+    let answer: serde_json::Value = http()
+        .post(format!("{os}/_bulk?refresh=true"))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["errors"], false, "{answer}");
+}
+
 /// Counts documents in an index pattern after a refresh.
 pub async fn count(os: &str, pattern: &str) -> u64 {
     let client = http();

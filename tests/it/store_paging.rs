@@ -146,17 +146,7 @@ async fn documents_written_without_their_id_inside_page_by_id() {
         body.push_str(&serde_json::to_string(doc).unwrap());
         body.push('\n');
     }
-    let answer: Value = harness::http()
-        .post(format!("{os}/_bulk?refresh=true"))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(answer["errors"], false, "{answer}");
+    harness::bulk(&os, body).await;
     store.refresh().await.unwrap();
 
     for order in [Order::Asc, Order::Desc] {

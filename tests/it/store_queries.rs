@@ -793,17 +793,7 @@ async fn a_kinesis_agent_index_is_read_through_the_field_map() {
         bulk.push_str(&body.to_string());
         bulk.push('\n');
     }
-    let answer: Value = http
-        .post(format!("{os}/_bulk?refresh=true"))
-        .header("content-type", "application/x-ndjson")
-        .body(bulk)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(answer["errors"], false, "{answer}");
+    harness::bulk(&os, bulk).await;
 
     let mut cfg = config(&os, &prefix);
     cfg.read_index = Some(format!("{prefix}-weblogs-*"));
