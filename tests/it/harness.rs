@@ -360,37 +360,27 @@ impl Drop for TcpProxy {
 /// Writes NDJSON `_bulk` actions straight to OpenSearch, as another tool (or an older firesight) would,
 /// refreshed, and fails the test on any item error.
 pub async fn bulk(os: &str, ndjson: String) {
-    let answer: serde_json::Value = http()
-        .post(format!("{os}/_bulk?refresh=true"))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let request = http().post(format!("{os}/_bulk?refresh=true")).header("content-type", "application/x-ndjson");
+    let answer = json(request.body(ndjson)).await;
     assert_eq!(answer["errors"], false, "{answer}");
+}
+
+/// Sends a request to a test's service and reads its JSON answer.
+pub async fn json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Counts documents in an index pattern after a refresh.
 pub async fn count(os: &str, pattern: &str) -> u64 {
     let client = http();
     client.post(format!("{os}/{pattern}/_refresh?ignore_unavailable=true&allow_no_indices=true")).send().await.unwrap();
-    let r: serde_json::Value = client
-        .get(format!("{os}/{pattern}/_count?ignore_unavailable=true&allow_no_indices=true"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = json(client.get(format!("{os}/{pattern}/_count?ignore_unavailable=true&allow_no_indices=true"))).await;
     r["count"].as_u64().unwrap_or_else(|| panic!("count of {pattern}: {r}"))
 }
 
 /// Runs an OpenSearch search and returns the answer.
 pub async fn search(os: &str, pattern: &str, body: serde_json::Value) -> serde_json::Value {
-    http().post(format!("{os}/{pattern}/_search")).json(&body).send().await.unwrap().json().await.unwrap()
+    json(http().post(format!("{os}/{pattern}/_search")).json(&body)).await
 }
 
 /// Deletes the indices and templates a test created.

@@ -9,12 +9,12 @@
 use chrono::{Duration, TimeZone, Utc};
 use firesight::document::LogDocument;
 use firesight::query::model::*;
+use firesight::store::LogStore;
 use firesight::store::opensearch::{OpenSearchStore, daily_index};
-use firesight::store::{IndexDoc, ItemOutcome, LogStore};
 use serde_json::Value;
 
 use crate::harness;
-use crate::store_queries::{Cleanup, config};
+use crate::store_queries::{Cleanup, config, index_all};
 
 const DAYS: i64 = 31;
 const PER_DAY: i64 = 3;
@@ -74,7 +74,7 @@ async fn all_pages(store: &OpenSearchStore, order: Order) -> Vec<String> {
 }
 
 async fn get(url: String) -> Value {
-    harness::http().get(url).send().await.unwrap().json().await.unwrap()
+    harness::json(harness::http().get(url)).await
 }
 
 /// The `_id` field data the indices hold, in bytes.
@@ -83,21 +83,28 @@ async fn id_field_data(os: &str, prefix: &str) -> Option<u64> {
     stats.pointer("/_all/total/fielddata/memory_size_in_bytes").and_then(Value::as_u64)
 }
 
-async fn store_with_month(os: &str, prefix: &str) -> (OpenSearchStore, Vec<(String, LogDocument)>) {
-    let store = OpenSearchStore::new(&config(os, prefix)).unwrap();
+/// A test's own indices (deleted when it ends), a prepared store over them, and the month to write.
+struct Month {
+    os: String,
+    prefix: String,
+    store: OpenSearchStore,
+    docs: Vec<(String, LogDocument)>,
+    _cleanup: Cleanup,
+}
+
+async fn month() -> Month {
+    let os = harness::require_opensearch().await;
+    let prefix = harness::unique("it-");
+    let _cleanup = Cleanup { os: os.clone(), prefix: prefix.clone() };
+    let store = OpenSearchStore::new(&config(&os, &prefix)).unwrap();
     store.prepare().await.unwrap();
-    (store, month_of_docs())
+    Month { os, prefix, store, docs: month_of_docs(), _cleanup }
 }
 
 #[tokio::test]
 async fn cursors_over_a_month_of_daily_indices_hold_nothing_on_the_cluster() {
-    let os = harness::require_opensearch().await;
-    let prefix = harness::unique("it-");
-    let _cleanup = Cleanup { os: os.clone(), prefix: prefix.clone() };
-    let (store, docs) = store_with_month(&os, &prefix).await;
-    let items: Vec<IndexDoc> = docs.iter().map(|(id, doc)| IndexDoc { id: id.clone(), doc: doc.clone() }).collect();
-    assert!(store.index(&items).await.unwrap().iter().all(|o| *o == ItemOutcome::Created));
-    store.refresh().await.unwrap();
+    let Month { os, prefix, store, docs, .. } = &month().await;
+    index_all(store, docs).await;
     let indices = get(format!("{os}/_cat/indices/{prefix}-*?format=json")).await;
     assert_eq!(indices.as_array().map(Vec::len), Some(DAYS as usize), "one index a day: {indices}");
 
@@ -111,12 +118,12 @@ async fn cursors_over_a_month_of_daily_indices_hold_nothing_on_the_cluster() {
 
     // Every search still answers, and a cursor chain reads every document once, ties in id order.
     for order in [Order::Asc, Order::Desc] {
-        assert_eq!(all_pages(&store, order).await, expected(&docs, order), "{order:?}");
+        assert_eq!(all_pages(store, order).await, expected(docs, order), "{order:?}");
     }
     // The oldest abandoned cursor still reads on: the second page.
     let page = store.search(&request(Order::Desc, abandoned.first().cloned())).await.unwrap();
     let ids: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
-    assert_eq!(ids, expected(&docs, Order::Desc)[2..4]);
+    assert_eq!(ids, expected(docs, Order::Desc)[2..4]);
     // The documents come back as they were given: the id written beside `_id` is not part of them.
     assert!(page.items.iter().all(|i| i.doc.event.id.is_none()));
 
@@ -126,31 +133,27 @@ async fn cursors_over_a_month_of_daily_indices_hold_nothing_on_the_cluster() {
     let stats = get(format!("{os}/{prefix}-*/_stats/search")).await;
     let open = stats.pointer("/_all/total/search/point_in_time_current").and_then(Value::as_u64);
     assert_eq!(open, Some(0), "points in time open on the month's indices: {stats}");
-    assert_eq!(id_field_data(&os, &prefix).await, Some(0), "`_id` field data built");
+    assert_eq!(id_field_data(os, prefix).await, Some(0), "`_id` field data built");
 }
 
 #[tokio::test]
 async fn documents_written_without_their_id_inside_page_by_id() {
-    let os = harness::require_opensearch().await;
-    let prefix = harness::unique("it-");
-    let _cleanup = Cleanup { os: os.clone(), prefix: prefix.clone() };
-    let (store, docs) = store_with_month(&os, &prefix).await;
+    let Month { os, prefix, store, docs, .. } = &month().await;
     // Half the month as firesight writes now, half as it wrote before: `_id` only.
     let (new, old) = docs.split_at(docs.len() / 2);
-    let items: Vec<IndexDoc> = new.iter().map(|(id, doc)| IndexDoc { id: id.clone(), doc: doc.clone() }).collect();
-    assert!(store.index(&items).await.unwrap().iter().all(|o| *o == ItemOutcome::Created));
+    index_all(store, new).await;
     let mut body = String::new();
     for (id, doc) in old {
-        let index = daily_index(&prefix, &doc.timestamp);
+        let index = daily_index(prefix, &doc.timestamp);
         body.push_str(&format!("{{\"create\":{{\"_index\":\"{index}\",\"_id\":\"{id}\"}}}}\n"));
         body.push_str(&serde_json::to_string(doc).unwrap());
         body.push('\n');
     }
-    harness::bulk(&os, body).await;
+    harness::bulk(os, body).await;
     store.refresh().await.unwrap();
 
     for order in [Order::Asc, Order::Desc] {
-        assert_eq!(all_pages(&store, order).await, expected(&docs, order), "{order:?}");
+        assert_eq!(all_pages(store, order).await, expected(docs, order), "{order:?}");
     }
-    assert!(id_field_data(&os, &prefix).await.is_some_and(|bytes| bytes > 0), "paged by `_id`");
+    assert!(id_field_data(os, prefix).await.is_some_and(|bytes| bytes > 0), "paged by `_id`");
 }

@@ -98,7 +98,7 @@ pub fn parsed_real_log() -> Vec<(String, LogDocument)> {
     docs
 }
 
-async fn index_all(store: &OpenSearchStore, docs: &[(String, LogDocument)]) {
+pub(crate) async fn index_all(store: &OpenSearchStore, docs: &[(String, LogDocument)]) {
     let items: Vec<IndexDoc> = docs.iter().map(|(id, doc)| IndexDoc { id: id.clone(), doc: doc.clone() }).collect();
     let outcomes = store.index(&items).await.unwrap();
     assert!(
