@@ -30,16 +30,20 @@ pub fn encode_docs(prefix: &str, docs: &[IndexDoc]) -> Vec<u8> {
         let _ = writeln!(body, r#"{{"create":{{"_index":"{index}","_id":"{}"}}}}"#, item.id);
         // The id travels in the document too, as `event.id` (a keyword with doc values): searches order
         // hits of the same millisecond by it without building `_id`'s field data (`dsl::search`).
-        if item.doc.event.id.is_none() {
-            let mut doc = item.doc.clone();
-            doc.event.id = Some(item.id.clone());
-            serde_json::to_writer(&mut body, &doc).expect("documents serialise");
-        } else {
-            serde_json::to_writer(&mut body, &item.doc).expect("documents serialise");
-        }
+        serde_json::to_writer(&mut body, &with_id_inside(item)).expect("documents serialise");
         body.push(b'\n');
     }
     body
+}
+
+/// The document with its id as `event.id`.
+pub fn with_id_inside(item: &IndexDoc) -> std::borrow::Cow<'_, crate::document::LogDocument> {
+    if item.doc.event.id.as_deref() == Some(item.id.as_str()) {
+        return std::borrow::Cow::Borrowed(&item.doc);
+    }
+    let mut doc = item.doc.clone();
+    doc.event.id = Some(item.id.clone());
+    std::borrow::Cow::Owned(doc)
 }
 
 pub fn encode_dead_letters(index: &str, letters: &[DeadLetter]) -> Vec<u8> {

@@ -55,9 +55,7 @@ pub fn encode_keyed_in_source(prefix: &str, docs: &[&IndexDoc]) -> Vec<u8> {
     for item in docs {
         let index = bulk::daily_index(prefix, &item.doc.timestamp);
         let _ = writeln!(body, r#"{{"create":{{"_index":"{index}"}}}}"#);
-        let mut doc = item.doc.clone();
-        doc.event.id = Some(item.id.clone());
-        serde_json::to_writer(&mut body, &doc).expect("documents serialise");
+        serde_json::to_writer(&mut body, &bulk::with_id_inside(item)).expect("documents serialise");
         body.push(b'\n');
     }
     body
